@@ -1,0 +1,41 @@
+# weft: `make run` starts a server with the example workflows on the
+# embedded defaults; `make test` runs every test with the race detector.
+
+GO      ?= go
+BIN     := bin/weft
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: build run test test-short fuzz bench vet fmt clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weft
+
+run: build
+	./$(BIN) serve
+
+test: vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+test-short:
+	$(GO) test -race -short ./...
+
+# Each fuzz target for a while (FUZZTIME=30s make fuzz).
+FUZZTIME ?= 20s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./transport/ws/
+	$(GO) test -run '^$$' -fuzz FuzzAuthenticate -fuzztime $(FUZZTIME) ./transport/auth/
+	$(GO) test -run '^$$' -fuzz FuzzFromRequest -fuzztime $(FUZZTIME) ./transport/auth/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,173 @@
+package actors
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+)
+
+// Service is the one implementation of every capability; the WebSocket and
+// HTTP adapters decode, call it with the caller's identity, and encode. It
+// checks the scope and the workspace, so adapters never do.
+type Service struct {
+	sys     *System
+	info    ServerInfo
+	started time.Time
+}
+
+// ServerInfo is the answer of server.info.
+type ServerInfo struct {
+	Name     string         `json:"name"`
+	Version  string         `json:"version"`
+	Protocol string         `json:"protocol"`
+	Build    map[string]any `json:"build,omitempty"`
+	Limits   map[string]any `json:"limits,omitempty"`
+}
+
+// NewService returns the service facade over a running System.
+func NewService(sys *System, info ServerInfo) *Service {
+	return &Service{sys: sys, info: info, started: time.Now()}
+}
+
+// Info answers server.info (no scope needed).
+func (s *Service) Info() ServerInfo { return s.info }
+
+// WorkflowInfo describes one registered workflow.
+type WorkflowInfo struct {
+	Name             string          `json:"name"`
+	Description      string          `json:"description"`
+	ParametersSchema json.RawMessage `json:"parameters_schema"`
+}
+
+// ListWorkflows answers workflow.list.
+func (s *Service) ListWorkflows(who weft.Identity) ([]WorkflowInfo, error) {
+	if err := who.Require(weft.ScopeWorkflowsRead); err != nil {
+		return nil, err
+	}
+	defs := s.sys.registry.Definitions()
+	out := make([]WorkflowInfo, len(defs))
+	for i, d := range defs {
+		out[i] = WorkflowInfo{Name: d.Name(), Description: d.Description(), ParametersSchema: d.ParametersSchema()}
+	}
+	return out, nil
+}
+
+// StartRequest is the request of workflow.start.
+type StartRequest struct {
+	Name           string          `json:"name"`
+	Parameters     json.RawMessage `json:"parameters"`
+	Metadata       json.RawMessage `json:"metadata"`
+	IdempotencyKey string          `json:"idempotency_key"`
+}
+
+// StartResult answers workflow.start.
+type StartResult struct {
+	ExecutionID string      `json:"execution_id"`
+	Status      weft.Status `json:"status"`
+	// Existing is true when an idempotency key matched an earlier start.
+	Existing bool `json:"-"`
+}
+
+const maxIdempotencyKey = 256
+
+// Start validates and durably records a new execution, then spawns its
+// actor. It returns once the execution record and execution_started are
+// fsynced: an acknowledged start is never lost.
+func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest) (StartResult, error) {
+	if err := who.Require(weft.ScopeWorkflowsStart); err != nil {
+		return StartResult{}, err
+	}
+	if req.Name == "" {
+		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "name is required")
+	}
+	def, ok := s.sys.registry.Lookup(req.Name)
+	if !ok {
+		return StartResult{}, weft.Errorf(weft.CodeWorkflowNotFound, "no workflow named %q", req.Name)
+	}
+	params, err := objectOrEmpty("parameters", req.Parameters)
+	if err != nil {
+		return StartResult{}, err
+	}
+	meta, err := objectOrEmpty("metadata", req.Metadata)
+	if err != nil {
+		return StartResult{}, err
+	}
+	if err := def.Validate(params); err != nil {
+		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "%s: %v", req.Name, err)
+	}
+	if len(req.IdempotencyKey) > maxIdempotencyKey {
+		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "idempotency_key longer than %d", maxIdempotencyKey)
+	}
+	now := time.Now().UTC()
+	exec := persistence.Execution{
+		ID:             weft.NewID("exec_"),
+		Workspace:      who.Workspace,
+		Workflow:       req.Name,
+		Status:         weft.StatusRunning,
+		Parameters:     params,
+		Metadata:       meta,
+		StartedBy:      who.Name,
+		IdempotencyKey: req.IdempotencyKey,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+	}
+	first := events.New(events.ExecutionStarted, events.ExecutionStartedDetails{Parameters: params, Metadata: meta})
+	first.Data = events.Data{Timestamp: now, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1, Details: first.Data.Details}
+	existing, err := s.sys.store.CreateExecution(ctx, exec, first)
+	if err != nil {
+		return StartResult{}, weft.Internal(err)
+	}
+	if existing != nil {
+		if !sameJSON(existing.Parameters, params) {
+			return StartResult{}, weft.Errorf(weft.CodeConflict, "idempotency key %q was used with other parameters", req.IdempotencyKey)
+		}
+		return StartResult{ExecutionID: existing.ID, Status: existing.Status, Existing: true}, nil
+	}
+	s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
+	return StartResult{ExecutionID: exec.ID, Status: exec.Status}, nil
+}
+
+// visibleExecution loads an execution the caller may see. Another
+// workspace's execution answers as if it did not exist.
+func (s *Service) visibleExecution(ctx context.Context, who weft.Identity, id string) (persistence.Execution, error) {
+	if id == "" {
+		return persistence.Execution{}, weft.Errorf(weft.CodeInvalidRequest, "execution_id is required")
+	}
+	exec, err := s.sys.store.Execution(ctx, id)
+	if errors.Is(err, persistence.ErrNotFound) || (err == nil && exec.Workspace != who.Workspace) {
+		return persistence.Execution{}, weft.Errorf(weft.CodeExecutionNotFound, "no execution %q", id)
+	}
+	if err != nil {
+		return persistence.Execution{}, weft.Internal(err)
+	}
+	return exec, nil
+}
+
+// objectOrEmpty checks that raw is a JSON object (or absent: {}).
+func objectOrEmpty(field string, raw json.RawMessage) (json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return json.RawMessage("{}"), nil
+	}
+	if trimmed[0] != '{' || !json.Valid(trimmed) {
+		return nil, weft.Errorf(weft.CodeInvalidRequest, "%s must be a JSON object", field)
+	}
+	return json.RawMessage(trimmed), nil
+}
+
+// sameJSON compares two JSON documents by value, not by spelling.
+func sameJSON(a, b json.RawMessage) bool {
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return bytes.Equal(a, b)
+	}
+	ca, _ := json.Marshal(va)
+	cb, _ := json.Marshal(vb)
+	return bytes.Equal(ca, cb)
+}

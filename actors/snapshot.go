@@ -1,0 +1,122 @@
+package actors
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+)
+
+// Snapshot is an execution as execution.get and executions.list show it.
+type Snapshot struct {
+	ExecutionID string             `json:"execution_id"`
+	Status      weft.Status        `json:"status"`
+	Workflow    string             `json:"workflow"`
+	Parameters  json.RawMessage    `json:"parameters"`
+	Metadata    json.RawMessage    `json:"metadata"`
+	Result      json.RawMessage    `json:"result,omitempty"`
+	Error       *events.ErrorInfo  `json:"error,omitempty"`
+	Steps       []persistence.Step `json:"steps,omitempty"`
+	CreatedAt   time.Time          `json:"created_at"`
+	UpdatedAt   time.Time          `json:"updated_at"`
+	LastSeq     uint64             `json:"last_seq"`
+}
+
+func snapshotOf(e persistence.Execution) Snapshot {
+	return Snapshot{
+		ExecutionID: e.ID, Status: e.Status, Workflow: e.Workflow,
+		Parameters: e.Parameters, Metadata: e.Metadata, Result: e.Result, Error: e.Error,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, LastSeq: e.LastSeq,
+	}
+}
+
+// GetExecution answers execution.get, with the execution's steps in order.
+func (s *Service) GetExecution(ctx context.Context, who weft.Identity, id string) (Snapshot, error) {
+	if err := who.Require(weft.ScopeExecutionsRead); err != nil {
+		return Snapshot{}, err
+	}
+	exec, err := s.visibleExecution(ctx, who, id)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	steps, err := s.sys.store.Steps(ctx, id)
+	if err != nil {
+		return Snapshot{}, weft.Internal(err)
+	}
+	snap := snapshotOf(exec)
+	snap.Steps = make([]persistence.Step, 0, len(steps))
+	for _, st := range steps {
+		snap.Steps = append(snap.Steps, st)
+	}
+	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return compareStepIDs(a.ID, b.ID) })
+	return snap, nil
+}
+
+// compareStepIDs orders positional step ids ("2" < "10", "3" < "3.1").
+func compareStepIDs(a, b string) int {
+	as, bs := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		if errx != nil || erry != nil {
+			if c := strings.Compare(as[i], bs[i]); c != 0 {
+				return c
+			}
+			continue
+		}
+		if c := cmp.Compare(x, y); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(len(as), len(bs))
+}
+
+// ListRequest is the request of executions.list.
+type ListRequest struct {
+	Status   weft.Status `json:"status"`
+	Workflow string      `json:"workflow"`
+	Limit    int         `json:"limit"`
+	Cursor   string      `json:"cursor"`
+}
+
+// ListResult answers executions.list.
+type ListResult struct {
+	Items      []Snapshot `json:"items"`
+	NextCursor string     `json:"next_cursor"`
+}
+
+// ListExecutions answers executions.list, newest first, within the
+// caller's workspace.
+func (s *Service) ListExecutions(ctx context.Context, who weft.Identity, req ListRequest) (ListResult, error) {
+	if err := who.Require(weft.ScopeExecutionsRead); err != nil {
+		return ListResult{}, err
+	}
+	if req.Status != "" && !req.Status.Valid() {
+		return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "unknown status %q", req.Status)
+	}
+	if req.Limit < 0 || req.Limit > 1000 {
+		return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "limit must be between 1 and 1000")
+	}
+	items, next, err := s.sys.store.List(ctx, persistence.ListFilter{
+		Workspace: who.Workspace, Status: req.Status, Workflow: req.Workflow, Limit: req.Limit, Cursor: req.Cursor,
+	})
+	if err != nil {
+		if errors.Is(err, persistence.ErrInvalid) {
+			return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "invalid cursor")
+		}
+		return ListResult{}, weft.Internal(err)
+	}
+	out := ListResult{Items: make([]Snapshot, len(items)), NextCursor: next}
+	for i, e := range items {
+		out.Items[i] = snapshotOf(e)
+	}
+	return out, nil
+}

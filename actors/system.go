@@ -1,0 +1,109 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows"
+)
+
+// Config wires a System to its dependencies.
+type Config struct {
+	Store    *persistence.Store
+	Bus      *events.Bus
+	Registry *workflows.Registry
+	Env      workflows.Env
+	Logger   zerolog.Logger
+}
+
+// System is the actor system with its supervisors: the root of all live
+// state. Create it with NewSystem, then Recover, then serve.
+type System struct {
+	actors      *actor.ActorSystem
+	store       *persistence.Store
+	bus         *events.Bus
+	registry    *workflows.Registry
+	env         workflows.Env
+	log         zerolog.Logger
+	executions  *actor.PID
+	connections *actor.PID
+}
+
+// NewSystem starts the actor system and its supervisors. proto.actor's own
+// logs go through zerolog.
+func NewSystem(cfg Config) (*System, error) {
+	zl := cfg.Logger.With().Str("component", "actors").Logger()
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return slog.New(zerolog.NewSlogHandler(zl))
+	}))
+	s := &System{
+		actors:   as,
+		store:    cfg.Store,
+		bus:      cfg.Bus,
+		registry: cfg.Registry,
+		env:      cfg.Env,
+		log:      cfg.Logger,
+	}
+	var err error
+	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return newExecutionsSupervisor(s)
+	}, actor.WithSupervisor(executionStrategy())), "executions")
+	if err != nil {
+		return nil, fmt.Errorf("spawn executions supervisor: %w", err)
+	}
+	s.connections, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
+		return &connectionsSupervisor{}
+	}, actor.WithSupervisor(connectionStrategy())), "connections")
+	if err != nil {
+		return nil, fmt.Errorf("spawn connections supervisor: %w", err)
+	}
+	return s, nil
+}
+
+// Root returns the root context, for sending to actors from outside.
+func (s *System) Root() *actor.RootContext { return s.actors.Root }
+
+// Recover spawns an execution actor for every execution that had not ended
+// when the server last stopped: each runs its workflow again from the top,
+// recorded steps fast-forwarding.
+func (s *System) Recover(ctx context.Context) (int, error) {
+	unfinished, err := s.store.Unfinished(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list unfinished executions: %w", err)
+	}
+	for _, exec := range unfinished {
+		s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
+	}
+	return len(unfinished), nil
+}
+
+// Shutdown stops every actor. Running workflow goroutines are cancelled and
+// their executions stay unfinished in the store, to resume on next start.
+func (s *System) Shutdown(ctx context.Context) error {
+	for _, pid := range []*actor.PID{s.connections, s.executions} {
+		if err := s.actors.Root.StopFuture(pid).Wait(); err != nil && ctx.Err() != nil {
+			return fmt.Errorf("stop %s: %w", pid.Id, err)
+		}
+	}
+	s.actors.Shutdown()
+	return nil
+}
+
+// SpawnConnection spawns a connection actor under the connections
+// supervisor. The WebSocket adapter builds the props.
+func (s *System) SpawnConnection(props *actor.Props, name string) (*actor.PID, error) {
+	f := s.actors.Root.RequestFuture(s.connections, &spawnConnection{props: props, name: name}, 5*time.Second)
+	res, err := f.Result()
+	if err != nil {
+		return nil, fmt.Errorf("spawn connection: %w", err)
+	}
+	r := res.(*spawnConnectionResult)
+	return r.pid, r.err
+}

@@ -1,0 +1,97 @@
+// Command weft runs the weft server (`weft serve`) and, later, talks to one.
+//
+// Every flag also reads WEFT_<FLAG> from the environment (upper case, "-"
+// as "_"); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+// Exit codes of PROTOCOL.md section 10.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := rootCommand(stdout, stderr)
+	if err := root.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintln(stderr, "weft:", err)
+		return exitUsage
+	}
+	if err := root.Run(ctx); err != nil {
+		var usage usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintln(stderr, "weft:", err)
+			return exitUsage
+		}
+		fmt.Fprintln(stderr, "weft:", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// usageError marks a command line that is wrong (exit 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return &ffcli.Command{
+		Name:       "weft",
+		ShortUsage: "weft <command> [flags]",
+		ShortHelp:  "weft runs Go workflows that apps drive over one WebSocket.",
+		FlagSet:    fs,
+		Subcommands: []*ffcli.Command{
+			serveCommand(stdout, stderr),
+			versionCommand(stdout),
+		},
+		Exec: func(context.Context, []string) error {
+			return usageError{"no command given (try: weft serve)"}
+		},
+	}
+}
+
+func versionCommand(stdout io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "version",
+		ShortUsage: "weft version",
+		ShortHelp:  "Print the version.",
+		Exec: func(context.Context, []string) error {
+			fmt.Fprintln(stdout, "weft", version)
+			return nil
+		},
+	}
+}
+
+// envOptions make every flag readable from WEFT_<FLAG>.
+func envOptions() []ff.Option {
+	return []ff.Option{ff.WithEnvVarPrefix("WEFT")}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/server"
+	"github.com/weft-run/weft/workflows"
+)
+
+type serveFlags struct {
+	addr, dataDir, keys, jwtSecret string
+	logLevel, logFormat            string
+	llmProvider, llmBaseURL        string
+	llmAPIKey, llmModel            string
+}
+
+func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&f.dataDir, "data-dir", "./weft-data", "directory of the bbolt store (and keys.json when --keys is not given)")
+	fs.StringVar(&f.keys, "keys", "", "keys file: {\"keys\":[{\"token\",\"identity\",\"workspace\",\"scopes\"}]}")
+	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 secret for JWT tokens (empty: JWTs refused)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "console", "json or console")
+	fs.StringVar(&f.llmProvider, "llm-provider", "scripted", "scripted (offline, the default) or openai")
+	fs.StringVar(&f.llmBaseURL, "llm-base-url", "", "OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
+	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider")
+	fs.StringVar(&f.llmModel, "llm-model", "", "model name for the LLM provider")
+	return &ffcli.Command{
+		Name:       "serve",
+		ShortUsage: "weft serve [flags]",
+		ShortHelp:  "Run the weft server with the reference workflows.",
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) > 0 {
+				return usageError{"serve takes no arguments, got " + strings.Join(args, " ")}
+			}
+			return serve(ctx, f, stdout, stderr)
+		},
+	}
+}
+
+func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
+	log, err := newLogger(f.logLevel, f.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	llm, err := newProvider(f)
+	if err != nil {
+		return err
+	}
+	reg := workflows.NewRegistry()
+	reference.Register(reg)
+	srv, err := server.New(server.Config{
+		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
+		Registry: reg, LLM: llm, Logger: &log, Version: version,
+	})
+	if err != nil {
+		return err
+	}
+	if token := srv.BootstrapToken(); token != "" {
+		fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
+			"Connect with it, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
+			srv.KeysFile(), token, f.addr, token)
+	}
+	return srv.Run(ctx)
+}
+
+func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		return zerolog.Logger{}, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	switch format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, NoColor: os.Getenv("NO_COLOR") != ""}
+	default:
+		return zerolog.Logger{}, usageError{fmt.Sprintf("--log-format %q: want json or console", format)}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func newProvider(f serveFlags) (workflows.Provider, error) {
+	switch f.llmProvider {
+	case "", "scripted":
+		return workflows.ScriptedProvider{}, nil
+	default:
+		return nil, usageError{fmt.Sprintf("--llm-provider %q: want scripted (openai arrives with issue 4)", f.llmProvider)}
+	}
+}

@@ -1,0 +1,140 @@
+package persistence_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/persistence"
+)
+
+func TestList(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, persistence.Options{NoSync: true})
+
+	// 15 executions in ws-a and 10 in ws-b, two workflows, mixed statuses;
+	// every third pair shares a CreatedAt so the id tie-break is exercised.
+	statuses := []weft.Status{weft.StatusRunning, weft.StatusCompleted, weft.StatusFailed}
+	var all []persistence.Execution
+	for i := range 25 {
+		ws := "ws-a"
+		if i >= 15 {
+			ws = "ws-b"
+		}
+		wf := []string{"wf1", "wf2"}[i%2]
+		created := t0.Add(time.Duration(i-i%3) * time.Minute)
+		e := newExec(ws, wf, fmt.Sprintf("ex-%c%02d", 'z'-i%5, i), created)
+		create(t, s, e)
+		if st := statuses[i%3]; st != weft.StatusRunning {
+			commit(t, s, persistence.Write{ExecutionID: e.ID, Status: &persistence.StatusUpdate{Status: st, At: created}})
+			e.Status = st
+		}
+		all = append(all, e)
+	}
+	// expect: newest first, then id ascending.
+	expect := func(keep func(persistence.Execution) bool) []string {
+		var out []persistence.Execution
+		for _, e := range all {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out, func(a, b persistence.Execution) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		ids := []string{}
+		for _, e := range out {
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+
+	cases := []struct {
+		name  string
+		f     persistence.ListFilter
+		keep  func(persistence.Execution) bool
+		pages int
+	}{
+		{"workspace a in pages of 4", persistence.ListFilter{Workspace: "ws-a", Limit: 4},
+			func(e persistence.Execution) bool { return e.Workspace == "ws-a" }, 4},
+		{"workspace b in pages of 5 (exact multiple)", persistence.ListFilter{Workspace: "ws-b", Limit: 5},
+			func(e persistence.Execution) bool { return e.Workspace == "ws-b" }, 2},
+		{"default limit, one page", persistence.ListFilter{Workspace: "ws-a"},
+			func(e persistence.Execution) bool { return e.Workspace == "ws-a" }, 1},
+		{"status filter", persistence.ListFilter{Workspace: "ws-a", Status: weft.StatusCompleted, Limit: 2},
+			func(e persistence.Execution) bool { return e.Workspace == "ws-a" && e.Status == weft.StatusCompleted }, 3},
+		{"workflow filter", persistence.ListFilter{Workspace: "ws-b", Workflow: "wf2", Limit: 3},
+			func(e persistence.Execution) bool { return e.Workspace == "ws-b" && e.Workflow == "wf2" }, 2},
+		{"status and workflow", persistence.ListFilter{Workspace: "ws-a", Workflow: "wf1", Status: weft.StatusFailed, Limit: 1},
+			func(e persistence.Execution) bool {
+				return e.Workspace == "ws-a" && e.Workflow == "wf1" && e.Status == weft.StatusFailed
+			}, 3},
+		{"no match", persistence.ListFilter{Workspace: "ws-b", Workflow: "nope"},
+			func(persistence.Execution) bool { return false }, 1},
+		{"unknown workspace", persistence.ListFilter{Workspace: "ws"},
+			func(persistence.Execution) bool { return false }, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := expect(tc.keep)
+			got := []string{}
+			f, pages := tc.f, 0
+			for {
+				items, next, err := s.List(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				if f.Limit > 0 && len(items) > f.Limit {
+					t.Fatalf("page %d has %d items, limit %d", pages, len(items), f.Limit)
+				}
+				for _, e := range items {
+					if e.Workspace != tc.f.Workspace {
+						t.Fatalf("%s of %s leaked into %s", e.ID, e.Workspace, tc.f.Workspace)
+					}
+					if e.LastSeq != 1 {
+						t.Fatalf("%s: LastSeq %d", e.ID, e.LastSeq)
+					}
+					got = append(got, e.ID)
+				}
+				if next == "" {
+					break
+				}
+				if pages > 30 {
+					t.Fatal("cursor does not end")
+				}
+				f.Cursor = next
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("got  %v\nwant %v", got, want)
+			}
+			if pages != tc.pages {
+				t.Fatalf("%d pages, want %d", pages, tc.pages)
+			}
+		})
+	}
+
+	rejects := []struct {
+		name string
+		f    persistence.ListFilter
+	}{
+		{"no workspace", persistence.ListFilter{}},
+		{"cursor not base64", persistence.ListFilter{Workspace: "ws-a", Cursor: "!!"}},
+		{"cursor too short", persistence.ListFilter{Workspace: "ws-a", Cursor: "AAAA"}},
+	}
+	for _, tc := range rejects {
+		t.Run("rejects "+tc.name, func(t *testing.T) {
+			if _, _, err := s.List(ctx, tc.f); !errors.Is(err, persistence.ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/transport/auth"
+	"github.com/weft-run/weft/transport/ws"
+	"github.com/weft-run/weft/workflows"
+)
+
+// Config configures a Server. Zero values take the defaults noted.
+type Config struct {
+	Addr      string // default 127.0.0.1:8080; ":0" style picks a free port
+	DataDir   string // default ./weft-data: the bbolt file (and keys.json when KeysFile is empty)
+	KeysFile  string // tokens; "" = <DataDir>/keys.json, created with one admin token on first start
+	JWTSecret string // HS256 secret; "" = JWTs refused
+	Registry  *workflows.Registry
+	LLM       workflows.Provider // default: the offline scripted provider
+	Logger    *zerolog.Logger    // default: no logs
+	Socket    ws.Config
+	// NoSync turns off fsync: only for tests and benchmarks of other parts.
+	NoSync  bool
+	Version string
+}
+
+// Server is one weft node.
+type Server struct {
+	cfg       Config
+	log       zerolog.Logger
+	store     *persistence.Store
+	bus       *events.Bus
+	sys       *actors.System
+	svc       *actors.Service
+	http      *http.Server
+	ln        net.Listener
+	ready     atomic.Bool
+	bootstrap string // admin token written to a new keys.json, if any
+	keysFile  string
+	serveErr  chan error
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// New opens the store and builds every part, but does not listen yet.
+func New(cfg Config) (*Server, error) {
+	cfg = withDefaults(cfg)
+	s := &Server{cfg: cfg, log: *cfg.Logger, serveErr: make(chan error, 1)}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	authn, err := s.openAuth()
+	if err != nil {
+		return nil, err
+	}
+	s.store, err = persistence.Open(filepath.Join(cfg.DataDir, "weft.db"), persistence.Options{NoSync: cfg.NoSync})
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	s.bus = events.NewGoChannelBus(slogOf(s.log.With().Str("component", "bus").Logger()))
+	s.sys, err = actors.NewSystem(actors.Config{
+		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log,
+		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log},
+	})
+	if err != nil {
+		_ = s.store.Close()
+		return nil, err
+	}
+	limits := cfg.Socket.WithDefaults()
+	s.svc = actors.NewService(s.sys, actors.ServerInfo{
+		Name: "weft", Version: cfg.Version, Protocol: "weft.v1", Build: buildInfo(),
+		Limits: map[string]any{
+			"max_message_bytes":   limits.MaxMessageBytes,
+			"messages_per_second": limits.MessagesPerSecond,
+		},
+	})
+	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.log)
+	s.http = &http.Server{Handler: s.routes(sock), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8080"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./weft-data"
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = workflows.NewRegistry()
+	}
+	if cfg.LLM == nil {
+		cfg.LLM = workflows.ScriptedProvider{}
+	}
+	if cfg.Logger == nil {
+		nop := zerolog.Nop()
+		cfg.Logger = &nop
+	}
+	if cfg.Version == "" {
+		cfg.Version = "dev"
+	}
+	return cfg
+}
+
+// openAuth loads the keys file, creating one with an admin token on first
+// start when none was given: a weft server is never open.
+func (s *Server) openAuth() (*auth.Authenticator, error) {
+	s.keysFile = s.cfg.KeysFile
+	if s.keysFile == "" {
+		path, token, created, err := auth.EnsureKeysFile(s.cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("keys file: %w", err)
+		}
+		s.keysFile = path
+		if created {
+			s.bootstrap = token
+		}
+	}
+	a, err := auth.New(auth.Options{KeysFile: s.keysFile, JWTSecret: []byte(s.cfg.JWTSecret)})
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return a, nil
+}
+
+// BootstrapToken is the admin token written to a keys file created by this
+// start ("" when the keys file existed or was given).
+func (s *Server) BootstrapToken() string { return s.bootstrap }
+
+// KeysFile is the keys file in use.
+func (s *Server) KeysFile() string { return s.keysFile }
+
+// Service returns the service layer (for embedding applications).
+func (s *Server) Service() *actors.Service { return s.svc }
+
+// Start listens on Config.Addr, resumes unfinished executions and serves in
+// the background.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	s.ln = ln
+	n, err := s.sys.Recover(ctx)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	s.ready.Store(true)
+	s.log.Info().Str("addr", s.Addr()).Int("resumed_executions", n).Msg("weft serving")
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+		close(s.serveErr)
+	}()
+	return nil
+}
+
+// Addr is the address the server listens on (with the real port).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// Run starts the server and serves until ctx ends, then shuts down
+// gracefully within 10 seconds.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-s.serveErr:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, s.Shutdown(shutdownCtx))
+}
+
+// Shutdown stops accepting, closes sockets with 1001, stops the actors
+// (unfinished executions resume at next start), then flushes and closes the
+// store. It is idempotent.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.ready.Store(false)
+		var errs []error
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
+		if err := s.sys.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := s.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("bus: %w", err))
+		}
+		if err := s.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+		s.stopErr = errors.Join(errs...)
+		s.log.Info().Err(s.stopErr).Msg("weft stopped")
+	})
+	return s.stopErr
+}
+
+func buildInfo() map[string]any {
+	info := map[string]any{}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		info["go"] = bi.GoVersion
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" || st.Key == "vcs.time" {
+				info[st.Key] = st.Value
+			}
+		}
+	}
+	return info
+}

@@ -1,0 +1,55 @@
+package ws
+
+import "time"
+
+// Config holds the socket limits of PROTOCOL.md section 6. The zero value
+// of each field means its default.
+type Config struct {
+	MaxMessageBytes   int           // default 65,536
+	MessagesPerSecond float64       // default 100 (token bucket, burst = the rate)
+	HeartbeatInterval time.Duration // default 30 s; a peer silent for two intervals is closed
+	AuthTimeout       time.Duration // default 10 s, for in-band auth
+	OutboxFrames      int           // default 1,024 frames queued per connection
+	WriteTimeout      time.Duration // default 10 s per frame
+	// AbuseThreshold is how many rate-limited frames in a row close the
+	// connection with 1008 (default 2 × the rate).
+	AbuseThreshold int
+}
+
+// WithDefaults fills every zero field with its PROTOCOL default.
+func (c Config) WithDefaults() Config {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 65536
+	}
+	if c.MessagesPerSecond <= 0 {
+		c.MessagesPerSecond = 100
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 30 * time.Second
+	}
+	if c.AuthTimeout <= 0 {
+		c.AuthTimeout = 10 * time.Second
+	}
+	if c.OutboxFrames <= 0 {
+		c.OutboxFrames = 1024
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.AbuseThreshold <= 0 {
+		c.AbuseThreshold = int(2 * c.MessagesPerSecond)
+	}
+	return c
+}
+
+// Close codes of PROTOCOL.md section 6.
+const (
+	closeNormal          = 1000
+	closeGoingAway       = 1001
+	closePolicy          = 1008
+	closeTooBig          = 1009
+	closeInternal        = 1011
+	closeTryAgainLater   = 1013
+	closeByOperator      = 4000
+	closeUnauthenticated = 4001
+)

@@ -1,0 +1,224 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/gorilla/websocket"
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/transport/auth"
+)
+
+// Messages of connActor, besides the pumps'.
+type (
+	// outbound is a frame produced by a request goroutine. final ends the
+	// request id: it leaves the in-flight set.
+	outbound struct {
+		id    string
+		frame []byte
+		final bool
+	}
+	authDeadline struct{}
+)
+
+// connActor owns one socket's state. Only it enqueues frames for the write
+// pump; only the read pump reads.
+type connActor struct {
+	id     string
+	sock   *websocket.Conn
+	svc    *actors.Service
+	auth   *auth.Authenticator
+	cfg    Config
+	log    zerolog.Logger
+	who    *weft.Identity // nil until authenticated
+	since  time.Time
+	root   *actor.RootContext
+	self   *actor.PID
+	ctx    context.Context // cancelled when the actor stops
+	cancel context.CancelFunc
+
+	outbox   chan []byte
+	closing  chan closeRequest
+	closed   bool // a close has been requested or the peer is gone
+	inflight map[string]context.CancelFunc
+	limiter  *rate.Limiter
+	limited  int // rate-limited frames in a row
+}
+
+func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActor {
+	id := weft.NewID("ws_")
+	return &connActor{
+		id:       id,
+		sock:     sock,
+		svc:      s.svc,
+		auth:     s.auth,
+		cfg:      s.cfg,
+		log:      s.log.With().Str("connection_id", id).Logger(),
+		who:      who,
+		since:    time.Now().UTC(),
+		root:     s.sys.Root(),
+		outbox:   make(chan []byte, s.cfg.OutboxFrames),
+		closing:  make(chan closeRequest, 1),
+		inflight: make(map[string]context.CancelFunc),
+		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
+	}
+}
+
+func (c *connActor) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		c.started(ctx)
+	case *frameReceived:
+		c.received(msg.data)
+	case *outbound:
+		if msg.final {
+			if cancel, ok := c.inflight[msg.id]; ok {
+				cancel()
+				delete(c.inflight, msg.id)
+			}
+		}
+		c.enqueue(msg.frame)
+	case *frameTooLarge:
+		c.enqueue(encodeError("", weft.Errorf(weft.CodeMessageTooLarge, "frame larger than %d bytes", c.cfg.MaxMessageBytes)))
+		c.closeWith(closeTooBig, "message too big", true)
+	case *authDeadline:
+		if c.who == nil {
+			c.closeWith(closeUnauthenticated, "authentication timeout", false)
+		}
+	case *socketClosed:
+		c.closed = true
+		c.log.Debug().Int("code", closeCodeOf(msg.err)).Msg("connection closed by peer")
+		ctx.Stop(c.self)
+	case *actor.Stopping:
+		c.closeWith(closeGoingAway, "server shutting down", true)
+		c.cancel()
+	}
+}
+
+func (c *connActor) started(ctx actor.Context) {
+	c.self = ctx.Self()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go writePump(c.ctx, c.sock, c.outbox, c.closing, c.cfg)
+	go readPump(c.sock, c.root, c.self, c.cfg)
+	if c.who != nil {
+		c.sendConnected()
+		return
+	}
+	root, self := c.root, c.self
+	time.AfterFunc(c.cfg.AuthTimeout, func() { root.Send(self, &authDeadline{}) })
+}
+
+// received handles one client frame.
+func (c *connActor) received(data []byte) {
+	if c.closed {
+		return
+	}
+	if !c.allow() {
+		return
+	}
+	f, err := decodeFrame(data)
+	if c.who == nil {
+		c.authenticate(f, err)
+		return
+	}
+	if err != nil {
+		var fe *frameError
+		id := ""
+		if errors.As(err, &fe) {
+			id = fe.id
+		}
+		c.enqueue(encodeError(id, err))
+		return
+	}
+	switch f.Kind {
+	case kindPing:
+		c.enqueue(encodePush("pong", map[string]string{"timestamp": time.Now().UTC().Format(time.RFC3339Nano)}))
+	case kindAuth:
+		c.enqueue(encodeError("", weft.Errorf(weft.CodeInvalidRequest, "already authenticated")))
+	case kindRequest, kindShorthand:
+		c.dispatch(f)
+	}
+}
+
+// allow applies the per-connection token bucket. A frame over the rate is
+// answered RATE_LIMITED; a client that keeps going is closed with 1008.
+func (c *connActor) allow() bool {
+	if c.limiter.Allow() {
+		c.limited = 0
+		return true
+	}
+	c.limited++
+	if c.limited >= c.cfg.AbuseThreshold {
+		c.closeWith(closePolicy, "rate limit exceeded", true)
+		return false
+	}
+	c.enqueue(encodeError("", weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)))
+	return false
+}
+
+// authenticate handles the first frame of a socket upgraded without
+// credentials: it must be {"type":"auth","token":...}.
+func (c *connActor) authenticate(f clientFrame, decodeErr error) {
+	if decodeErr != nil || f.Kind != kindAuth {
+		c.enqueue(encodePush("auth_error", map[string]any{"error": errorBodyOf(weft.Errorf(weft.CodeUnauthenticated, "first frame must be {\"type\":\"auth\",\"token\":...}"))}))
+		c.closeWith(closeUnauthenticated, "unauthenticated", true)
+		return
+	}
+	who, err := c.auth.Authenticate(f.Token)
+	if err != nil {
+		c.enqueue(mustJSON(struct {
+			Type  string    `json:"type"`
+			Error errorBody `json:"error"`
+		}{"auth_error", errorBodyOf(err)}))
+		c.closeWith(closeUnauthenticated, "unauthenticated", true)
+		return
+	}
+	c.who = &who
+	c.sendConnected()
+}
+
+func (c *connActor) sendConnected() {
+	c.log = c.log.With().Str("identity", c.who.Name).Str("workspace", c.who.Workspace).Logger()
+	c.log.Debug().Msg("connection authenticated")
+	c.enqueue(encodePush("connected", map[string]any{
+		"connection_id":         c.id,
+		"identity":              c.who.Name,
+		"workspace":             c.who.Workspace,
+		"scopes":                c.who.Scopes,
+		"heartbeat_interval_ms": c.cfg.HeartbeatInterval.Milliseconds(),
+		"limits": map[string]any{
+			"max_message_bytes":   c.cfg.MaxMessageBytes,
+			"messages_per_second": c.cfg.MessagesPerSecond,
+		},
+	}))
+}
+
+// enqueue hands a frame to the write pump without ever blocking the actor.
+// A full outbox means the client cannot keep up: it is closed with 1013
+// (nothing is lost: it resubscribes with after_seq).
+func (c *connActor) enqueue(frame []byte) {
+	if c.closed {
+		return
+	}
+	select {
+	case c.outbox <- frame:
+	default:
+		c.log.Warn().Int("queued", len(c.outbox)).Msg("slow consumer: closing")
+		c.closeWith(closeTryAgainLater, "slow consumer", false)
+	}
+}
+
+// closeWith asks the write pump to close the socket once.
+func (c *connActor) closeWith(code int, reason string, flush bool) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.closing <- closeRequest{code: code, reason: reason, flush: flush}
+}

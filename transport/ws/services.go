@@ -1,0 +1,211 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/events"
+)
+
+// request is one in-flight request, handled in its own goroutine. Its
+// methods send frames back to the connection actor.
+type request struct {
+	c       *connActor
+	id      string
+	who     weft.Identity
+	flow    string
+	payload json.RawMessage
+}
+
+// respond sends a response frame; final ends the request id.
+func (r *request) respond(resp any, final bool) {
+	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeResponse(r.id, resp, final), final: final})
+}
+
+func (r *request) fail(err error) {
+	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeError(r.id, err), final: true})
+}
+
+func (r *request) event(e events.Event) {
+	final := e.Type.Terminal()
+	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeEvent(r.id, e, final), final: final})
+}
+
+// decode reads the request payload into v; a missing payload is {}.
+func (r *request) decode(v any) error {
+	if !isPresent(r.payload) {
+		return nil
+	}
+	if err := json.Unmarshal(r.payload, v); err != nil {
+		return weft.Errorf(weft.CodeInvalidRequest, "request: %v", err)
+	}
+	return nil
+}
+
+// handler serves one service. It returns the final response, or nil when
+// it has already sent the final frame itself (streams).
+type handler func(ctx context.Context, r *request) (any, error)
+
+var services map[string]handler
+
+func init() {
+	services = map[string]handler{
+		"ping":                func(context.Context, *request) (any, error) { return map[string]bool{"pong": true}, nil },
+		"server.info":         serverInfo,
+		"workflow.list":       workflowList,
+		"workflow.start":      workflowStart,
+		"execution.get":       executionGet,
+		"executions.list":     executionsList,
+		"execution.subscribe": executionSubscribe,
+	}
+}
+
+// dispatch starts a request in its own goroutine, cancelled when the
+// connection stops or the client unsubscribes.
+func (c *connActor) dispatch(f clientFrame) {
+	if f.Service == "execution.unsubscribe" {
+		c.unsubscribe(f)
+		return
+	}
+	if _, busy := c.inflight[f.ID]; busy && f.Kind == kindRequest {
+		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeDuplicateRequestID, "request id %q is already in flight", f.ID)))
+		return
+	}
+	h, ok := services[f.Service]
+	if !ok {
+		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeUnknownService, "no service %q", f.Service)))
+		return
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	if f.Kind == kindRequest {
+		c.inflight[f.ID] = cancel
+	}
+	r := &request{c: c, id: f.ID, who: *c.who, flow: f.Flow, payload: f.Request}
+	go func() {
+		defer cancel()
+		resp, err := h(ctx, r)
+		switch {
+		case err != nil && ctx.Err() != nil && c.ctx.Err() == nil:
+			// Unsubscribed: the unsubscribe answer ended the id.
+		case err != nil:
+			if weft.ErrorCode(err) == weft.CodeInternal {
+				c.log.Error().Err(err).Str("request_id", r.id).Str("service", f.Service).Msg("request failed")
+			}
+			r.fail(err)
+		case resp != nil:
+			r.respond(resp, true)
+		}
+	}()
+}
+
+// unsubscribe cancels a subscription's request goroutine; the id is free
+// again at once.
+func (c *connActor) unsubscribe(f clientFrame) {
+	var req struct {
+		Subscription string `json:"subscription"`
+	}
+	if isPresent(f.Request) {
+		if err := json.Unmarshal(f.Request, &req); err != nil {
+			c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeInvalidRequest, "subscription must be a string")))
+			return
+		}
+	}
+	if req.Subscription == "" {
+		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeInvalidRequest, "subscription is required")))
+		return
+	}
+	cancel, ok := c.inflight[req.Subscription]
+	if ok {
+		cancel()
+		delete(c.inflight, req.Subscription)
+	}
+	c.enqueue(encodeResponse(f.ID, map[string]bool{"unsubscribed": ok}, true))
+}
+
+func serverInfo(_ context.Context, r *request) (any, error) {
+	return r.c.svc.Info(), nil
+}
+
+func workflowList(_ context.Context, r *request) (any, error) {
+	list, err := r.c.svc.ListWorkflows(r.who)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"workflows": list}, nil
+}
+
+func workflowStart(ctx context.Context, r *request) (any, error) {
+	var req struct {
+		actors.StartRequest
+		Subscribe *bool `json:"subscribe"`
+	}
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	res, err := r.c.svc.Start(ctx, r.who, req.StartRequest)
+	if err != nil {
+		return nil, err
+	}
+	if r.id == "" { // shorthand: the execution id is the stream's id
+		r.id = res.ExecutionID
+	}
+	if req.Subscribe != nil && !*req.Subscribe {
+		return res, nil
+	}
+	sub, err := r.c.svc.Subscribe(ctx, r.who, res.ExecutionID, 0)
+	if err != nil {
+		return nil, err
+	}
+	r.respond(res, false)
+	return nil, sub.Run(ctx, func(e events.Event) error { r.event(e); return nil })
+}
+
+// executionID takes the execution id from the request or from "flow".
+func (r *request) executionID(fromRequest string) string {
+	if fromRequest != "" {
+		return fromRequest
+	}
+	return r.flow
+}
+
+func executionGet(ctx context.Context, r *request) (any, error) {
+	var req struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	return r.c.svc.GetExecution(ctx, r.who, r.executionID(req.ExecutionID))
+}
+
+func executionsList(ctx context.Context, r *request) (any, error) {
+	var req actors.ListRequest
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	return r.c.svc.ListExecutions(ctx, r.who, req)
+}
+
+func executionSubscribe(ctx context.Context, r *request) (any, error) {
+	var req struct {
+		ExecutionID string `json:"execution_id"`
+		AfterSeq    uint64 `json:"after_seq"`
+	}
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	sub, err := r.c.svc.Subscribe(ctx, r.who, r.executionID(req.ExecutionID), req.AfterSeq)
+	if err != nil {
+		return nil, err
+	}
+	r.respond(sub.Info, sub.Ended)
+	if sub.Ended {
+		return nil, nil
+	}
+	return nil, sub.Run(ctx, func(e events.Event) error { r.event(e); return nil })
+}
+
+func deadlineSoon() time.Time { return time.Now().Add(time.Second) }

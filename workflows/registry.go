@@ -1,0 +1,142 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+
+	"github.com/invopop/jsonschema"
+)
+
+// Registry holds the workflows a server can run, by name. It is safe for
+// concurrent use; registration normally happens before serving.
+type Registry struct {
+	mu   sync.RWMutex
+	defs map[string]*Definition
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{defs: make(map[string]*Definition)}
+}
+
+// Definition is a registered workflow: its name, description, the JSON
+// schema of its parameters and the function that runs it.
+type Definition struct {
+	name        string
+	description string
+	schema      json.RawMessage
+	decode      func(json.RawMessage) (any, error)
+	run         func(Context, any) (any, error)
+}
+
+// Name returns the workflow's registered name.
+func (d *Definition) Name() string { return d.name }
+
+// Description returns the human description given at registration.
+func (d *Definition) Description() string { return d.description }
+
+// ParametersSchema returns the JSON schema of the workflow's input.
+func (d *Definition) ParametersSchema() json.RawMessage { return d.schema }
+
+// Validate reports whether params decode into the workflow's input type, so
+// a start with bad parameters is refused before anything is stored.
+func (d *Definition) Validate(params json.RawMessage) error {
+	_, err := d.decode(params)
+	return err
+}
+
+// Option configures a registration.
+type Option func(*Definition)
+
+// Description sets the text shown by workflow.list.
+func Description(text string) Option {
+	return func(d *Definition) { d.description = text }
+}
+
+// Register adds a workflow written as a plain function of its typed input.
+// Parameters are decoded from JSON into In (an empty or null parameter set
+// decodes to In's zero value); the output is encoded back as JSON.
+// Registering a name twice panics: it is a programming error, found at start.
+func Register[In, Out any](r *Registry, name string, fn func(Context, In) (Out, error), opts ...Option) {
+	if name == "" {
+		panic("workflows: Register with empty name")
+	}
+	d := &Definition{
+		name:   name,
+		schema: schemaOf[In](),
+		decode: func(raw json.RawMessage) (any, error) { return decodeInput[In](raw) },
+		run: func(ctx Context, in any) (any, error) {
+			return fn(ctx, in.(In))
+		},
+	}
+	for _, opt := range opts {
+		opt(d)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.defs[name]; dup {
+		panic(fmt.Sprintf("workflows: workflow %q registered twice", name))
+	}
+	r.defs[name] = d
+}
+
+// Lookup returns the workflow registered under name.
+func (r *Registry) Lookup(name string) (*Definition, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	d, ok := r.defs[name]
+	return d, ok
+}
+
+// Definitions returns every registered workflow, sorted by name.
+func (r *Registry) Definitions() []*Definition {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Definition, 0, len(r.defs))
+	for _, d := range r.defs {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *Definition) int {
+		switch {
+		case a.name < b.name:
+			return -1
+		case a.name > b.name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+func decodeInput[In any](raw json.RawMessage) (In, error) {
+	var in In
+	if len(raw) == 0 || string(raw) == "null" {
+		return in, nil
+	}
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return in, fmt.Errorf("parameters: %w", err)
+	}
+	return in, nil
+}
+
+// schemaOf derives a JSON schema from a Go type, so clients (and the web
+// console's start form) know what parameters a workflow takes.
+func schemaOf[T any]() json.RawMessage {
+	t := reflect.TypeFor[T]()
+	r := &jsonschema.Reflector{DoNotReference: true, AllowAdditionalProperties: true}
+	var s *jsonschema.Schema
+	if t.Kind() == reflect.Map || t.Kind() == reflect.Interface || t == reflect.TypeFor[json.RawMessage]() {
+		s = &jsonschema.Schema{Type: "object"}
+	} else {
+		s = r.ReflectFromType(t)
+	}
+	s.Version = ""
+	raw, err := json.Marshal(s)
+	if err != nil {
+		return json.RawMessage(`{"type":"object"}`)
+	}
+	return raw
+}

@@ -1,0 +1,70 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/weft-run/weft/events"
+)
+
+// Run describes one run of an execution's workflow function.
+type Run struct {
+	ExecutionID string
+	Parameters  json.RawMessage
+	// Fresh is true on the first run of an execution: only then is
+	// workflow_start emitted (a resumed run must not emit it twice).
+	Fresh   bool
+	Journal Journal
+	Env     Env
+}
+
+// Execute runs the workflow function from the top against the journal and
+// returns its output as JSON. Recorded steps fast-forward. A panic in the
+// workflow function is returned as an error, never propagated.
+func (d *Definition) Execute(ctx context.Context, r Run) (out json.RawMessage, err error) {
+	in, err := d.decode(r.Parameters)
+	if err != nil {
+		return nil, NonRetryable(err)
+	}
+	rn := &run{
+		executionID: r.ExecutionID,
+		workflow:    d.name,
+		journal:     r.Journal,
+		env:         r.Env,
+		logger:      r.Env.Logger.With().Str("execution_id", r.ExecutionID).Str("workflow", d.name).Logger(),
+	}
+	if r.Fresh {
+		r.Journal.Emit(events.New(events.WorkflowStart, events.WorkflowDetails{Name: d.name, Input: r.Parameters}))
+	}
+	wc := &wctx{Context: ctx, run: rn}
+	result, err := callProtected(func() (any, error) { return d.run(wc, in) })
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(result)
+	if err != nil {
+		return nil, NonRetryable(fmt.Errorf("encode workflow output: %w", err))
+	}
+	return raw, nil
+}
+
+// PanicError is what a recovered panic in workflow or step code becomes.
+type PanicError struct {
+	Value any
+	Stack string
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// callProtected runs fn and turns a panic into a *PanicError, so a bug in
+// user code fails one attempt instead of the process.
+func callProtected[T any](fn func() (T, error)) (out T, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: string(debug.Stack())}
+		}
+	}()
+	return fn()
+}

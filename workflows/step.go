@@ -1,0 +1,192 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+)
+
+var errTimeout = errors.New("step timed out")
+
+// StepOption configures one step call.
+type StepOption func(*stepOptions)
+
+type stepOptions struct {
+	retry          RetryPolicy
+	attemptTimeout time.Duration
+	stepTimeout    time.Duration
+	input          any
+}
+
+// WithRetry sets the step's retry policy.
+func WithRetry(p RetryPolicy) StepOption { return func(o *stepOptions) { o.retry = p } }
+
+// WithTimeout bounds each attempt of the step.
+func WithTimeout(d time.Duration) StepOption { return func(o *stepOptions) { o.attemptTimeout = d } }
+
+// WithStepTimeout bounds the step as a whole, retries and waits included.
+func WithStepTimeout(d time.Duration) StepOption { return func(o *stepOptions) { o.stepTimeout = d } }
+
+// WithInput shows v as the step's input in its start event.
+func WithInput(v any) StepOption { return func(o *stepOptions) { o.input = v } }
+
+func newStepOptions(opts []StepOption) stepOptions {
+	var o stepOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.retry = o.retry.orDefault()
+	return o
+}
+
+// attempt describes one try of a step, for building its events.
+type attempt struct {
+	stepID  string
+	name    string
+	number  int
+	elapsed time.Duration
+}
+
+// stepSpec is what differs between step kinds: their events and their body.
+type stepSpec[T any] struct {
+	kind    string
+	name    string
+	opts    stepOptions
+	started func(a attempt) events.Event
+	ended   func(a attempt, out json.RawMessage) events.Event
+	failed  func(a attempt, err *events.ErrorInfo, willRetry bool, retryIn time.Duration) events.Event
+	body    func(ctx context.Context, a attempt) (T, error)
+}
+
+// runStep is the durable-step machinery shared by every kind: memoization,
+// attempts with retry and timeouts, and the checkpoint.
+func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
+	c := ctx.state()
+	id := c.nextStepID()
+	if rec, ok := c.run.journal.Recorded(id); ok {
+		return replayStep[T](id, rec, s.kind, s.name)
+	}
+	var zero T
+	begin := time.Now()
+	stepCtx, cancelStep := withOptionalTimeout(ctx, s.opts.stepTimeout)
+	defer cancelStep()
+	for n := 1; ; n++ {
+		a := attempt{stepID: id, name: s.name, number: n}
+		c.run.journal.Emit(s.started(a))
+		out, err := runAttempt(stepCtx, s, a)
+		a.elapsed = time.Since(begin)
+		if err == nil {
+			raw, encErr := json.Marshal(out)
+			if encErr == nil {
+				rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Output: raw, Attempts: n, StartedAt: begin, CompletedAt: time.Now()}
+				if err := c.run.journal.Checkpoint(ctx, rec, s.ended(a, raw)); err != nil {
+					return zero, err
+				}
+				return out, nil
+			}
+			err = NonRetryable(fmt.Errorf("encode step output: %w", encErr))
+		}
+		if ctx.Err() != nil {
+			// Cancelled or shutting down: not a failure of the step, and
+			// nothing is recorded, so a resumed run tries it again.
+			return zero, ctx.Err()
+		}
+		if stepCtx.Err() != nil {
+			err = NonRetryable(fmt.Errorf("%w after %s", errTimeout, s.opts.stepTimeout))
+		}
+		info := ErrorInfo(err)
+		if s.opts.retry.retryable(n, err) {
+			wait := s.opts.retry.backoff(n)
+			c.run.journal.Emit(s.failed(a, info, true, wait))
+			if err := sleepCtx(stepCtx, wait); err != nil {
+				if ctx.Err() != nil {
+					return zero, ctx.Err()
+				}
+				continue // the step deadline hit during the wait; the next attempt sees it
+			}
+			continue
+		}
+		rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Error: info, Attempts: n, StartedAt: begin, CompletedAt: time.Now()}
+		if err := c.run.journal.Checkpoint(ctx, rec, s.failed(a, info, false, 0)); err != nil {
+			return zero, err
+		}
+		return zero, &StepError{StepID: id, Name: s.name, Info: *info}
+	}
+}
+
+// runAttempt runs one attempt under its own timeout, recovering panics.
+func runAttempt[T any](ctx context.Context, s stepSpec[T], a attempt) (T, error) {
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	attemptCtx, cancel := withOptionalTimeout(ctx, s.opts.attemptTimeout)
+	defer cancel()
+	out, err := callProtected(func() (T, error) { return s.body(attemptCtx, a) })
+	if err != nil && attemptCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+		err = fmt.Errorf("%w: attempt exceeded %s", errTimeout, s.opts.attemptTimeout)
+	}
+	return out, err
+}
+
+// replayStep returns a recorded step's result, checking that the code still
+// asks for the same step at this position.
+func replayStep[T any](id string, rec persistence.Step, kind, name string) (T, error) {
+	var out T
+	if rec.Kind != kind || rec.Name != name {
+		return out, NonRetryable(&NondeterminismError{
+			StepID: id, RecordedKind: rec.Kind, RecordedName: rec.Name,
+			RequestedKind: kind, RequestedName: name,
+		})
+	}
+	if rec.Error != nil {
+		return out, &StepError{StepID: id, Name: name, Info: *rec.Error}
+	}
+	if len(rec.Output) > 0 {
+		if err := json.Unmarshal(rec.Output, &out); err != nil {
+			return out, NonRetryable(fmt.Errorf("decode recorded output of step %s: %w", id, err))
+		}
+	}
+	return out, nil
+}
+
+func withOptionalTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func millis(d time.Duration) *int64 {
+	ms := d.Milliseconds()
+	return &ms
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func encodeInput(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
