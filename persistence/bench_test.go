@@ -109,7 +109,8 @@ func BenchmarkRawBboltGroupCommit(b *testing.B) {
 }
 
 func rawGroupCommit(b *testing.B, writers int, put func(tx *bolt.Tx, writer int, i uint64) error) {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, &bolt.Options{Timeout: time.Second})
+	// Same bbolt options as Open, so only the code around bbolt differs.
+	db, err := bolt.Open(filepath.Join(b.TempDir(), "raw.db"), 0o600, &bolt.Options{Timeout: time.Second, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -49,7 +49,7 @@ func (s *Store) List(ctx context.Context, f ListFilter) (items []Execution, next
 	}
 
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		items = items[:0]
+		items = []Execution{} // not nil: it encodes as [], not null
 		nextCursor = ""
 		c := tx.Bucket(bucket).Cursor()
 		var k []byte

@@ -45,7 +45,7 @@ func (s *Store) Execution(ctx context.Context, id string) (Execution, error) {
 // limit of them (limit <= 0: all). An unknown execution is ErrNotFound; a
 // known one with nothing after afterSeq is an empty slice.
 func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Event, error) {
-	var out []events.Event
+	out := []events.Event{} // not nil: it encodes as [], not null
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bktExecutions).Get([]byte(id)) == nil {
 			return fmt.Errorf("execution %s: %w", id, ErrNotFound)
