@@ -1,0 +1,73 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows"
+)
+
+// fakeJournal records in memory what the execution actor would store.
+type fakeJournal struct {
+	mu       sync.Mutex
+	recorded map[string]persistence.Step // from an earlier run
+	events   []events.Event
+	steps    []persistence.Step // checkpointed in this run
+}
+
+func newJournal(recorded ...persistence.Step) *fakeJournal {
+	j := &fakeJournal{recorded: map[string]persistence.Step{}}
+	for _, s := range recorded {
+		j.recorded[s.ID] = s
+	}
+	return j
+}
+
+func (j *fakeJournal) Recorded(id string) (persistence.Step, bool) {
+	s, ok := j.recorded[id]
+	return s, ok
+}
+
+func (j *fakeJournal) Emit(e events.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, e)
+}
+
+func (j *fakeJournal) Checkpoint(_ context.Context, s persistence.Step, evs ...events.Event) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, evs...)
+	j.steps = append(j.steps, s)
+	return nil
+}
+
+func (j *fakeJournal) types() []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]string, len(j.events))
+	for i, e := range j.events {
+		out[i] = string(e.Type)
+	}
+	return out
+}
+
+// execute runs a registered workflow against a journal.
+func execute(t *testing.T, reg *workflows.Registry, name string, params string, j *fakeJournal) (json.RawMessage, error) {
+	t.Helper()
+	def, ok := reg.Lookup(name)
+	if !ok {
+		t.Fatalf("no workflow %q", name)
+	}
+	return def.Execute(context.Background(), workflows.Run{
+		ExecutionID: "exec_test", Parameters: json.RawMessage(params), Fresh: len(j.recorded) == 0, Journal: j,
+	})
+}
+
+func persistenceStep(id, kind, name, output string) persistence.Step {
+	return persistence.Step{ID: id, Kind: kind, Name: name, Output: json.RawMessage(output)}
+}
