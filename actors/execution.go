@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
@@ -14,39 +16,89 @@ import (
 	"github.com/weft-run/weft/workflows"
 )
 
-// Messages of executionActor.
+// Messages of executionActor. gen names the run (one goroutine running the
+// workflow from the top) a message comes from: messages of an older run are
+// ignored.
 type (
-	// appendEvents asks the actor to sequence and store events (with an
-	// optional step checkpoint). reply, if set, gets the commit's outcome.
+	// appendEvents asks the actor to sequence and store events, with an
+	// optional step checkpoint. reply, if set, gets the commit's outcome.
 	appendEvents struct {
-		events []events.Event
-		step   *persistence.Step
-		reply  chan<- error
+		gen     int
+		events  []events.Event
+		step    *persistence.Step
+		consume uint64
+		reply   chan<- error
 	}
 	// eventsCommitted comes back from the store's writer goroutine.
 	eventsCommitted struct {
-		events   []events.Event
-		reply    chan<- error
-		terminal bool
-		err      error
+		events []events.Event
+		reply  chan<- error
+		status weft.Status // "" when the write changed no status
+		err    error
 	}
-	// workflowReturned is sent by the workflow goroutine when the function
-	// returns.
+	// workflowReturned: the workflow function returned.
 	workflowReturned struct {
+		gen    int
 		output json.RawMessage
 		err    error
 	}
+	// suspendRun: the workflow's goroutine unwound to wait for a time or a
+	// signal; the actor keeps only a timer.
+	suspendRun struct {
+		gen    int
+		wakeAt time.Time
+		signal string
+	}
+	wakeUp    struct{ gen int }
+	cancelRun struct {
+		reason string
+		reply  chan<- weft.Status
+	}
+	cancelGrace       struct{ gen int }
+	executionTimedOut struct{}
+	// giveUp: the supervisor's restart budget is spent.
+	giveUp struct{ reason any }
 )
+
+// errShutdown and errCancelled are the causes a run's context ends with.
+var (
+	errShutdown  = errors.New("server shutting down")
+	errCancelled = errors.New("execution cancelled")
+)
+
+// cancelGracePeriod is how long a cancelled run may take to return before
+// the execution is recorded as cancelled anyway.
+const cancelGracePeriod = 5 * time.Second
 
 // executionActor owns one live execution.
 type executionActor struct {
 	sys     *System
 	exec    persistence.Execution
+	def     *workflows.Definition
 	fresh   bool
 	nextSeq uint64
 	self    *actor.PID
-	cancel  context.CancelFunc
-	ending  bool // terminal events handed to the store: accept no more
+	log     zerolog.Logger
+
+	gen       int                     // current run
+	running   bool                    // its goroutine is alive
+	cancelRun context.CancelCauseFunc // of the current run
+	suspended *time.Timer             // wake timer while suspended
+	waitingOn string                  // signal a suspended run waits for
+	inflight  int                     // commits handed to the store, not yet back
+	ending    bool                    // terminal events handed to the store
+	stop      *stopRequest            // why the run is being stopped
+	panicked  *workflows.PanicError   // restart once the store has caught up
+	timeout   *time.Timer
+
+	inbox signalInbox
+}
+
+// stopRequest records why an execution is ending before its workflow
+// returned: cancelled by a client, or out of time.
+type stopRequest struct {
+	reason   string
+	timedOut bool
 }
 
 func newExecutionActor(sys *System, exec persistence.Execution, fresh bool) *executionActor {
@@ -56,29 +108,54 @@ func newExecutionActor(sys *System, exec persistence.Execution, fresh bool) *exe
 func (a *executionActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		a.start(ctx)
+		a.started(ctx)
 	case *appendEvents:
-		a.append(msg.events, msg.step, nil, msg.reply)
+		a.onAppend(msg)
 	case *eventsCommitted:
 		a.committed(ctx, msg)
 	case *workflowReturned:
-		a.finish(msg)
-	case *actor.Stopping, *actor.Restarting:
-		if a.cancel != nil {
-			a.cancel()
+		a.returned(ctx, msg)
+	case *suspendRun:
+		a.suspend(msg)
+	case *wakeUp:
+		if msg.gen == a.gen && a.suspended != nil {
+			a.wake(ctx)
 		}
+	case *takeSignal:
+		a.takeSignal(msg)
+	case *signalArrived:
+		a.signalArrived(ctx, msg)
+	case *signalWaitOver:
+		a.signalWaitOver(msg)
+	case *cancelRun:
+		a.requestStop(ctx, &stopRequest{reason: msg.reason})
+		if msg.reply != nil {
+			msg.reply <- weft.StatusCancelled
+		}
+	case *executionTimedOut:
+		a.requestStop(ctx, &stopRequest{timedOut: true, reason: fmt.Sprintf("execution exceeded its timeout of %s", a.def.Timeout())})
+	case *cancelGrace:
+		if msg.gen == a.gen && a.running {
+			a.log.Warn().Msg("cancelled workflow did not return in time; recording it as cancelled")
+			a.running = false
+			a.finishStopped()
+		}
+	case *giveUp:
+		a.finish(nil, workflows.NonRetryable(fmt.Errorf("workflow failed after repeated restarts: %v", msg.reason)))
+	case *actor.Stopping:
+		a.halt(errShutdown)
+	case *actor.Restarting:
+		a.halt(errShutdown)
 	}
 }
 
-// start loads the execution's record and checkpoints and runs the workflow
-// function in a goroutine the actor owns (cancelled when it stops).
-func (a *executionActor) start(ctx actor.Context) {
+// started loads the execution and begins its first run.
+func (a *executionActor) started(ctx actor.Context) {
 	a.self = ctx.Self()
-	log := a.sys.log.With().Str("execution_id", a.exec.ID).Logger()
-	// The record may be stale after a restart of this actor: reload it.
+	a.log = a.sys.log.With().Str("execution_id", a.exec.ID).Logger()
 	exec, err := a.sys.store.Execution(context.Background(), a.exec.ID)
 	if err != nil {
-		log.Error().Err(err).Msg("load execution")
+		a.log.Error().Err(err).Msg("load execution")
 		ctx.Stop(a.self)
 		return
 	}
@@ -88,41 +165,56 @@ func (a *executionActor) start(ctx actor.Context) {
 		ctx.Stop(a.self)
 		return
 	}
-	steps, err := a.sys.store.Steps(context.Background(), exec.ID)
-	if err != nil {
-		log.Error().Err(err).Msg("load steps")
-		ctx.Stop(a.self)
-		return
-	}
 	def, ok := a.sys.registry.Lookup(exec.Workflow)
 	if !ok {
-		a.finish(&workflowReturned{err: workflows.NonRetryable(weft.Errorf(weft.CodeWorkflowNotFound, "workflow %q is not registered on this server", exec.Workflow))})
+		a.finish(nil, workflows.NonRetryable(weft.Errorf(weft.CodeWorkflowNotFound, "workflow %q is not registered on this server", exec.Workflow)))
 		return
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	j := &journal{root: a.sys.actors.Root, pid: a.self, steps: steps}
-	run := workflows.Run{
-		ExecutionID: exec.ID,
-		Parameters:  exec.Parameters,
-		Fresh:       a.fresh && exec.LastSeq <= 1,
-		Journal:     j,
-		Env:         a.sys.env,
+	a.def = def
+	if d := def.Timeout(); d > 0 {
+		root, self := a.sys.actors.Root, a.self
+		a.timeout = time.AfterFunc(time.Until(exec.CreatedAt.Add(d)), func() { root.Send(self, &executionTimedOut{}) })
 	}
-	root, self := a.sys.actors.Root, a.self
-	go func() {
-		out, err := def.Execute(runCtx, run)
-		if runCtx.Err() != nil {
-			return // the actor stopped (shutdown): the execution resumes at next start
-		}
-		root.Send(self, &workflowReturned{output: out, err: err})
-	}()
-	log.Debug().Bool("fresh", run.Fresh).Int("recorded_steps", len(steps)).Msg("execution running")
+	a.startRun(ctx)
 }
 
-// append assigns the next seqs and hands the events to the store's
+// halt ends the current run's goroutine and timers (the actor is stopping
+// or restarting). The execution stays unfinished in the store.
+func (a *executionActor) halt(cause error) {
+	if a.cancelRun != nil {
+		a.cancelRun(cause)
+	}
+	if a.suspended != nil {
+		a.suspended.Stop()
+	}
+	if a.timeout != nil {
+		a.timeout.Stop()
+	}
+	a.inbox.failWaiters(cause)
+}
+
+// onAppend sequences events from the current run.
+func (a *executionActor) onAppend(msg *appendEvents) {
+	if msg.gen != a.gen {
+		if msg.reply != nil {
+			msg.reply <- errors.New("stale run")
+		}
+		return
+	}
+	var steps []persistence.Step
+	if msg.step != nil {
+		steps = []persistence.Step{*msg.step}
+	}
+	var consume []uint64
+	if msg.consume != 0 {
+		consume = []uint64{msg.consume}
+	}
+	a.append(persistence.Write{Events: msg.events, Steps: steps, ConsumeSignals: consume}, msg.reply)
+}
+
+// append assigns the next seqs and hands the write to the store's
 // group-commit writer; the answer comes back as eventsCommitted.
-func (a *executionActor) append(evs []events.Event, step *persistence.Step, status *persistence.StatusUpdate, reply chan<- error) {
+func (a *executionActor) append(w persistence.Write, reply chan<- error) {
 	if a.ending {
 		if reply != nil {
 			reply <- errors.New("execution has ended")
@@ -130,100 +222,105 @@ func (a *executionActor) append(evs []events.Event, step *persistence.Step, stat
 		return
 	}
 	now := time.Now().UTC()
-	for i := range evs {
-		evs[i].Data.Seq = a.nextSeq
-		evs[i].Data.Timestamp = now
-		evs[i].Data.ExecutionID = a.exec.ID
-		evs[i].Data.Workflow = a.exec.Workflow
+	for i := range w.Events {
+		d := &w.Events[i].Data
+		d.Seq, d.Timestamp, d.ExecutionID, d.Workflow = a.nextSeq, now, a.exec.ID, a.exec.Workflow
 		a.nextSeq++
 	}
-	w := persistence.Write{ExecutionID: a.exec.ID, Events: evs, Status: status}
-	if step != nil {
-		w.Steps = []persistence.Step{*step}
+	w.ExecutionID = a.exec.ID
+	var status weft.Status
+	if w.Status != nil {
+		status = w.Status.Status
+		a.ending = status.Terminal()
 	}
-	terminal := status != nil && status.Status.Terminal()
-	if terminal {
-		a.ending = true
-	}
-	root, self := a.sys.actors.Root, a.self
+	a.inflight++
+	root, self, evs := a.sys.actors.Root, a.self, w.Events
 	a.sys.store.CommitAsync(w, func(err error) {
-		root.Send(self, &eventsCommitted{events: evs, reply: reply, terminal: terminal, err: err})
+		root.Send(self, &eventsCommitted{events: evs, reply: reply, status: status, err: err})
 	})
 }
 
 // committed publishes durable events (persist, then publish) and wakes the
-// workflow goroutine waiting for its checkpoint.
+// goroutine waiting for its checkpoint.
 func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
+	a.inflight--
 	if msg.err != nil {
-		// The log can no longer continue without a gap: stop, and let
-		// recovery run the workflow again from what is durable.
-		a.sys.log.Error().Err(msg.err).Str("execution_id", a.exec.ID).Msg("store events; stopping execution")
+		// The log cannot continue without a gap: stop, and let recovery
+		// run the workflow again from what is durable.
+		a.log.Error().Err(msg.err).Msg("store events; stopping execution")
 		if msg.reply != nil {
 			msg.reply <- msg.err
 		}
 		ctx.Stop(a.self)
 		return
 	}
+	if msg.status != "" {
+		a.exec.Status = msg.status
+	}
 	if err := a.sys.bus.Publish(msg.events...); err != nil {
 		// Subscribers still get the events: they read gaps from the store.
-		a.sys.log.Warn().Err(err).Str("execution_id", a.exec.ID).Msg("publish events")
+		a.log.Warn().Err(err).Msg("publish events")
 	}
 	if msg.reply != nil {
 		msg.reply <- nil
 	}
-	if msg.terminal {
+	switch {
+	case msg.status.Terminal():
 		ctx.Stop(a.self)
+	case a.panicked != nil && a.inflight == 0:
+		p := a.panicked
+		a.panicked = nil
+		panic(p) // the supervisor restarts this actor: the workflow runs again
 	}
+}
+
+// returned handles the end of a run's workflow function.
+func (a *executionActor) returned(ctx actor.Context, msg *workflowReturned) {
+	if msg.gen != a.gen || !a.running {
+		return
+	}
+	a.running = false
+	if a.stop != nil {
+		a.finishStopped()
+		return
+	}
+	var p *workflows.PanicError
+	if errors.As(msg.err, &p) && !errors.As(msg.err, new(*workflows.StepError)) {
+		a.log.Warn().Interface("panic", p.Value).Msg("workflow panicked; restarting it")
+		if a.inflight == 0 {
+			panic(p)
+		}
+		a.panicked = p
+		return
+	}
+	a.finish(msg.output, msg.err)
 }
 
 // finish records the outcome: workflow_end or workflow_error, then the
 // terminal execution event, with the status change, in one commit.
-func (a *executionActor) finish(msg *workflowReturned) {
-	if a.ending {
-		return
-	}
+func (a *executionActor) finish(output json.RawMessage, err error) {
 	now := time.Now().UTC()
 	duration := now.Sub(a.exec.CreatedAt).Milliseconds()
 	name := a.exec.Workflow
-	if msg.err == nil {
-		a.append([]events.Event{
-			events.New(events.WorkflowEnd, events.WorkflowDetails{Name: name, Output: msg.output}),
-			events.New(events.ExecutionCompleted, events.ExecutionEndDetails{Result: msg.output, DurationMS: duration}),
-		}, nil, &persistence.StatusUpdate{Status: weft.StatusCompleted, Result: msg.output, At: now}, nil)
+	if a.timeout != nil {
+		a.timeout.Stop()
+	}
+	if err == nil {
+		a.append(persistence.Write{
+			Events: []events.Event{
+				events.New(events.WorkflowEnd, events.WorkflowDetails{Name: name, Output: output}),
+				events.New(events.ExecutionCompleted, events.ExecutionEndDetails{Result: output, DurationMS: duration}),
+			},
+			Status: &persistence.StatusUpdate{Status: weft.StatusCompleted, Result: output, At: now},
+		}, nil)
 		return
 	}
-	info := workflows.ErrorInfo(msg.err)
-	a.append([]events.Event{
-		events.New(events.WorkflowError, events.WorkflowDetails{Name: name, Error: info}),
-		events.New(events.ExecutionFailed, events.ExecutionEndDetails{Error: info, DurationMS: duration}),
-	}, nil, &persistence.StatusUpdate{Status: weft.StatusFailed, Error: info, At: now}, nil)
-}
-
-// journal is the workflow goroutine's handle on its execution actor.
-type journal struct {
-	root  *actor.RootContext
-	pid   *actor.PID
-	steps map[string]persistence.Step // read-only after start
-}
-
-var _ workflows.Journal = (*journal)(nil)
-
-func (j *journal) Recorded(stepID string) (persistence.Step, bool) {
-	s, ok := j.steps[stepID]
-	return s, ok
-}
-
-func (j *journal) Emit(e events.Event) {
-	j.root.Send(j.pid, &appendEvents{events: []events.Event{e}})
-}
-
-func (j *journal) Checkpoint(ctx context.Context, step persistence.Step, evs ...events.Event) error {
-	reply := make(chan error, 1)
-	j.root.Send(j.pid, &appendEvents{events: evs, step: &step, reply: reply})
-	select {
-	case err := <-reply:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	info := workflows.ErrorInfo(err)
+	a.append(persistence.Write{
+		Events: []events.Event{
+			events.New(events.WorkflowError, events.WorkflowDetails{Name: name, Error: info}),
+			events.New(events.ExecutionFailed, events.ExecutionEndDetails{Error: info, DurationMS: duration}),
+		},
+		Status: &persistence.StatusUpdate{Status: weft.StatusFailed, Error: info, At: now},
+	}, nil)
 }

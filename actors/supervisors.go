@@ -8,14 +8,31 @@ import (
 	"github.com/weft-run/weft/persistence"
 )
 
-// executionStrategy restarts a failing execution actor a few times; a
-// restarted actor reloads its record and runs the workflow from the top,
-// which the store's memoization makes safe. More than that and the actor is
-// stopped: its execution stays unfinished, to be recovered at next start.
-func executionStrategy() actor.SupervisorStrategy {
-	return actor.NewOneForOneStrategy(3, 10*time.Second, func(any) actor.Directive {
-		return actor.RestartDirective
-	})
+// Restart policy of execution actors: a workflow that panics outside a
+// step (a panic inside a step only fails that attempt) has its actor
+// restarted, which runs the workflow again from the top (recorded steps
+// fast-forward). After maxRestarts within restartWindow the execution
+// fails with the panic as its error.
+const (
+	maxRestarts   = 3
+	restartWindow = time.Minute
+)
+
+// restartThenFail is the supervisor strategy of execution actors.
+type restartThenFail struct{}
+
+func executionStrategy() actor.SupervisorStrategy { return restartThenFail{} }
+
+func (restartThenFail) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, _ any) {
+	rs.Fail()
+	if rs.NumberOfFailures(restartWindow) > maxRestarts {
+		rs.Reset()
+		// Resume the actor so that it records the failure itself.
+		sup.ResumeChildren(child)
+		sys.Root.Send(child, &giveUp{reason: reason})
+		return
+	}
+	sup.RestartChildren(child)
 }
 
 // connectionStrategy stops a connection whose actor panicked: its socket
@@ -33,13 +50,12 @@ type (
 		exec  persistence.Execution
 		fresh bool
 	}
-	// executionStopped tells the supervisor a child ended.
-	executionStopped struct{ id string }
 	// routeExecution forwards msg to a live execution's actor; reply gets
 	// false when none is live.
 	routeExecution struct {
 		id    string
 		msg   any
+		spawn *persistence.Execution // spawn the actor first if not live
 		found chan<- bool
 	}
 )
@@ -58,17 +74,7 @@ func newExecutionsSupervisor(sys *System) *executionsSupervisor {
 func (s *executionsSupervisor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *startExecution:
-		if _, ok := s.live[msg.exec.ID]; ok {
-			return
-		}
-		props := actor.PropsFromProducer(func() actor.Actor { return newExecutionActor(s.sys, msg.exec, msg.fresh) })
-		pid, err := ctx.SpawnNamed(props, msg.exec.ID)
-		if err != nil {
-			s.sys.log.Error().Err(err).Str("execution_id", msg.exec.ID).Msg("spawn execution actor")
-			return
-		}
-		ctx.Watch(pid)
-		s.live[msg.exec.ID] = pid
+		s.spawn(ctx, msg.exec, msg.fresh)
 	case *actor.Terminated:
 		for id, pid := range s.live {
 			if pid.Equal(msg.Who) {
@@ -77,6 +83,11 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 		}
 	case *routeExecution:
 		pid, ok := s.live[msg.id]
+		if !ok && msg.spawn != nil {
+			// Not live (e.g. recovery has not reached it yet): its actor
+			// reads the durable state, then gets the message.
+			pid, ok = s.spawn(ctx, *msg.spawn, false)
+		}
 		if ok {
 			ctx.Send(pid, msg.msg)
 		}
@@ -84,6 +95,22 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 			msg.found <- ok
 		}
 	}
+}
+
+// spawn starts the actor of a stored execution unless it is live.
+func (s *executionsSupervisor) spawn(ctx actor.Context, exec persistence.Execution, fresh bool) (*actor.PID, bool) {
+	if pid, ok := s.live[exec.ID]; ok {
+		return pid, true
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return newExecutionActor(s.sys, exec, fresh) })
+	pid, err := ctx.SpawnNamed(props, exec.ID)
+	if err != nil {
+		s.sys.log.Error().Err(err).Str("execution_id", exec.ID).Msg("spawn execution actor")
+		return nil, false
+	}
+	ctx.Watch(pid)
+	s.live[exec.ID] = pid
+	return pid, true
 }
 
 // Messages of connectionsSupervisor.

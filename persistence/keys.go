@@ -18,11 +18,12 @@ var (
 	bktByWorkspace = []byte("by_workspace") // lp(ws) desc(created) id -> empty
 	bktByStatus    = []byte("by_status")    // lp(ws) lp(status) desc(created) id -> empty
 	bktUnfinished  = []byte("unfinished")   // asc(created) id -> empty
+	bktSignals     = []byte("signals")      // nested per id: signal seq (BE uint64) -> Signal JSON, until consumed
 )
 
 var allBuckets = [][]byte{
 	bktExecutions, bktEvents, bktSteps, bktIdempotency,
-	bktByWorkspace, bktByStatus, bktUnfinished,
+	bktByWorkspace, bktByStatus, bktUnfinished, bktSignals,
 }
 
 // timeLen is the size of an encoded instant: 8 bytes of seconds and 4 of

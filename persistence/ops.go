@@ -133,13 +133,14 @@ type writeOp struct {
 	steps    [][]byte
 	status   *StatusUpdate
 	rec      *Execution // the record, loaded by check when status != nil
+	consume  []uint64
 }
 
 func newWriteOp(w Write) (*writeOp, error) {
 	if w.ExecutionID == "" || len(w.ExecutionID) > bolt.MaxKeySize/2 {
 		return nil, fmt.Errorf("%w: execution id %q", ErrInvalid, w.ExecutionID)
 	}
-	o := &writeOp{id: []byte(w.ExecutionID)}
+	o := &writeOp{id: []byte(w.ExecutionID), consume: append([]uint64(nil), w.ConsumeSignals...)}
 	if len(w.Events) > 0 {
 		o.firstSeq = w.Events[0].Seq()
 		o.events = make([][]byte, len(w.Events))
@@ -231,6 +232,15 @@ func (o *writeOp) put(tx *bolt.Tx) error {
 		for i, raw := range o.steps {
 			if err := sb.Put(o.stepIDs[i], raw); err != nil {
 				return err
+			}
+		}
+	}
+	if len(o.consume) > 0 {
+		if inbox := tx.Bucket(bktSignals).Bucket(o.id); inbox != nil {
+			for _, seq := range o.consume {
+				if err := inbox.Delete(seqKey(seq)); err != nil {
+					return err
+				}
 			}
 		}
 	}

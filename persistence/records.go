@@ -43,7 +43,27 @@ type Step struct {
 	Error       *events.ErrorInfo `json:"error,omitempty"` // a step that failed for good
 	Attempts    int               `json:"attempts"`
 	StartedAt   time.Time         `json:"started_at"`
-	CompletedAt time.Time         `json:"completed_at"`
+	CompletedAt time.Time         `json:"completed_at,omitzero"`
+	// State is "" for a completed step and StatePending for one that has
+	// started and waits (a timer, a signal, a retry backoff). A pending
+	// step is not a result: a re-run resumes the wait where it was.
+	State  string    `json:"state,omitempty"`
+	WakeAt time.Time `json:"wake_at,omitzero"` // when a pending wait ends (zero: no deadline)
+	Signal string    `json:"signal,omitempty"` // the signal a pending step waits for
+}
+
+// StatePending marks a step that has started and is waiting.
+const StatePending = "pending"
+
+// Pending reports whether the step is waiting rather than completed.
+func (s Step) Pending() bool { return s.State == StatePending }
+
+// Signal is a message sent to an execution, kept until a step consumes it.
+type Signal struct {
+	Seq        uint64          `json:"seq"`
+	Name       string          `json:"name"`
+	Payload    json.RawMessage `json:"payload,omitempty"`
+	ReceivedAt time.Time       `json:"received_at"`
 }
 
 // StatusUpdate changes an execution record in the same commit as the events
@@ -64,6 +84,9 @@ type Write struct {
 	Events      []events.Event // seqs must continue the log: each is last+1
 	Steps       []Step
 	Status      *StatusUpdate
+	// ConsumeSignals removes these signals (by seq) from the inbox, in the
+	// same commit as the step that received them.
+	ConsumeSignals []uint64
 }
 
 // ListFilter selects executions for List. Workspace is required.

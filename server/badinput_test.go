@@ -33,6 +33,9 @@ func badFinal(t testing.TB, c *client, id string) (frame, []byte) {
 		if f.ID == id && (f.Complete || f.Error != nil) {
 			return f, raw
 		}
+		if f.ID == "" && f.Error != nil {
+			t.Fatalf("waiting for the answer to %q, got an error frame without id: %s", id, raw)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/persistence"
@@ -38,12 +39,36 @@ func (j *fakeJournal) Emit(e events.Event) {
 	j.events = append(j.events, e)
 }
 
-func (j *fakeJournal) Checkpoint(_ context.Context, s persistence.Step, evs ...events.Event) error {
+func (j *fakeJournal) Checkpoint(_ context.Context, cp workflows.Checkpoint) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.events = append(j.events, evs...)
-	j.steps = append(j.steps, s)
+	j.events = append(j.events, cp.Events...)
+	j.steps = append(j.steps, cp.Step)
 	return nil
+}
+
+// TakeSignal: the fake has no signals.
+func (j *fakeJournal) TakeSignal(ctx context.Context, _ string, wait time.Duration) (persistence.Signal, bool, error) {
+	select {
+	case <-time.After(wait):
+	case <-ctx.Done():
+		return persistence.Signal{}, false, ctx.Err()
+	}
+	return persistence.Signal{}, false, nil
+}
+
+// Suspend: tests of the fake never wait long enough to suspend.
+func (j *fakeJournal) Suspend(time.Time, string) { panic("fakeJournal: unexpected Suspend") }
+
+// completed returns the checkpoints that are results, not pending waits.
+func (j *fakeJournal) completed() []persistence.Step {
+	var out []persistence.Step
+	for _, s := range j.steps {
+		if !s.Pending() {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (j *fakeJournal) types() []string {

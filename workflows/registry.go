@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/invopop/jsonschema"
 )
@@ -30,7 +31,12 @@ type Definition struct {
 	schema      json.RawMessage
 	decode      func(json.RawMessage) (any, error)
 	run         func(Context, any) (any, error)
+	timeout     time.Duration
 }
+
+// Timeout is the longest an execution of this workflow may take, from its
+// start (0: no limit).
+func (d *Definition) Timeout() time.Duration { return d.timeout }
 
 // Name returns the workflow's registered name.
 func (d *Definition) Name() string { return d.name }
@@ -54,6 +60,12 @@ type Option func(*Definition)
 // Description sets the text shown by workflow.list.
 func Description(text string) Option {
 	return func(d *Definition) { d.description = text }
+}
+
+// ExecutionTimeout fails an execution that has not ended d after it
+// started (restarts included) with a TIMEOUT error.
+func ExecutionTimeout(d time.Duration) Option {
+	return func(def *Definition) { def.timeout = d }
 }
 
 // Register adds a workflow written as a plain function of its typed input.
@@ -89,6 +101,13 @@ func (r *Registry) Lookup(name string) (*Definition, bool) {
 	defer r.mu.RUnlock()
 	d, ok := r.defs[name]
 	return d, ok
+}
+
+func (r *Registry) lookupOrNil(name string) (*Definition, bool) {
+	if r == nil {
+		return nil, false
+	}
+	return r.Lookup(name)
 }
 
 // Definitions returns every registered workflow, sorted by name.

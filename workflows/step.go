@@ -68,14 +68,21 @@ type stepSpec[T any] struct {
 func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 	c := ctx.state()
 	id := c.nextStepID()
-	if rec, ok := c.run.journal.Recorded(id); ok {
-		return replayStep[T](id, rec, s.kind, s.name)
-	}
 	var zero T
-	begin := time.Now()
-	stepCtx, cancelStep := withOptionalTimeout(ctx, s.opts.stepTimeout)
+	begin, first := time.Now().UTC(), 1
+	if rec, ok := c.run.journal.Recorded(id); ok {
+		if !rec.Pending() || rec.Kind != s.kind || rec.Name != s.name {
+			return replayStep[T](id, rec, s.kind, s.name)
+		}
+		// A retry wait was in progress: resume it where it was.
+		begin, first = rec.StartedAt, rec.Attempts+1
+		if err := c.waitUntil(ctx, rec.WakeAt, ""); err != nil {
+			return zero, err
+		}
+	}
+	stepCtx, cancelStep := withOptionalTimeout(ctx, s.opts.stepTimeout-time.Since(begin), s.opts.stepTimeout > 0)
 	defer cancelStep()
-	for n := 1; ; n++ {
+	for n := first; ; n++ {
 		a := attempt{stepID: id, name: s.name, number: n}
 		c.run.journal.Emit(s.started(a))
 		out, err := runAttempt(stepCtx, s, a)
@@ -83,8 +90,8 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 		if err == nil {
 			raw, encErr := json.Marshal(out)
 			if encErr == nil {
-				rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Output: raw, Attempts: n, StartedAt: begin, CompletedAt: time.Now()}
-				if err := c.run.journal.Checkpoint(ctx, rec, s.ended(a, raw)); err != nil {
+				rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Output: raw, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
+				if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec, Events: []events.Event{s.ended(a, raw)}}); err != nil {
 					return zero, err
 				}
 				return out, nil
@@ -102,17 +109,21 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 		info := ErrorInfo(err)
 		if s.opts.retry.retryable(n, err) {
 			wait := s.opts.retry.backoff(n)
-			c.run.journal.Emit(s.failed(a, info, true, wait))
-			if err := sleepCtx(stepCtx, wait); err != nil {
-				if ctx.Err() != nil {
-					return zero, ctx.Err()
-				}
-				continue // the step deadline hit during the wait; the next attempt sees it
+			// The wait is recorded, so a restart resumes it instead of
+			// starting the step over.
+			pending := persistence.Step{ID: id, Kind: s.kind, Name: s.name, State: persistence.StatePending,
+				Attempts: n, StartedAt: begin, WakeAt: time.Now().UTC().Add(wait)}
+			cp := Checkpoint{Step: pending, Events: []events.Event{s.failed(a, info, true, wait)}}
+			if err := c.run.journal.Checkpoint(ctx, cp); err != nil {
+				return zero, err
 			}
-			continue
+			if err := c.waitUntil(stepCtx, pending.WakeAt, ""); err != nil && ctx.Err() != nil {
+				return zero, ctx.Err()
+			}
+			continue // a step deadline hit during the wait is seen by the next attempt
 		}
-		rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Error: info, Attempts: n, StartedAt: begin, CompletedAt: time.Now()}
-		if err := c.run.journal.Checkpoint(ctx, rec, s.failed(a, info, false, 0)); err != nil {
+		rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Error: info, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
+		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec, Events: []events.Event{s.failed(a, info, false, 0)}}); err != nil {
 			return zero, err
 		}
 		return zero, &StepError{StepID: id, Name: s.name, Info: *info}
@@ -125,8 +136,9 @@ func runAttempt[T any](ctx context.Context, s stepSpec[T], a attempt) (T, error)
 		var zero T
 		return zero, err
 	}
-	attemptCtx, cancel := withOptionalTimeout(ctx, s.opts.attemptTimeout)
+	attemptCtx, cancel := withOptionalTimeout(ctx, s.opts.attemptTimeout, s.opts.attemptTimeout > 0)
 	defer cancel()
+	attemptCtx = context.WithValue(attemptCtx, attemptKey{}, a.number)
 	out, err := callProtected(func() (T, error) { return s.body(attemptCtx, a) })
 	if err != nil && attemptCtx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 		err = fmt.Errorf("%w: attempt exceeded %s", errTimeout, s.opts.attemptTimeout)
@@ -155,11 +167,21 @@ func replayStep[T any](id string, rec persistence.Step, kind, name string) (T, e
 	return out, nil
 }
 
-func withOptionalTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
+// withOptionalTimeout bounds ctx by d when on (d may be <= 0: already due).
+func withOptionalTimeout(ctx context.Context, d time.Duration, on bool) (context.Context, context.CancelFunc) {
+	if !on {
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+type attemptKey struct{}
+
+// Attempt returns the 1-based attempt number of the step running with ctx
+// (0 outside a step).
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -101,8 +101,8 @@ func TestRetriesThenSucceeds(t *testing.T) {
 	if got := strings.Join(j.types(), ","); got != want {
 		t.Fatalf("events = %s\nwant     %s", got, want)
 	}
-	if j.steps[0].Attempts != 3 {
-		t.Fatalf("attempts recorded = %d", j.steps[0].Attempts)
+	if done := j.completed(); len(done) != 1 || done[0].Attempts != 3 {
+		t.Fatalf("completed checkpoints = %+v, want one after 3 attempts", done)
 	}
 }
 

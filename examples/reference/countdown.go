@@ -26,7 +26,7 @@ func Countdown(ctx workflows.Context, in CountdownInput) (CountdownResult, error
 		return CountdownResult{}, workflows.NonRetryable(fmt.Errorf("steps must be 0..100000 and delay_ms >= 0"))
 	}
 	for i := 1; i <= in.Steps; i++ {
-		remaining, err := workflows.Task(ctx, fmt.Sprintf("tick-%d", i), func(ctx context.Context) (int, error) {
+		_, err := workflows.Task(ctx, fmt.Sprintf("tick-%d", i), func(ctx context.Context) (int, error) {
 			select {
 			case <-time.After(time.Duration(in.DelayMS) * time.Millisecond):
 			case <-ctx.Done():
@@ -37,7 +37,6 @@ func Countdown(ctx workflows.Context, in CountdownInput) (CountdownResult, error
 		if err != nil {
 			return CountdownResult{}, err
 		}
-		_ = remaining
 	}
 	return CountdownResult{Steps: in.Steps}, nil
 }

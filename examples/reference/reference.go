@@ -12,4 +12,12 @@ func Register(r *workflows.Registry) {
 		workflows.Description("Finds and ranks candidates for a query: a task, an LLM call (streamed) and a tool."))
 	workflows.Register(r, "countdown", Countdown,
 		workflows.Description("Runs `steps` sequential tasks, each sleeping `delay_ms`."))
+	workflows.Register(r, "approval", Approval,
+		workflows.Description("Waits `delay_ms` (a task), then for the signal `approve`; the result is its payload."))
+	workflows.Register(r, "flaky", Flaky,
+		workflows.Description("One task that fails its first `fail_times` attempts, then succeeds."))
+	workflows.Register(r, "fanout", Fanout,
+		workflows.Description("`n` parallel tasks, then an aggregate."))
+	workflows.Register(r, "nap", Nap,
+		workflows.Description("A durable sleep of `seconds`, then completes."))
 }

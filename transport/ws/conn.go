@@ -166,21 +166,25 @@ func (c *connActor) allow() bool {
 // credentials: it must be {"type":"auth","token":...}.
 func (c *connActor) authenticate(f clientFrame, decodeErr error) {
 	if decodeErr != nil || f.Kind != kindAuth {
-		c.enqueue(encodePush("auth_error", map[string]any{"error": errorBodyOf(weft.Errorf(weft.CodeUnauthenticated, "first frame must be {\"type\":\"auth\",\"token\":...}"))}))
-		c.closeWith(closeUnauthenticated, "unauthenticated", true)
+		c.refuseAuth(weft.Errorf(weft.CodeUnauthenticated, "first frame must be {\"type\":\"auth\",\"token\":...}"))
 		return
 	}
 	who, err := c.auth.Authenticate(f.Token)
 	if err != nil {
-		c.enqueue(mustJSON(struct {
-			Type  string    `json:"type"`
-			Error errorBody `json:"error"`
-		}{"auth_error", errorBodyOf(err)}))
-		c.closeWith(closeUnauthenticated, "unauthenticated", true)
+		c.refuseAuth(err)
 		return
 	}
 	c.who = &who
 	c.sendConnected()
+}
+
+// refuseAuth answers a failed in-band authentication and closes with 4001.
+func (c *connActor) refuseAuth(err error) {
+	c.enqueue(mustJSON(struct {
+		Type  string    `json:"type"`
+		Error errorBody `json:"error"`
+	}{"auth_error", errorBodyOf(err)}))
+	c.closeWith(closeUnauthenticated, "unauthenticated", true)
 }
 
 func (c *connActor) sendConnected() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
@@ -73,19 +74,19 @@ func decodeFrame(data []byte) (clientFrame, error) {
 	default:
 		return clientFrame{}, invalid("", "unknown frame type "+strconv.Quote(typ))
 	}
-	service, err := optionalString(raw.Service, "service")
-	if err != nil {
-		return clientFrame{}, err
-	}
-	if service == "" && isPresent(raw.Name) {
+	if !isPresent(raw.Service) && !isPresent(raw.ID) && isPresent(raw.Name) {
 		return decodeShorthand(trimmed)
 	}
 	id, err := optionalString(raw.ID, "id")
 	if err != nil {
 		return clientFrame{}, err
 	}
-	if id == "" || len(id) > maxRequestID {
+	if id == "" || utf8.RuneCountInString(id) > maxRequestID {
 		return clientFrame{}, invalid("", "id must be a string of 1 to 128 characters")
+	}
+	service, err := optionalString(raw.Service, "service")
+	if err != nil {
+		return clientFrame{}, withID(err, id)
 	}
 	if service == "" {
 		return clientFrame{}, invalid(id, "service is required")

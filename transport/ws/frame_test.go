@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
@@ -129,7 +130,7 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 		switch got.Kind {
 		case kindRequest:
-			if got.ID == "" || len(got.ID) > maxRequestID || got.Service == "" {
+			if got.ID == "" || utf8.RuneCountInString(got.ID) > maxRequestID || got.Service == "" {
 				t.Fatalf("accepted bad request %+v", got)
 			}
 		case kindShorthand:

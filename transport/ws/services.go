@@ -60,6 +60,8 @@ func init() {
 		"execution.get":       executionGet,
 		"executions.list":     executionsList,
 		"execution.subscribe": executionSubscribe,
+		"execution.cancel":    executionCancel,
+		"execution.signal":    executionSignal,
 	}
 }
 
@@ -209,3 +211,23 @@ func executionSubscribe(ctx context.Context, r *request) (any, error) {
 }
 
 func deadlineSoon() time.Time { return time.Now().Add(time.Second) }
+
+func executionCancel(ctx context.Context, r *request) (any, error) {
+	var req struct {
+		ExecutionID string `json:"execution_id"`
+		Reason      string `json:"reason"`
+	}
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	return r.c.svc.Cancel(ctx, r.who, r.executionID(req.ExecutionID), req.Reason)
+}
+
+func executionSignal(ctx context.Context, r *request) (any, error) {
+	var req actors.SignalRequest
+	if err := r.decode(&req); err != nil {
+		return nil, err
+	}
+	req.ExecutionID = r.executionID(req.ExecutionID)
+	return r.c.svc.Signal(ctx, r.who, req)
+}

@@ -1,0 +1,113 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/weft-run/weft"
+)
+
+// routeTimeout bounds how long a service call waits for the executions
+// supervisor to take a message.
+const routeTimeout = 5 * time.Second
+
+// route hands msg to the execution's actor, spawning it from the store if
+// it is not live. It reports false when no actor could take it.
+func (s *Service) route(ctx context.Context, id string, msg any) (bool, error) {
+	exec, err := s.sys.store.Execution(ctx, id)
+	if err != nil {
+		return false, weft.Internal(err)
+	}
+	found := make(chan bool, 1)
+	r := &routeExecution{id: id, msg: msg, found: found}
+	if !exec.Status.Terminal() {
+		r.spawn = &exec
+	}
+	s.sys.actors.Root.Send(s.sys.executions, r)
+	select {
+	case ok := <-found:
+		return ok, nil
+	case <-ctx.Done():
+		return false, weft.Errorf(weft.CodeUnavailable, "execution did not answer: %v", ctx.Err())
+	case <-time.After(routeTimeout):
+		return false, weft.Errorf(weft.CodeUnavailable, "execution did not answer in %s", routeTimeout)
+	}
+}
+
+// CancelResult answers execution.cancel.
+type CancelResult struct {
+	Status weft.Status `json:"status"`
+}
+
+// Cancel asks an execution to stop: the running step's context is
+// cancelled, no further step runs, and execution_cancelled is recorded.
+// Cancelling an execution that has ended is a no-op that answers its
+// status.
+func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason string) (CancelResult, error) {
+	if err := who.Require(weft.ScopeExecutionsWrite); err != nil {
+		return CancelResult{}, err
+	}
+	exec, err := s.visibleExecution(ctx, who, id)
+	if err != nil {
+		return CancelResult{}, err
+	}
+	if exec.Status.Terminal() {
+		return CancelResult{Status: exec.Status}, nil
+	}
+	if reason == "" {
+		reason = "cancelled by " + who.Name
+	}
+	if _, err := s.route(ctx, id, &cancelRun{reason: reason}); err != nil {
+		return CancelResult{}, err
+	}
+	return CancelResult{Status: "cancelling"}, nil
+}
+
+// SignalRequest is the request of execution.signal.
+type SignalRequest struct {
+	ExecutionID string          `json:"execution_id"`
+	Name        string          `json:"name"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// SignalResult answers execution.signal.
+type SignalResult struct {
+	Delivered bool        `json:"delivered"`
+	Status    weft.Status `json:"status,omitempty"`
+}
+
+const maxSignalName = 256
+
+// Signal stores a signal for an execution (durably: a signal sent before the
+// workflow waits for it is kept) and wakes the execution if it waits for it.
+// An execution that has ended takes no signal: delivered is false.
+func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalRequest) (SignalResult, error) {
+	if err := who.Require(weft.ScopeExecutionsWrite); err != nil {
+		return SignalResult{}, err
+	}
+	if req.Name == "" || len(req.Name) > maxSignalName {
+		return SignalResult{}, weft.Errorf(weft.CodeInvalidRequest, "name is required (at most %d bytes)", maxSignalName)
+	}
+	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+		return SignalResult{}, weft.Errorf(weft.CodeInvalidRequest, "payload must be JSON")
+	}
+	exec, err := s.visibleExecution(ctx, who, req.ExecutionID)
+	if err != nil {
+		return SignalResult{}, err
+	}
+	if exec.Status.Terminal() {
+		return SignalResult{Delivered: false, Status: exec.Status}, nil
+	}
+	sig, err := s.sys.store.AddSignal(ctx, exec.ID, req.Name, req.Payload)
+	if err != nil {
+		return SignalResult{}, weft.Internal(fmt.Errorf("store signal: %w", err))
+	}
+	// The signal is durable: if routing fails, the execution still finds
+	// it when its actor next loads.
+	if _, err := s.route(ctx, exec.ID, &signalArrived{sig: sig}); err != nil {
+		s.sys.log.Warn().Err(err).Str("execution_id", exec.ID).Msg("notify execution of signal")
+	}
+	return SignalResult{Delivered: true}, nil
+}

@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows"
+)
+
+// startRun runs the workflow function from the top in a new goroutine the
+// actor owns, against the checkpoints and signals durable now.
+func (a *executionActor) startRun(ctx actor.Context) {
+	bg := context.Background()
+	steps, err := a.sys.store.Steps(bg, a.exec.ID)
+	if err == nil {
+		var signals []persistence.Signal
+		signals, err = a.sys.store.Signals(bg, a.exec.ID)
+		a.inbox.reload(signals)
+	}
+	if err != nil {
+		a.log.Error().Err(err).Msg("load checkpoints")
+		ctx.Stop(a.self)
+		return
+	}
+	a.gen++
+	a.running = true
+	runCtx, cancel := context.WithCancelCause(bg)
+	a.cancelRun = cancel
+	j := &journal{root: a.sys.actors.Root, pid: a.self, gen: a.gen, steps: steps}
+	env := a.sys.env
+	env.Registry = a.sys.registry
+	run := workflows.Run{
+		ExecutionID: a.exec.ID,
+		Parameters:  a.exec.Parameters,
+		Fresh:       a.exec.LastSeq <= 1 && a.gen == 1, // workflow_start not yet durable
+		Journal:     j,
+		Env:         env,
+	}
+	root, self, gen, def := a.sys.actors.Root, a.self, a.gen, a.def
+	go func() {
+		out, err := def.Execute(runCtx, run)
+		if errors.Is(context.Cause(runCtx), errShutdown) {
+			return // the actor is stopping: the execution resumes at next start
+		}
+		root.Send(self, &workflowReturned{gen: gen, output: out, err: err})
+	}()
+	a.log.Debug().Int("run", a.gen).Int("recorded_steps", len(steps)).Msg("workflow running")
+}
+
+// suspend keeps only a timer (and the signal awaited) for a workflow that
+// unwound to wait. It costs no goroutine until it wakes.
+func (a *executionActor) suspend(msg *suspendRun) {
+	if msg.gen != a.gen || !a.running {
+		return
+	}
+	a.running = false
+	if a.stop != nil {
+		a.finishStopped()
+		return
+	}
+	a.waitingOn = msg.signal
+	wait := 100 * 365 * 24 * time.Hour // no deadline: wait for the signal
+	if !msg.wakeAt.IsZero() {
+		wait = time.Until(msg.wakeAt)
+	}
+	root, self, gen := a.sys.actors.Root, a.self, a.gen
+	a.suspended = time.AfterFunc(max(wait, 0), func() { root.Send(self, &wakeUp{gen: gen}) })
+	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusWaiting, At: time.Now().UTC()}}, nil)
+	if msg.signal != "" && a.inbox.has(msg.signal) {
+		a.suspended.Reset(0) // the signal came while the run unwound
+	}
+}
+
+// wake resumes a suspended execution by running its workflow again.
+func (a *executionActor) wake(ctx actor.Context) {
+	a.suspended.Stop()
+	a.suspended = nil
+	a.waitingOn = ""
+	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
+	a.startRun(ctx)
+}
+
+// requestStop cancels the execution (or times it out): the running step's
+// context is cancelled and no further step runs. A finished execution
+// ignores it.
+func (a *executionActor) requestStop(ctx actor.Context, req *stopRequest) {
+	if a.ending || a.stop != nil {
+		return
+	}
+	a.stop = req
+	if a.running {
+		a.cancelRun(errCancelled)
+		root, self, gen := a.sys.actors.Root, a.self, a.gen
+		time.AfterFunc(cancelGracePeriod, func() { root.Send(self, &cancelGrace{gen: gen}) })
+		return
+	}
+	if a.suspended != nil {
+		a.suspended.Stop()
+		a.suspended = nil
+	}
+	a.finishStopped()
+}
+
+// finishStopped records execution_cancelled (or a timeout failure).
+func (a *executionActor) finishStopped() {
+	a.inbox.failWaiters(errCancelled)
+	if a.stop.timedOut {
+		a.finish(nil, workflows.NonRetryable(&workflows.CodedError{Code: "TIMEOUT", Message: a.stop.reason}))
+		return
+	}
+	now := time.Now().UTC()
+	a.append(persistence.Write{
+		Events: []events.Event{events.New(events.ExecutionCancelled, events.ExecutionEndDetails{
+			Reason: a.stop.reason, DurationMS: now.Sub(a.exec.CreatedAt).Milliseconds(),
+		})},
+		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, At: now},
+	}, nil)
+}
+
+// journal is a run's handle on its execution actor.
+type journal struct {
+	root  *actor.RootContext
+	pid   *actor.PID
+	gen   int
+	steps map[string]persistence.Step // read-only: the checkpoints at run start
+}
+
+var _ workflows.Journal = (*journal)(nil)
+
+func (j *journal) Recorded(stepID string) (persistence.Step, bool) {
+	s, ok := j.steps[stepID]
+	return s, ok
+}
+
+func (j *journal) Emit(e events.Event) {
+	j.root.Send(j.pid, &appendEvents{gen: j.gen, events: []events.Event{e}})
+}
+
+func (j *journal) Checkpoint(ctx context.Context, cp workflows.Checkpoint) error {
+	reply := make(chan error, 1)
+	step := cp.Step
+	j.root.Send(j.pid, &appendEvents{gen: j.gen, events: cp.Events, step: &step, consume: cp.ConsumeSignal, reply: reply})
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (j *journal) TakeSignal(ctx context.Context, name string, wait time.Duration) (persistence.Signal, bool, error) {
+	reply := make(chan takeResult, 1)
+	j.root.Send(j.pid, &takeSignal{name: name, wait: wait, reply: reply})
+	select {
+	case r := <-reply:
+		return r.sig, r.ok, r.err
+	case <-ctx.Done():
+		return persistence.Signal{}, false, context.Cause(ctx)
+	}
+}
+
+func (j *journal) Suspend(wakeAt time.Time, signal string) {
+	j.root.Send(j.pid, &suspendRun{gen: j.gen, wakeAt: wakeAt, signal: signal})
+	runtime.Goexit()
+}
