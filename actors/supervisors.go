@@ -8,24 +8,27 @@ import (
 	"github.com/weft-run/weft/persistence"
 )
 
-// Restart policy of execution actors: a workflow that panics outside a
-// step (a panic inside a step only fails that attempt) has its actor
-// restarted, which runs the workflow again from the top (recorded steps
-// fast-forward). After maxRestarts within restartWindow the execution
-// fails with the panic as its error.
+// Default restart policy of execution actors (Config.MaxRestarts,
+// Config.RestartWindow).
 const (
-	maxRestarts   = 3
-	restartWindow = time.Minute
+	defaultMaxRestarts   = 3
+	defaultRestartWindow = time.Minute
 )
 
-// restartThenFail is the supervisor strategy of execution actors.
-type restartThenFail struct{}
+// restartThenFail is the supervisor strategy of execution actors. A
+// workflow that panics outside a step (a panic inside a step only fails that
+// attempt) has its actor restarted, which runs the workflow again from the
+// top (recorded steps fast-forward). After max restarts within window the
+// execution fails with the panic as its error, instead of the actor being
+// stopped silently as proto.actor's one-for-one strategy would.
+type restartThenFail struct {
+	max    int
+	window time.Duration
+}
 
-func executionStrategy() actor.SupervisorStrategy { return restartThenFail{} }
-
-func (restartThenFail) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, _ any) {
+func (r restartThenFail) HandleFailure(sys *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, rs *actor.RestartStatistics, reason, _ any) {
 	rs.Fail()
-	if rs.NumberOfFailures(restartWindow) > maxRestarts {
+	if rs.NumberOfFailures(r.window) > r.max {
 		rs.Reset()
 		// Resume the actor so that it records the failure itself.
 		sup.ResumeChildren(child)

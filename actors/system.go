@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,10 @@ type Config struct {
 	Registry *workflows.Registry
 	Env      workflows.Env
 	Logger   zerolog.Logger
+	// MaxRestarts is how many times a workflow that panics is restarted
+	// within RestartWindow before its execution fails (default 3 in 1 min).
+	MaxRestarts   int
+	RestartWindow time.Duration
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -54,7 +59,10 @@ func NewSystem(cfg Config) (*System, error) {
 	var err error
 	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newExecutionsSupervisor(s)
-	}, actor.WithSupervisor(executionStrategy())), "executions")
+	}, actor.WithSupervisor(restartThenFail{
+		max:    cmp.Or(cfg.MaxRestarts, defaultMaxRestarts),
+		window: cmp.Or(cfg.RestartWindow, defaultRestartWindow),
+	})), "executions")
 	if err != nil {
 		return nil, fmt.Errorf("spawn executions supervisor: %w", err)
 	}

@@ -119,10 +119,10 @@ func (c *connActor) received(data []byte) {
 	if c.closed {
 		return
 	}
-	if !c.allow() {
+	f, err := decodeFrame(data)
+	if !c.allow(f.ID) {
 		return
 	}
-	f, err := decodeFrame(data)
 	if c.who == nil {
 		c.authenticate(f, err)
 		return
@@ -148,7 +148,7 @@ func (c *connActor) received(data []byte) {
 
 // allow applies the per-connection token bucket. A frame over the rate is
 // answered RATE_LIMITED; a client that keeps going is closed with 1008.
-func (c *connActor) allow() bool {
+func (c *connActor) allow(requestID string) bool {
 	if c.limiter.Allow() {
 		c.limited = 0
 		return true
@@ -158,7 +158,7 @@ func (c *connActor) allow() bool {
 		c.closeWith(closePolicy, "rate limit exceeded", true)
 		return false
 	}
-	c.enqueue(encodeError("", weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)))
+	c.enqueue(encodeError(requestID, weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)))
 	return false
 }
 
