@@ -18,11 +18,21 @@
 //
 //   - Do side effects (I/O, clocks, randomness) inside steps, not around them.
 //   - Branch only on the input and on step results.
-//   - Never start plain goroutines that call steps.
+//   - Never start plain goroutines that call steps: use Go, which numbers
+//     a branch's steps by where it was started.
 //
 // A recorded step id whose kind or name differs from what the code now asks
 // for fails the execution with a non-determinism error instead of mixing
 // results.
+//
+// # Waiting
+//
+// Sleep, WaitSignal and retry backoffs record their wake time before they
+// wait. A long wait in the workflow's own goroutine (with no Go branch
+// running) unwinds that goroutine with runtime.Goexit, running its deferred
+// calls: the execution keeps only a timer, and runs the workflow again from
+// the top when the wait ends. Deferred calls in workflow code must
+// therefore not have side effects either.
 //
 // # Concurrency
 //
