@@ -276,12 +276,7 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 
 // returned handles the end of a run's workflow function.
 func (a *executionActor) returned(ctx actor.Context, msg *workflowReturned) {
-	if msg.gen != a.gen || !a.running {
-		return
-	}
-	a.running = false
-	if a.stop != nil {
-		a.finishStopped()
+	if !a.runEnded(msg.gen) {
 		return
 	}
 	var p *workflows.PanicError
@@ -299,28 +294,19 @@ func (a *executionActor) returned(ctx actor.Context, msg *workflowReturned) {
 // finish records the outcome: workflow_end or workflow_error, then the
 // terminal execution event, with the status change, in one commit.
 func (a *executionActor) finish(output json.RawMessage, err error) {
-	now := time.Now().UTC()
-	duration := now.Sub(a.exec.CreatedAt).Milliseconds()
-	name := a.exec.Workflow
 	if a.timeout != nil {
 		a.timeout.Stop()
 	}
-	if err == nil {
-		a.append(persistence.Write{
-			Events: []events.Event{
-				events.New(events.WorkflowEnd, events.WorkflowDetails{Name: name, Output: output}),
-				events.New(events.ExecutionCompleted, events.ExecutionEndDetails{Result: output, DurationMS: duration}),
-			},
-			Status: &persistence.StatusUpdate{Status: weft.StatusCompleted, Result: output, At: now},
-		}, nil)
-		return
+	now := time.Now().UTC()
+	name, duration := a.exec.Workflow, now.Sub(a.exec.CreatedAt).Milliseconds()
+	workflowEnd := events.New(events.WorkflowEnd, events.WorkflowDetails{Name: name, Output: output})
+	executionEnd := events.New(events.ExecutionCompleted, events.ExecutionEndDetails{Result: output, DurationMS: duration})
+	status := &persistence.StatusUpdate{Status: weft.StatusCompleted, Result: output, At: now}
+	if err != nil {
+		info := workflows.ErrorInfo(err)
+		workflowEnd = events.New(events.WorkflowError, events.WorkflowDetails{Name: name, Error: info})
+		executionEnd = events.New(events.ExecutionFailed, events.ExecutionEndDetails{Error: info, DurationMS: duration})
+		status = &persistence.StatusUpdate{Status: weft.StatusFailed, Error: info, At: now}
 	}
-	info := workflows.ErrorInfo(err)
-	a.append(persistence.Write{
-		Events: []events.Event{
-			events.New(events.WorkflowError, events.WorkflowDetails{Name: name, Error: info}),
-			events.New(events.ExecutionFailed, events.ExecutionEndDetails{Error: info, DurationMS: duration}),
-		},
-		Status: &persistence.StatusUpdate{Status: weft.StatusFailed, Error: info, At: now},
-	}, nil)
+	a.append(persistence.Write{Events: []events.Event{workflowEnd, executionEnd}, Status: status}, nil)
 }

@@ -54,15 +54,25 @@ func (a *executionActor) startRun(ctx actor.Context) {
 	a.log.Debug().Int("run", a.gen).Int("recorded_steps", len(steps)).Msg("workflow running")
 }
 
-// suspend keeps only a timer (and the signal awaited) for a workflow that
-// unwound to wait. It costs no goroutine until it wakes.
-func (a *executionActor) suspend(msg *suspendRun) {
-	if msg.gen != a.gen || !a.running {
-		return
+// runEnded notes that run gen's goroutine is gone (it returned or
+// unwound). It reports whether the caller should go on: false for a stale
+// run, or when a pending cancel has just been recorded instead.
+func (a *executionActor) runEnded(gen int) bool {
+	if gen != a.gen || !a.running {
+		return false
 	}
 	a.running = false
 	if a.stop != nil {
 		a.finishStopped()
+		return false
+	}
+	return true
+}
+
+// suspend keeps only a timer (and the signal awaited) for a workflow that
+// unwound to wait. It costs no goroutine until it wakes.
+func (a *executionActor) suspend(msg *suspendRun) {
+	if !a.runEnded(msg.gen) {
 		return
 	}
 	a.waitingOn = msg.signal

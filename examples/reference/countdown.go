@@ -27,12 +27,7 @@ func Countdown(ctx workflows.Context, in CountdownInput) (CountdownResult, error
 	}
 	for i := 1; i <= in.Steps; i++ {
 		_, err := workflows.Task(ctx, fmt.Sprintf("tick-%d", i), func(ctx context.Context) (int, error) {
-			select {
-			case <-time.After(time.Duration(in.DelayMS) * time.Millisecond):
-			case <-ctx.Done():
-				return 0, ctx.Err()
-			}
-			return in.Steps - i, nil
+			return in.Steps - i, sleep(ctx, time.Duration(in.DelayMS)*time.Millisecond)
 		})
 		if err != nil {
 			return CountdownResult{}, err
