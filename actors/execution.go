@@ -32,6 +32,7 @@ type (
 	// eventsCommitted comes back from the store's writer goroutine.
 	eventsCommitted struct {
 		events []events.Event
+		step   *persistence.Step
 		reply  chan<- error
 		status weft.Status // "" when the write changed no status
 		err    error
@@ -235,8 +236,12 @@ func (a *executionActor) append(w persistence.Write, reply chan<- error) {
 	}
 	a.inflight++
 	root, self, evs := a.sys.actors.Root, a.self, w.Events
+	var step *persistence.Step
+	if len(w.Steps) == 1 {
+		step = &w.Steps[0]
+	}
 	a.sys.store.CommitAsync(w, func(err error) {
-		root.Send(self, &eventsCommitted{events: evs, reply: reply, status: status, err: err})
+		root.Send(self, &eventsCommitted{events: evs, step: step, reply: reply, status: status, err: err})
 	})
 }
 
@@ -257,10 +262,17 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	if msg.status != "" {
 		a.exec.Status = msg.status
 	}
+	if msg.status.Terminal() {
+		a.sys.metrics.ExecutionsEnded.WithLabelValues(a.exec.Workflow, string(msg.status)).Inc()
+	}
+	if msg.step != nil && !msg.step.Pending() && !msg.step.CompletedAt.IsZero() {
+		a.sys.metrics.StepDuration.WithLabelValues(msg.step.Kind).Observe(msg.step.CompletedAt.Sub(msg.step.StartedAt).Seconds())
+	}
 	if err := a.sys.bus.Publish(msg.events...); err != nil {
 		// Subscribers still get the events: they read gaps from the store.
 		a.log.Warn().Err(err).Msg("publish events")
 	}
+	a.sys.metrics.EventsPublished.Add(float64(len(msg.events)))
 	if msg.reply != nil {
 		msg.reply <- nil
 	}

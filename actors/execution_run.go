@@ -42,9 +42,12 @@ func (a *executionActor) startRun(ctx actor.Context) {
 		Fresh:       a.exec.LastSeq <= 1 && a.gen == 1, // workflow_start not yet durable
 		Journal:     j,
 		Env:         env,
+		Drain:       a.sys.drain,
 	}
 	root, self, gen, def := a.sys.actors.Root, a.self, a.gen, a.def
+	a.sys.runStarted()
 	go func() {
+		defer a.sys.runEnded() // also when the goroutine unwinds (Goexit)
 		out, err := def.Execute(runCtx, run)
 		if errors.Is(context.Cause(runCtx), errShutdown) {
 			return // the actor is stopping: the execution resumes at next start

@@ -86,6 +86,9 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	if req.Name == "" {
 		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "name is required")
 	}
+	if s.sys.draining() {
+		return StartResult{}, weft.Errorf(weft.CodeUnavailable, "server is shutting down")
+	}
 	def, ok := s.sys.registry.Lookup(req.Name)
 	if !ok {
 		return StartResult{}, weft.Errorf(weft.CodeWorkflowNotFound, "no workflow named %q", req.Name)
@@ -129,6 +132,7 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		}
 		return StartResult{ExecutionID: existing.ID, Status: existing.Status, Existing: true}, nil
 	}
+	s.sys.metrics.ExecutionsStarted.WithLabelValues(exec.Workflow).Inc()
 	s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
 	return StartResult{ExecutionID: exec.ID, Status: exec.Status}, nil
 }

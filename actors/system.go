@@ -5,12 +5,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/workflows"
 )
@@ -22,6 +25,7 @@ type Config struct {
 	Registry *workflows.Registry
 	Env      workflows.Env
 	Logger   zerolog.Logger
+	Metrics  *metrics.Metrics
 	// MaxRestarts is how many times a workflow that panics is restarted
 	// within RestartWindow before its execution fails (default 3 in 1 min).
 	MaxRestarts   int
@@ -37,8 +41,13 @@ type System struct {
 	registry    *workflows.Registry
 	env         workflows.Env
 	log         zerolog.Logger
+	metrics     *metrics.Metrics
 	executions  *actor.PID
 	connections *actor.PID
+
+	drain     chan struct{} // closed by Drain
+	drainOnce sync.Once
+	running   atomic.Int64 // workflow goroutines alive
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -55,6 +64,8 @@ func NewSystem(cfg Config) (*System, error) {
 		registry: cfg.Registry,
 		env:      cfg.Env,
 		log:      cfg.Logger,
+		metrics:  cmp.Or(cfg.Metrics, metrics.New()),
+		drain:    make(chan struct{}),
 	}
 	var err error
 	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
@@ -90,6 +101,42 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 		s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
 	}
 	return len(unfinished), nil
+}
+
+func (s *System) runStarted() {
+	s.running.Add(1)
+	s.metrics.ExecutionsRunning.Inc()
+}
+
+func (s *System) runEnded() {
+	s.running.Add(-1)
+	s.metrics.ExecutionsRunning.Dec()
+}
+
+func (s *System) draining() bool {
+	select {
+	case <-s.drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// Drain asks every running workflow to stop at its next step boundary (a
+// step already running finishes and is checkpointed) and waits until none
+// runs, or ctx ends. Executions stay unfinished and resume at next start.
+func (s *System) Drain(ctx context.Context) error {
+	s.drainOnce.Do(func() { close(s.drain) })
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.running.Load() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return fmt.Errorf("drain: %d workflows still running: %w", s.running.Load(), ctx.Err())
+		}
+	}
+	return nil
 }
 
 // Shutdown stops every actor. Running workflow goroutines are cancelled and

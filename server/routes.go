@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -24,6 +25,7 @@ func (s *Server) routes(sock http.Handler) http.Handler {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
 }
 

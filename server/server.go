@@ -17,6 +17,7 @@ import (
 
 	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/transport/auth"
 	"github.com/weft-run/weft/transport/ws"
@@ -33,6 +34,9 @@ type Config struct {
 	LLM       workflows.Provider // default: the offline scripted provider
 	Logger    *zerolog.Logger    // default: no logs
 	Socket    ws.Config
+	// DrainTimeout bounds how long a graceful shutdown waits for running
+	// steps to reach a checkpoint (default 10 s).
+	DrainTimeout time.Duration
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync  bool
 	Version string
@@ -42,6 +46,7 @@ type Config struct {
 type Server struct {
 	cfg       Config
 	log       zerolog.Logger
+	metrics   *metrics.Metrics
 	store     *persistence.Store
 	bus       *events.Bus
 	sys       *actors.System
@@ -67,13 +72,20 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store, err = persistence.Open(filepath.Join(cfg.DataDir, "weft.db"), persistence.Options{NoSync: cfg.NoSync})
+	s.metrics = metrics.New()
+	s.store, err = persistence.Open(filepath.Join(cfg.DataDir, "weft.db"), persistence.Options{
+		NoSync: cfg.NoSync,
+		OnCommit: func(d time.Duration, writes int) {
+			s.metrics.StoreCommitLatency.Observe(d.Seconds())
+			s.metrics.StoreCommitWrites.Observe(float64(writes))
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.bus = events.NewGoChannelBus(slogOf(s.log.With().Str("component", "bus").Logger()))
 	s.sys, err = actors.NewSystem(actors.Config{
-		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log,
+		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log},
 	})
 	if err != nil {
@@ -88,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 			"messages_per_second": limits.MessagesPerSecond,
 		},
 	})
-	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.log)
+	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.metrics, s.log)
 	s.http = &http.Server{Handler: s.routes(sock), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
@@ -109,6 +121,9 @@ func withDefaults(cfg Config) Config {
 	if cfg.Logger == nil {
 		nop := zerolog.Nop()
 		cfg.Logger = &nop
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 10 * time.Second
 	}
 	if cfg.Version == "" {
 		cfg.Version = "dev"
@@ -190,12 +205,13 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	case serveErr = <-s.serveErr:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout+5*time.Second)
 	defer cancel()
 	return errors.Join(serveErr, s.Shutdown(shutdownCtx))
 }
 
-// Shutdown stops accepting, closes sockets with 1001, stops the actors
+// Shutdown stops accepting, lets running steps reach a checkpoint (within
+// ctx, or Config.DrainTimeout), closes sockets with 1001, stops the actors
 // (unfinished executions resume at next start), then flushes and closes the
 // store. It is idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -205,6 +221,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
 		}
+		drainCtx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
+		if err := s.sys.Drain(drainCtx); err != nil {
+			s.log.Warn().Err(err).Msg("drain timed out; cancelling the rest")
+		}
+		cancel()
 		if err := s.sys.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}

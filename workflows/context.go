@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,20 @@ type run struct {
 	env         Env
 	logger      zerolog.Logger
 	branches    atomic.Int64 // Go branches still running
+	drain       <-chan struct{}
+}
+
+// parkIfDraining ends the calling goroutine at a step boundary when the
+// server is draining: everything before is checkpointed, nothing after runs.
+func (r *run) parkIfDraining() {
+	if r.drain == nil {
+		return
+	}
+	select {
+	case <-r.drain:
+		runtime.Goexit()
+	default:
+	}
 }
 
 // wctx is the one implementation of Context. Each goroutine of a workflow

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"runtime"
 	"time"
 
 	"github.com/weft-run/weft/persistence"
@@ -11,9 +12,10 @@ import (
 
 // Future is the result of a branch started with Go.
 type Future[T any] struct {
-	done chan struct{}
-	val  T
-	err  error
+	done   chan struct{}
+	val    T
+	err    error
+	parked bool // the branch exited at a step boundary (draining)
 }
 
 // Go runs fn as a parallel branch of the workflow. Its steps get ids under
@@ -26,17 +28,27 @@ func Go[T any](ctx Context, fn func(ctx Context) (T, error)) *Future[T] {
 	f := &Future[T]{done: make(chan struct{})}
 	c.run.branches.Add(1)
 	go func() {
-		defer close(f.done)
-		defer c.run.branches.Add(-1)
+		returned := false
+		defer func() {
+			f.parked = !returned // runtime.Goexit: the run is draining
+			c.run.branches.Add(-1)
+			close(f.done)
+		}()
 		f.val, f.err = callProtected(func() (T, error) { return fn(branch) })
+		returned = true
 	}()
 	return f
 }
 
-// Get waits for the branch and returns its result.
+// Get waits for the branch and returns its result. If the branch was parked
+// (the server is draining), the caller parks too rather than see a result
+// the branch never produced.
 func (f *Future[T]) Get(ctx context.Context) (T, error) {
 	select {
 	case <-f.done:
+		if f.parked {
+			runtime.Goexit()
+		}
 		return f.val, f.err
 	case <-ctx.Done():
 		var zero T

@@ -18,6 +18,11 @@ type Run struct {
 	Fresh   bool
 	Journal Journal
 	Env     Env
+	// Drain, when closed, asks the run to stop at its next step boundary:
+	// a step already running finishes and is checkpointed, then the
+	// goroutine exits (the server is shutting down gracefully; the
+	// execution resumes at next start).
+	Drain <-chan struct{}
 }
 
 // Execute runs the workflow function from the top against the journal and
@@ -33,6 +38,7 @@ func (d *Definition) Execute(ctx context.Context, r Run) (out json.RawMessage, e
 		workflow:    d.name,
 		journal:     r.Journal,
 		env:         r.Env,
+		drain:       r.Drain,
 		logger:      r.Env.Logger.With().Str("execution_id", r.ExecutionID).Str("workflow", d.name).Logger(),
 	}
 	if r.Fresh {

@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/weft-run/weft/persistence"
@@ -61,7 +62,17 @@ func (c *wctx) waitUntil(ctx context.Context, wake time.Time, signal string) err
 	if c.canSuspend() && remaining > c.suspendAfter() {
 		c.run.journal.Suspend(wake, signal) // does not return
 	}
-	return sleepCtx(ctx, remaining)
+	t := time.NewTimer(remaining)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.run.drain:
+		runtime.Goexit() // the wait is recorded: it resumes at next start
+		return nil
+	}
 }
 
 // ErrSignalTimeout is the error code of a signal wait that timed out.

@@ -83,6 +83,7 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 	stepCtx, cancelStep := withOptionalTimeout(ctx, s.opts.stepTimeout-time.Since(begin), s.opts.stepTimeout > 0)
 	defer cancelStep()
 	for n := first; ; n++ {
+		c.run.parkIfDraining()
 		a := attempt{stepID: id, name: s.name, number: n}
 		c.run.journal.Emit(s.started(a))
 		out, err := runAttempt(stepCtx, s, a)

@@ -5,12 +5,22 @@ import "time"
 // Config holds the socket limits of PROTOCOL.md section 6. The zero value
 // of each field means its default.
 type Config struct {
-	MaxMessageBytes   int           // default 65,536
-	MessagesPerSecond float64       // default 100 (token bucket, burst = the rate)
-	HeartbeatInterval time.Duration // default 30 s; a peer silent for two intervals is closed
-	AuthTimeout       time.Duration // default 10 s, for in-band auth
-	OutboxFrames      int           // default 1,024 frames queued per connection
-	WriteTimeout      time.Duration // default 10 s per frame
+	MaxMessageBytes            int           // default 65,536
+	MessagesPerSecond          float64       // default 100 (token bucket, burst = the rate)
+	HeartbeatInterval          time.Duration // default 30 s; a peer silent for two intervals is closed
+	AuthTimeout                time.Duration // default 10 s, for in-band auth
+	OutboxFrames               int           // default 1,024 frames queued per connection
+	OutboxBytes                int           // default 4 MiB queued per connection
+	WriteTimeout               time.Duration // default 10 s per frame
+	MaxConnections             int           // per server, default 10,000
+	MaxConnectionsPerWorkspace int           // default 0: no limit
+	// AllowedOrigins lists the browser origins ("https://app.example.com")
+	// that may open a socket. Empty: same origin only; "*": any. Clients
+	// that send no Origin (not browsers) are always allowed.
+	AllowedOrigins []string
+	// DisableCompression turns off permessage-deflate (negotiated when the
+	// client offers it otherwise).
+	DisableCompression bool
 	// AbuseThreshold is how many rate-limited frames in a row close the
 	// connection with 1008 (default 2 × the rate).
 	AbuseThreshold int
@@ -33,8 +43,14 @@ func (c Config) WithDefaults() Config {
 	if c.OutboxFrames <= 0 {
 		c.OutboxFrames = 1024
 	}
+	if c.OutboxBytes <= 0 {
+		c.OutboxBytes = 4 << 20
+	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 10000
 	}
 	if c.AbuseThreshold <= 0 {
 		c.AbuseThreshold = int(2 * c.MessagesPerSecond)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/transport/auth"
 )
 
@@ -43,17 +44,28 @@ type connActor struct {
 	ctx    context.Context // cancelled when the actor stops
 	cancel context.CancelFunc
 
-	outbox   chan []byte
-	closing  chan closeRequest
-	closed   bool // a close has been requested or the peer is gone
-	inflight map[string]context.CancelFunc
-	limiter  *rate.Limiter
-	limited  int // rate-limited frames in a row
+	server    *Server
+	outbox    *outbox
+	heartbeat *time.Timer
+	closed    bool   // a close has been requested or the peer is gone
+	closeCode int    // how the socket was closed, for metrics
+	admitted  string // workspace whose connection slot this socket holds
+	inflight  map[string]context.CancelFunc
+	limiter   *rate.Limiter
+	limited   int // rate-limited frames in a row
 }
 
 func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActor {
 	id := weft.NewID("ws_")
+	out := newOutbox(sock, s.cfg)
+	out.onWritten = func(n int) { s.metrics.MessagesSent.Add(float64(n)) }
+	admitted := ""
+	if who != nil {
+		admitted = who.Workspace
+	}
 	return &connActor{
+		server:   s,
+		admitted: admitted,
 		id:       id,
 		sock:     sock,
 		svc:      s.svc,
@@ -63,8 +75,7 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActo
 		who:      who,
 		since:    time.Now().UTC(),
 		root:     s.sys.Root(),
-		outbox:   make(chan []byte, s.cfg.OutboxFrames),
-		closing:  make(chan closeRequest, 1),
+		outbox:   out,
 		inflight: make(map[string]context.CancelFunc),
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
 	}
@@ -75,6 +86,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 	case *actor.Started:
 		c.started(ctx)
 	case *frameReceived:
+		c.server.metrics.MessagesReceived.Inc()
 		c.received(msg.data)
 	case *outbound:
 		if msg.final {
@@ -92,19 +104,27 @@ func (c *connActor) Receive(ctx actor.Context) {
 			c.closeWith(closeUnauthenticated, "authentication timeout", false)
 		}
 	case *socketClosed:
-		c.closed = true
-		c.log.Debug().Int("code", closeCodeOf(msg.err)).Msg("connection closed by peer")
+		if !c.closed {
+			c.closed, c.closeCode = true, closeCodeOf(msg.err)
+		}
+		c.outbox.abort()
 		ctx.Stop(c.self)
 	case *actor.Stopping:
 		c.closeWith(closeGoingAway, "server shutting down", true)
+		c.heartbeat.Stop()
 		c.cancel()
+	case *actor.Stopped:
+		c.server.admit.leave(c.admitted)
+		c.server.metrics.ConnectionsActive.Dec()
+		c.server.metrics.Disconnects.WithLabelValues(metrics.CloseCode(c.closeCode)).Inc()
+		c.log.Debug().Int("code", c.closeCode).Msg("connection closed")
 	}
 }
 
 func (c *connActor) started(ctx actor.Context) {
 	c.self = ctx.Self()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	go writePump(c.ctx, c.sock, c.outbox, c.closing, c.cfg)
+	c.heartbeat = time.AfterFunc(c.cfg.HeartbeatInterval, c.beat)
 	go readPump(c.sock, c.root, c.self, c.cfg)
 	if c.who != nil {
 		c.sendConnected()
@@ -174,6 +194,13 @@ func (c *connActor) authenticate(f clientFrame, decodeErr error) {
 		c.refuseAuth(err)
 		return
 	}
+	if !c.server.admit.admitWorkspace(who.Workspace) {
+		c.server.metrics.ConnectionsRejected.WithLabelValues("max_connections_per_workspace").Inc()
+		c.enqueue(encodeError("", weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit of workspace %q reached", who.Workspace)))
+		c.closeWith(closeTryAgainLater, "too many connections", true)
+		return
+	}
+	c.admitted = who.Workspace
 	c.who = &who
 	c.sendConnected()
 }
@@ -203,26 +230,38 @@ func (c *connActor) sendConnected() {
 	}))
 }
 
-// enqueue hands a frame to the write pump without ever blocking the actor.
-// A full outbox means the client cannot keep up: it is closed with 1013
+// enqueue hands a frame to the writer without ever blocking the actor. A
+// full outbox means the client cannot keep up: it is closed with 1013
 // (nothing is lost: it resubscribes with after_seq).
 func (c *connActor) enqueue(frame []byte) {
 	if c.closed {
 		return
 	}
-	select {
-	case c.outbox <- frame:
-	default:
-		c.log.Warn().Int("queued", len(c.outbox)).Msg("slow consumer: closing")
+	if !c.outbox.push(frame) {
+		c.log.Warn().Msg("slow consumer: closing")
 		c.closeWith(closeTryAgainLater, "slow consumer", false)
 	}
 }
 
-// closeWith asks the write pump to close the socket once.
+// closeWith asks the writer to close the socket, once.
 func (c *connActor) closeWith(code int, reason string, flush bool) {
 	if c.closed {
 		return
 	}
-	c.closed = true
-	c.closing <- closeRequest{code: code, reason: reason, flush: flush}
+	c.closed, c.closeCode = true, code
+	c.outbox.close(closeRequest{code: code, reason: reason, flush: flush})
+}
+
+// beat sends a heartbeat ping from the timer's goroutine (WriteControl is
+// safe beside the writer) and re-arms itself until the socket closes.
+func (c *connActor) beat() {
+	select {
+	case <-c.outbox.closed:
+		return
+	default:
+	}
+	if err := c.outbox.ping(); err != nil {
+		return
+	}
+	c.heartbeat.Reset(c.cfg.HeartbeatInterval)
 }

@@ -3,6 +3,10 @@ package ws
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/transport/auth"
 )
 
@@ -21,25 +26,52 @@ type Server struct {
 	auth     *auth.Authenticator
 	cfg      Config
 	log      zerolog.Logger
+	metrics  *metrics.Metrics
+	admit    *admission
 	upgrader websocket.Upgrader
 }
 
 // NewServer returns the WebSocket adapter over the service.
-func NewServer(sys *actors.System, svc *actors.Service, a *auth.Authenticator, cfg Config, log zerolog.Logger) *Server {
+func NewServer(sys *actors.System, svc *actors.Service, a *auth.Authenticator, cfg Config, m *metrics.Metrics, log zerolog.Logger) *Server {
 	cfg = cfg.WithDefaults()
 	return &Server{
-		sys:  sys,
-		svc:  svc,
-		auth: a,
-		cfg:  cfg,
-		log:  log.With().Str("component", "ws").Logger(),
+		sys:     sys,
+		svc:     svc,
+		auth:    a,
+		cfg:     cfg,
+		log:     log.With().Str("component", "ws").Logger(),
+		metrics: m,
+		admit:   newAdmission(cfg),
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
-			// Browsers send Origin; any origin may connect for now, since
-			// every socket must still authenticate.
-			CheckOrigin: func(*http.Request) bool { return true },
+			// 0: reuse the HTTP server's 4 KiB read buffer. Write buffers
+			// come from a pool only while a frame is written, so an idle
+			// connection holds none.
+			WriteBufferPool:   &sync.Pool{},
+			CheckOrigin:       originChecker(cfg.AllowedOrigins),
+			EnableCompression: !cfg.DisableCompression,
 		},
+	}
+}
+
+// originChecker allows requests without Origin (not from a browser), and
+// browser origins per the configured list (empty: same origin only).
+func originChecker(allowed []string) func(*http.Request) bool {
+	if slices.Contains(allowed, "*") {
+		return func(*http.Request) bool { return true }
+	}
+	return func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		if origin == "" {
+			return true
+		}
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		if len(allowed) == 0 {
+			return strings.EqualFold(u.Host, r.Host)
+		}
+		return slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(strings.TrimSuffix(a, "/"), origin) })
 	}
 }
 
@@ -52,13 +84,22 @@ func (s *Server) Config() Config { return s.cfg }
 // first frame must authenticate.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var who *weft.Identity
+	workspace := ""
 	if creds, ok := auth.FromRequest(r); ok {
 		id, err := s.auth.Authenticate(creds.Token)
 		if err != nil {
-			writeHTTPError(w, http.StatusUnauthorized, err)
+			s.reject(w, http.StatusUnauthorized, "unauthenticated", err)
 			return
 		}
-		who = &id
+		who, workspace = &id, id.Workspace
+	}
+	if !s.upgrader.CheckOrigin(r) {
+		s.reject(w, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	if limit := s.admit.admit(workspace); limit != "" {
+		s.reject(w, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
+		return
 	}
 	header := http.Header{}
 	if proto := auth.SelectSubprotocol(r); proto != "" {
@@ -66,15 +107,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock, err := s.upgrader.Upgrade(w, r, header)
 	if err != nil {
+		s.admit.leave(workspace)
+		s.metrics.ConnectionsRejected.WithLabelValues("handshake").Inc()
 		return // the upgrader has answered the client
 	}
+	s.metrics.ConnectionsOpened.Inc()
+	s.metrics.ConnectionsActive.Inc()
 	c := newConnActor(s, sock, who)
 	props := actor.PropsFromProducer(func() actor.Actor { return c })
 	if _, err := s.sys.SpawnConnection(props, c.id); err != nil {
 		s.log.Error().Err(err).Msg("spawn connection actor")
+		s.admit.leave(workspace)
+		s.metrics.ConnectionsActive.Dec()
 		_ = sock.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryAgainLater, "server busy"), deadlineSoon())
 		_ = sock.Close()
 	}
+}
+
+// reject refuses an upgrade with an HTTP status, counted by reason.
+func (s *Server) reject(w http.ResponseWriter, status int, reason string, err error) {
+	s.metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
+	s.log.Debug().Str("reason", reason).Err(err).Msg("connection rejected")
+	writeHTTPError(w, status, err)
 }
 
 // writeHTTPError writes the protocol's HTTP error body.
