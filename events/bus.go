@@ -65,8 +65,10 @@ func (b *Bus) Publish(evs ...Event) error {
 
 // Subscribe follows one execution's topic until ctx ends. Events arrive in
 // whatever order the bus delivers them; the channel closes when ctx ends or
-// the bus closes. Messages that do not decode are acked and skipped (the
-// store still has the event; the subscriber's gap check finds it).
+// the bus closes. The bus never waits for a subscriber: an event that finds
+// the channel full is dropped (a slow subscriber fills the gap from the
+// store), and so is a message that does not decode. Otherwise a slow
+// subscriber would pile up the bus's delivery goroutines.
 func (b *Bus) Subscribe(ctx context.Context, executionID string) (<-chan Event, error) {
 	msgs, err := b.sub.Subscribe(ctx, ExecutionTopic(executionID))
 	if err != nil {
@@ -86,6 +88,7 @@ func (b *Bus) Subscribe(ctx context.Context, executionID string) (<-chan Event, 
 			case out <- e:
 			case <-ctx.Done():
 				return
+			default: // full: the subscriber reads the gap from the store
 			}
 		}
 	}()

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"testing"
+	"time"
 )
 
 // startCountdown starts countdown without subscribing and returns its id.
@@ -34,6 +35,7 @@ func TestSubscribeFromSecondConnectionMidRun(t *testing.T) {
 	// already stored: the stream must continue from there, no gap, no dup.
 	var after uint64
 	for after < 4 {
+		time.Sleep(10 * time.Millisecond) // stay under the rate limit
 		f := watcher.call("peek", "execution.get", map[string]any{"execution_id": execID})
 		after = decode[subscribeResponse](t, f.Response).LastSeq
 	}

@@ -26,6 +26,8 @@ type (
 		final bool
 	}
 	authDeadline struct{}
+	// slowConsumer: a request could not queue its frames in time.
+	slowConsumer struct{}
 )
 
 // connActor owns one socket's state. Only it enqueues frames for the write
@@ -96,6 +98,9 @@ func (c *connActor) Receive(ctx actor.Context) {
 			}
 		}
 		c.enqueue(msg.frame)
+	case *slowConsumer:
+		c.log.Warn().Msg("slow consumer: closing")
+		c.closeWith(closeTryAgainLater, "slow consumer", false)
 	case *frameTooLarge:
 		c.enqueue(encodeError("", weft.Errorf(weft.CodeMessageTooLarge, "frame larger than %d bytes", c.cfg.MaxMessageBytes)))
 		c.closeWith(closeTooBig, "message too big", true)
@@ -125,7 +130,7 @@ func (c *connActor) started(ctx actor.Context) {
 	c.self = ctx.Self()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.heartbeat = time.AfterFunc(c.cfg.HeartbeatInterval, c.beat)
-	go readPump(c.sock, c.root, c.self, c.cfg)
+	go readPump(c.sock, c.root, c.self, c.cfg, c.outbox.readerDone)
 	if c.who != nil {
 		c.sendConnected()
 		return

@@ -1,6 +1,8 @@
 package ws
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -28,31 +30,84 @@ type outbox struct {
 	closing *closeRequest // written after the queue (or instead of it)
 	done    bool          // the socket is closed
 	closed  chan struct{} // closed once the socket is closed
+
+	readerDone chan struct{} // closed when the read pump exits
+	space      chan struct{} // signalled when the writer takes a batch
 }
+
+// reserveFrames lets the actor's own frames (errors, pongs, the final frame
+// of a stream) through when a burst from a request has filled the queue.
+const reserveFrames = 64
+
+// closeGrace is how long a close waits for the peer's close frame before
+// dropping the TCP connection.
+const closeGrace = 2 * time.Second
 
 func newOutbox(sock *websocket.Conn, cfg Config) *outbox {
 	return &outbox{
 		sock: sock, writeWait: cfg.WriteTimeout,
 		maxFrames: cfg.OutboxFrames, maxBytes: cfg.OutboxBytes,
-		closed: make(chan struct{}),
+		closed:     make(chan struct{}),
+		readerDone: make(chan struct{}),
+		space:      make(chan struct{}, 1),
 	}
 }
 
-// push queues a frame. It reports false when the queue is over its bounds:
-// the client cannot keep up, and the caller closes it.
+// push queues a frame without waiting (the actor's frames). It reports
+// false when the queue is over its bounds, reserve included: the client
+// cannot keep up, and the caller closes it.
 func (o *outbox) push(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.tryPushLocked(frame, reserveFrames) != errFull
+}
+
+var (
+	errFull         = errors.New("outbox full")
+	errOutboxClosed = errors.New("connection closing")
+)
+
+func (o *outbox) tryPushLocked(frame []byte, reserve int) error {
 	if o.done || o.closing != nil {
-		return true // closing: drop silently
+		return errOutboxClosed
 	}
-	if len(o.frames) >= o.maxFrames || o.bytes+len(frame) > o.maxBytes {
-		return false
+	if len(o.frames) >= o.maxFrames+reserve || (len(o.frames) > 0 && o.bytes+len(frame) > o.maxBytes+reserve*1024) {
+		return errFull
 	}
 	o.frames = append(o.frames, frame)
 	o.bytes += len(frame)
 	o.startWriterLocked()
-	return true
+	return nil
+}
+
+// pushWait queues a frame from a request's stream, waiting up to the write
+// timeout for room: a burst (a catch-up read from the store) is paced by the
+// client's reading instead of closing it. It fails with errFull when the
+// client did not make room in time: a slow consumer.
+func (o *outbox) pushWait(ctx context.Context, frame []byte) error {
+	var deadline <-chan time.Time
+	for {
+		o.mu.Lock()
+		err := o.tryPushLocked(frame, 0)
+		o.mu.Unlock()
+		if err != errFull {
+			return err
+		}
+		if deadline == nil {
+			t := time.NewTimer(o.writeWait)
+			defer t.Stop()
+			deadline = t.C
+		}
+		select {
+		case <-o.space:
+		case <-deadline:
+			return errFull
+		case <-o.closed:
+			return errOutboxClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // close asks for a close frame with code. With flush, queued frames are
@@ -66,9 +121,10 @@ func (o *outbox) close(req closeRequest) {
 	}
 	if !req.flush {
 		o.frames, o.bytes = nil, 0
-		// A write blocked on a full TCP buffer would hold the close frame
-		// back for the whole write timeout: cut it short.
-		_ = o.sock.UnderlyingConn().SetWriteDeadline(time.Now().Add(time.Second))
+		// A write blocked on a full TCP buffer gets closeGrace to finish
+		// (the client may still read, then see the 1013); after that the
+		// connection is dropped without a close frame.
+		_ = o.sock.UnderlyingConn().SetWriteDeadline(time.Now().Add(closeGrace))
 	}
 	o.closing = &req
 	o.startWriterLocked()
@@ -102,8 +158,14 @@ func (o *outbox) write() {
 			return
 		}
 		o.mu.Unlock()
+		select {
+		case o.space <- struct{}{}:
+		default:
+		}
 		for _, frame := range batch {
-			_ = o.sock.SetWriteDeadline(time.Now().Add(o.writeWait))
+			// Longer than pushWait's wait: a stalled client is first
+			// detected there and closed with 1013, within closeGrace.
+			_ = o.sock.SetWriteDeadline(time.Now().Add(o.writeWait + closeGrace))
 			if err := o.sock.WriteMessage(websocket.TextMessage, frame); err != nil {
 				o.abort()
 				return
@@ -114,7 +176,12 @@ func (o *outbox) write() {
 		}
 		if closing != nil && len(batch) == 0 {
 			msg := websocket.FormatCloseMessage(closing.code, closing.reason)
-			_ = o.sock.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			if o.sock.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
+				// The closing handshake: the read pump sees the peer's
+				// close frame (or gives up) and exits.
+				_ = o.sock.SetReadDeadline(time.Now().Add(closeGrace))
+				<-o.readerDone
+			}
 			o.abort()
 			return
 		}

@@ -27,7 +27,8 @@ type closeRequest struct {
 // readPump is the socket's only reader. It never buffers more than
 // MaxMessageBytes+1 of a frame: a larger one is reported and the rest of it
 // is never read.
-func readPump(sock *websocket.Conn, root *actor.RootContext, self *actor.PID, cfg Config) {
+func readPump(sock *websocket.Conn, root *actor.RootContext, self *actor.PID, cfg Config, done chan<- struct{}) {
+	defer close(done)
 	deadline := 2 * cfg.HeartbeatInterval
 	_ = sock.SetReadDeadline(time.Now().Add(deadline))
 	sock.SetPongHandler(func(string) error {
@@ -47,7 +48,12 @@ func readPump(sock *websocket.Conn, root *actor.RootContext, self *actor.PID, cf
 		}
 		if len(data) > cfg.MaxMessageBytes {
 			root.Send(self, &frameTooLarge{})
-			return
+			// Keep reading (and dropping) until the peer answers our close:
+			// closing with its data unread would reset the connection and
+			// lose the error frame on the way.
+			_ = sock.SetReadDeadline(time.Now().Add(closeGrace))
+			_, _ = io.Copy(io.Discard, r)
+			continue
 		}
 		if typ != websocket.TextMessage && typ != websocket.BinaryMessage {
 			continue

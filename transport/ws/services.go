@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/weft-run/weft"
@@ -20,18 +21,34 @@ type request struct {
 	payload json.RawMessage
 }
 
+// send writes a frame of this request. Frames before the last go straight
+// to the outbox, in order, waiting for room; the last one goes through the
+// actor, which frees the request id before it queues the frame, so a client
+// that reuses the id on receipt never meets DUPLICATE_REQUEST_ID.
+func (r *request) send(ctx context.Context, frame []byte, final bool) error {
+	if final {
+		r.c.root.Send(r.c.self, &outbound{id: r.id, frame: frame, final: true})
+		return nil
+	}
+	err := r.c.outbox.pushWait(ctx, frame)
+	if errors.Is(err, errFull) {
+		r.c.root.Send(r.c.self, &slowConsumer{})
+	}
+	return err
+}
+
 // respond sends a response frame; final ends the request id.
-func (r *request) respond(resp any, final bool) {
-	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeResponse(r.id, resp, final), final: final})
+func (r *request) respond(ctx context.Context, resp any, final bool) error {
+	return r.send(ctx, encodeResponse(r.id, resp, final), final)
 }
 
 func (r *request) fail(err error) {
-	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeError(r.id, err), final: true})
+	_ = r.send(context.Background(), encodeError(r.id, err), true)
 }
 
-func (r *request) event(e events.Event) {
+func (r *request) event(ctx context.Context, e events.Event) error {
 	final := e.Type.Terminal()
-	r.c.root.Send(r.c.self, &outbound{id: r.id, frame: encodeEvent(r.id, e, final), final: final})
+	return r.send(ctx, encodeEvent(r.id, e, final), final)
 }
 
 // decode reads the request payload into v; a missing payload is {}.
@@ -90,6 +107,8 @@ func (c *connActor) dispatch(f clientFrame) {
 		defer cancel()
 		resp, err := h(ctx, r)
 		switch {
+		case errors.Is(err, errFull) || errors.Is(err, errOutboxClosed):
+			// The connection is closing: nothing more to send.
 		case err != nil && ctx.Err() != nil && c.ctx.Err() == nil:
 			// Unsubscribed: the unsubscribe answer ended the id.
 		case err != nil:
@@ -98,7 +117,7 @@ func (c *connActor) dispatch(f clientFrame) {
 			}
 			r.fail(err)
 		case resp != nil:
-			r.respond(resp, true)
+			_ = r.respond(ctx, resp, true)
 		}
 	}()
 }
@@ -161,8 +180,10 @@ func workflowStart(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.respond(res, false)
-	return nil, sub.Run(ctx, func(e events.Event) error { r.event(e); return nil })
+	if err := r.respond(ctx, res, false); err != nil {
+		return nil, err
+	}
+	return nil, sub.Run(ctx, func(e events.Event) error { return r.event(ctx, e) })
 }
 
 // executionID takes the execution id from the request or from "flow".
@@ -203,11 +224,10 @@ func executionSubscribe(ctx context.Context, r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.respond(sub.Info, sub.Ended)
-	if sub.Ended {
-		return nil, nil
+	if err := r.respond(ctx, sub.Info, sub.Ended); err != nil || sub.Ended {
+		return nil, err
 	}
-	return nil, sub.Run(ctx, func(e events.Event) error { r.event(e); return nil })
+	return nil, sub.Run(ctx, func(e events.Event) error { return r.event(ctx, e) })
 }
 
 func deadlineSoon() time.Time { return time.Now().Add(time.Second) }
