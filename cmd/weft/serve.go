@@ -21,6 +21,7 @@ type serveFlags struct {
 	logLevel, logFormat            string
 	llmProvider, llmBaseURL        string
 	llmAPIKey, llmModel            string
+	socket                         socketFlags
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -37,6 +38,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.llmBaseURL, "llm-base-url", "", "OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
 	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider")
 	fs.StringVar(&f.llmModel, "llm-model", "", "model name for the LLM provider")
+	f.socket.register(fs)
 	return &ffcli.Command{
 		Name:       "serve",
 		ShortUsage: "weft serve [flags]",
@@ -66,6 +68,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version,
+		Socket: f.socket.config(), DrainTimeout: f.socket.drainTimeout,
 	})
 	if err != nil {
 		return err
