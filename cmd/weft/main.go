@@ -71,6 +71,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet:    fs,
 		Subcommands: []*ffcli.Command{
 			serveCommand(stdout, stderr),
+			benchCommand(stdout, stderr),
 			versionCommand(stdout),
 		},
 		Exec: func(context.Context, []string) error {

@@ -1,0 +1,105 @@
+package load
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Report is the outcome of one scenario.
+type Report struct {
+	Scenario  string             `json:"scenario"`
+	Params    map[string]any     `json:"params"`
+	Elapsed   time.Duration      `json:"elapsed_ns"`
+	Figures   map[string]float64 `json:"figures"`
+	Latencies map[string]Summary `json:"latencies_ms"`
+	Errors    int64              `json:"errors"`
+}
+
+// Summary is a latency distribution in milliseconds.
+type Summary struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// latency is a concurrency-safe HDR histogram of durations (1 µs to 1 min,
+// 3 significant digits).
+type latency struct {
+	mu sync.Mutex
+	h  *hdrhistogram.Histogram
+}
+
+func newLatency() *latency {
+	return &latency{h: hdrhistogram.New(1, int64(time.Minute/time.Microsecond), 3)}
+}
+
+func (l *latency) record(d time.Duration) {
+	us := max(d.Microseconds(), 1)
+	l.mu.Lock()
+	_ = l.h.RecordValue(min(us, l.h.HighestTrackableValue()))
+	l.mu.Unlock()
+}
+
+func (l *latency) summary() Summary {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Summary{
+		Count: l.h.TotalCount(),
+		P50:   ms(l.h.ValueAtQuantile(50)), P90: ms(l.h.ValueAtQuantile(90)),
+		P99: ms(l.h.ValueAtQuantile(99)), Max: ms(l.h.Max()),
+	}
+}
+
+// WriteTable prints the report for people.
+func (r Report) WriteTable(w io.Writer) {
+	fmt.Fprintf(w, "\nscenario %s (%s)\n", r.Scenario, r.Elapsed.Round(time.Millisecond))
+	for _, k := range sortedKeys(r.Params) {
+		fmt.Fprintf(w, "  %-28s %v\n", k, r.Params[k])
+	}
+	for _, k := range sortedKeys(r.Figures) {
+		fmt.Fprintf(w, "  %-28s %.1f\n", k, r.Figures[k])
+	}
+	if len(r.Latencies) > 0 {
+		fmt.Fprintf(w, "  %-28s %8s %8s %8s %8s %8s\n", "latency (ms)", "count", "p50", "p90", "p99", "max")
+		for _, k := range sortedKeys(r.Latencies) {
+			s := r.Latencies[k]
+			fmt.Fprintf(w, "  %-28s %8d %8.2f %8.2f %8.2f %8.2f\n", k, s.Count, s.P50, s.P90, s.P99, s.Max)
+		}
+	}
+	fmt.Fprintf(w, "  %-28s %d\n", "errors", r.Errors)
+}
+
+// WriteJSON prints the report for machines.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Progress receives one status line now and then while a scenario runs.
+type Progress func(line string)
+
+func (p Progress) say(format string, args ...any) {
+	if p != nil {
+		p(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	}
+}
