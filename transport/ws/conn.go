@@ -122,7 +122,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.server.admit.leave(c.admitted)
 		c.server.metrics.ConnectionsActive.Dec()
 		c.server.metrics.Disconnects.WithLabelValues(metrics.CloseCode(c.closeCode)).Inc()
-		c.log.Debug().Int("code", c.closeCode).Msg("connection closed")
+		c.log.Info().Int("code", c.closeCode).Msg("connection closed")
 	}
 }
 
@@ -221,7 +221,7 @@ func (c *connActor) refuseAuth(err error) {
 
 func (c *connActor) sendConnected() {
 	c.log = c.log.With().Str("identity", c.who.Name).Str("workspace", c.who.Workspace).Logger()
-	c.log.Debug().Msg("connection authenticated")
+	c.log.Info().Msg("connection opened")
 	c.enqueue(encodePush("connected", map[string]any{
 		"connection_id":         c.id,
 		"identity":              c.who.Name,

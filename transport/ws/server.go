@@ -127,7 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reject refuses an upgrade with an HTTP status, counted by reason.
 func (s *Server) reject(w http.ResponseWriter, status int, reason string, err error) {
 	s.metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
-	s.log.Debug().Str("reason", reason).Err(err).Msg("connection rejected")
+	s.log.Info().Str("reason", reason).Err(err).Msg("connection rejected")
 	writeHTTPError(w, status, err)
 }
 
