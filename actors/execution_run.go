@@ -37,12 +37,14 @@ func (a *executionActor) startRun(ctx actor.Context) {
 	env := a.sys.env
 	env.Registry = a.sys.registry
 	run := workflows.Run{
-		ExecutionID: a.exec.ID,
-		Parameters:  a.exec.Parameters,
-		Fresh:       a.exec.LastSeq <= 1 && a.gen == 1, // workflow_start not yet durable
-		Journal:     j,
-		Env:         env,
-		Drain:       a.sys.drain,
+		ExecutionID:  a.exec.ID,
+		Workspace:    a.exec.Workspace,
+		ConnectionID: a.exec.ConnectionID,
+		Parameters:   a.exec.Parameters,
+		Fresh:        a.exec.LastSeq <= 1 && a.gen == 1, // workflow_start not yet durable
+		Journal:      j,
+		Env:          env,
+		Drain:        a.sys.drain,
 	}
 	root, self, gen, def := a.sys.actors.Root, a.self, a.gen, a.def
 	a.sys.runStarted()

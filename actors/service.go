@@ -32,7 +32,9 @@ type ServerInfo struct {
 
 // NewService returns the service facade over a running System.
 func NewService(sys *System, info ServerInfo) *Service {
-	return &Service{sys: sys, info: info, started: time.Now()}
+	s := &Service{sys: sys, info: info, started: time.Now()}
+	sys.env.Messenger = s // workflows reach sockets through the service
+	return s
 }
 
 // Info answers server.info (no scope needed).
@@ -64,6 +66,9 @@ type StartRequest struct {
 	Parameters     json.RawMessage `json:"parameters"`
 	Metadata       json.RawMessage `json:"metadata"`
 	IdempotencyKey string          `json:"idempotency_key"`
+	// ConnectionID is the socket the start came from (set by the adapter,
+	// not the client): workflows can answer it with workflows.Send.
+	ConnectionID string `json:"-"`
 }
 
 // StartResult answers workflow.start.
@@ -116,6 +121,7 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		Parameters:     params,
 		Metadata:       meta,
 		StartedBy:      who.Name,
+		ConnectionID:   req.ConnectionID,
 		IdempotencyKey: req.IdempotencyKey,
 		CreatedAt:      now,
 		UpdatedAt:      now,

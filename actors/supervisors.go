@@ -116,7 +116,7 @@ func (s *executionsSupervisor) spawn(ctx actor.Context, exec persistence.Executi
 	return pid, true
 }
 
-// Messages of connectionsSupervisor.
+// Messages of connectionsSupervisor about spawning.
 type (
 	spawnConnection struct {
 		props *actor.Props
@@ -127,13 +127,3 @@ type (
 		err error
 	}
 )
-
-// connectionsSupervisor is the parent of every connection actor.
-type connectionsSupervisor struct{}
-
-func (s *connectionsSupervisor) Receive(ctx actor.Context) {
-	if msg, ok := ctx.Message().(*spawnConnection); ok {
-		pid, err := ctx.SpawnNamed(msg.props, msg.name)
-		ctx.Respond(&spawnConnectionResult{pid: pid, err: err})
-	}
-}

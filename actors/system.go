@@ -44,6 +44,7 @@ type System struct {
 	metrics     *metrics.Metrics
 	executions  *actor.PID
 	connections *actor.PID
+	rooms       *actor.PID
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -78,10 +79,14 @@ func NewSystem(cfg Config) (*System, error) {
 		return nil, fmt.Errorf("spawn executions supervisor: %w", err)
 	}
 	s.connections, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return &connectionsSupervisor{}
+		return newConnectionsSupervisor()
 	}, actor.WithSupervisor(connectionStrategy())), "connections")
 	if err != nil {
 		return nil, fmt.Errorf("spawn connections supervisor: %w", err)
+	}
+	s.rooms, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor() }), "rooms")
+	if err != nil {
+		return nil, fmt.Errorf("spawn rooms supervisor: %w", err)
 	}
 	return s, nil
 }
@@ -142,7 +147,7 @@ func (s *System) Drain(ctx context.Context) error {
 // Shutdown stops every actor. Running workflow goroutines are cancelled and
 // their executions stay unfinished in the store, to resume on next start.
 func (s *System) Shutdown(ctx context.Context) error {
-	for _, pid := range []*actor.PID{s.connections, s.executions} {
+	for _, pid := range []*actor.PID{s.connections, s.rooms, s.executions} {
 		if err := s.actors.Root.StopFuture(pid).Wait(); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("stop %s: %w", pid.Id, err)
 		}

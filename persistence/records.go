@@ -26,6 +26,7 @@ type Execution struct {
 	Result         json.RawMessage   `json:"result,omitempty"`
 	Error          *events.ErrorInfo `json:"error,omitempty"`
 	StartedBy      string            `json:"started_by,omitempty"`
+	ConnectionID   string            `json:"connection_id,omitempty"` // the socket that started it, if any
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`

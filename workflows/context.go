@@ -23,6 +23,11 @@ type Context interface {
 	ExecutionID() string
 	// WorkflowName returns the registered name of the running workflow.
 	WorkflowName() string
+	// Workspace returns the workspace the execution belongs to.
+	Workspace() string
+	// ConnectionID returns the socket that started the execution ("" when
+	// it was not started over a socket).
+	ConnectionID() string
 	// Logger returns a logger tagged with the execution id.
 	Logger() *zerolog.Logger
 
@@ -65,6 +70,9 @@ type Env struct {
 	Logger zerolog.Logger // base logger
 	// Registry resolves child workflows by name.
 	Registry *Registry
+	// Messenger delivers what workflows broadcast to rooms or send to
+	// connections.
+	Messenger Messenger
 	// SuspendAfter: a Sleep or signal wait longer than this hands the wait
 	// to the execution and frees the goroutine (default 1 s).
 	SuspendAfter time.Duration
@@ -74,6 +82,8 @@ type Env struct {
 // read-only, except the branch counter.
 type run struct {
 	executionID string
+	workspace   string
+	connection  string
 	workflow    string
 	journal     Journal
 	env         Env
@@ -109,6 +119,8 @@ var _ Context = (*wctx)(nil)
 
 func (c *wctx) ExecutionID() string     { return c.run.executionID }
 func (c *wctx) WorkflowName() string    { return c.run.workflow }
+func (c *wctx) Workspace() string       { return c.run.workspace }
+func (c *wctx) ConnectionID() string    { return c.run.connection }
 func (c *wctx) Logger() *zerolog.Logger { return &c.run.logger }
 func (c *wctx) state() *wctx            { return c }
 

@@ -32,7 +32,34 @@ type Definition struct {
 	decode      func(json.RawMessage) (any, error)
 	run         func(Context, any) (any, error)
 	timeout     time.Duration
+	triggers    Triggers
 }
+
+// Triggers are the socket events that start a workflow by themselves.
+type Triggers struct {
+	Rooms            []string // each message broadcast in one of these rooms
+	ConnectionOpened bool
+	ConnectionClosed bool
+}
+
+// Triggers returns what starts this workflow besides explicit starts.
+func (d *Definition) Triggers() Triggers { return d.triggers }
+
+// OnRoomMessage binds the workflow to a room: each message a client
+// broadcasts in it starts an execution whose parameters are
+// {"room","from","identity","message"} (messages workflows broadcast do
+// not, so a bot answering into its room does not wake itself).
+func OnRoomMessage(room string) Option {
+	return func(d *Definition) { d.triggers.Rooms = append(d.triggers.Rooms, room) }
+}
+
+// OnConnectionOpened starts the workflow when a socket authenticates, with
+// parameters {"connection_id","identity","event":"opened"}.
+func OnConnectionOpened() Option { return func(d *Definition) { d.triggers.ConnectionOpened = true } }
+
+// OnConnectionClosed starts the workflow when a socket closes, with
+// parameters {"connection_id","identity","event":"closed","code"}.
+func OnConnectionClosed() Option { return func(d *Definition) { d.triggers.ConnectionClosed = true } }
 
 // Timeout is the longest an execution of this workflow may take, from its
 // start (0: no limit).

@@ -12,7 +12,10 @@ import (
 // Run describes one run of an execution's workflow function.
 type Run struct {
 	ExecutionID string
-	Parameters  json.RawMessage
+	Workspace   string
+	// ConnectionID is the socket that started the execution ("" if none).
+	ConnectionID string
+	Parameters   json.RawMessage
 	// Fresh is true on the first run of an execution: only then is
 	// workflow_start emitted (a resumed run must not emit it twice).
 	Fresh   bool
@@ -35,6 +38,8 @@ func (d *Definition) Execute(ctx context.Context, r Run) (out json.RawMessage, e
 	}
 	rn := &run{
 		executionID: r.ExecutionID,
+		workspace:   r.Workspace,
+		connection:  r.ConnectionID,
 		workflow:    d.name,
 		journal:     r.Journal,
 		env:         r.Env,

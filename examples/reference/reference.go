@@ -20,6 +20,8 @@ func Register(r *workflows.Registry) {
 		workflows.Description("`n` parallel tasks, then an aggregate."))
 	workflows.Register(r, "nap", Nap,
 		workflows.Description("A durable sleep of `seconds`, then completes."))
+	workflows.Register(r, "chat-bot", ChatBot, workflows.OnRoomMessage(ChatRoom),
+		workflows.Description("Answers each message broadcast in the room \"chat\", into the room."))
 	workflows.Register(r, "stream", Stream,
 		workflows.Description("One LLM step streaming `chunks` llm_delta events as fast as it can (load tests)."))
 }

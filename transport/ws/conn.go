@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/transport/auth"
 )
@@ -46,21 +47,25 @@ type connActor struct {
 	ctx    context.Context // cancelled when the actor stops
 	cancel context.CancelFunc
 
-	server    *Server
-	outbox    *outbox
-	heartbeat *time.Timer
-	closed    bool   // a close has been requested or the peer is gone
-	closeCode int    // how the socket was closed, for metrics
-	admitted  string // workspace whose connection slot this socket holds
-	inflight  map[string]context.CancelFunc
-	limiter   *rate.Limiter
-	limited   int // rate-limited frames in a row
+	server       *Server
+	outbox       *outbox
+	heartbeat    *time.Timer
+	closed       bool   // a close has been requested or the peer is gone
+	closeCode    int    // how the socket was closed, for metrics
+	unregistered bool   // taken out of the registry and its rooms
+	admitted     string // workspace whose connection slot this socket holds
+	inflight     map[string]context.CancelFunc
+	limiter      *rate.Limiter
+	limited      int // rate-limited frames in a row
 }
 
 func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActor {
 	id := weft.NewID("ws_")
 	out := newOutbox(sock, s.cfg)
-	out.onWritten = func(n int) { s.metrics.MessagesSent.Add(float64(n)) }
+	out.onWritten = func(n int) {
+		s.metrics.MessagesSent.Add(float64(n))
+		s.svc.Lifecycle(events.TopicMessageSent, map[string]any{"connection_id": id, "frames": n})
+	}
 	admitted := ""
 	if who != nil {
 		admitted = who.Workspace
@@ -89,6 +94,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.started(ctx)
 	case *frameReceived:
 		c.server.metrics.MessagesReceived.Inc()
+		c.svc.Lifecycle(events.TopicMessageReceived, map[string]any{"connection_id": c.id, "bytes": len(msg.data)})
 		c.received(msg.data)
 	case *outbound:
 		if msg.final {
@@ -98,6 +104,10 @@ func (c *connActor) Receive(ctx actor.Context) {
 			}
 		}
 		c.enqueue(msg.frame)
+	case *actors.Deliver:
+		c.enqueue(msg.Frame)
+	case *actors.Disconnect:
+		c.closeWith(msg.Code, msg.Reason, true)
 	case *slowConsumer:
 		c.log.Warn().Msg("slow consumer: closing")
 		c.closeWith(closeTryAgainLater, "slow consumer", false)
@@ -112,6 +122,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		if !c.closed {
 			c.closed, c.closeCode = true, closeCodeOf(msg.err)
 		}
+		c.unregister()
 		c.outbox.abort()
 		ctx.Stop(c.self)
 	case *actor.Stopping:
@@ -119,6 +130,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.heartbeat.Stop()
 		c.cancel()
 	case *actor.Stopped:
+		c.unregister()
 		c.server.admit.leave(c.admitted)
 		c.server.metrics.ConnectionsActive.Dec()
 		c.server.metrics.Disconnects.WithLabelValues(metrics.CloseCode(c.closeCode)).Inc()
@@ -219,7 +231,13 @@ func (c *connActor) refuseAuth(err error) {
 	c.closeWith(closeUnauthenticated, "unauthenticated", true)
 }
 
+// ref is how the service knows this connection.
+func (c *connActor) ref() actors.ConnRef {
+	return actors.ConnRef{ID: c.id, Identity: *c.who, PID: c.self, ConnectedAt: c.since}
+}
+
 func (c *connActor) sendConnected() {
+	c.svc.ConnectionOpened(c.ref())
 	c.log = c.log.With().Str("identity", c.who.Name).Str("workspace", c.who.Workspace).Logger()
 	c.log.Info().Msg("connection opened")
 	c.enqueue(encodePush("connected", map[string]any{
@@ -248,12 +266,23 @@ func (c *connActor) enqueue(frame []byte) {
 	}
 }
 
+// unregister takes a closing connection out of the registry and its rooms,
+// once: from then on it is not found, even while its close handshake runs.
+func (c *connActor) unregister() {
+	if c.who == nil || c.unregistered {
+		return
+	}
+	c.unregistered = true
+	c.svc.ConnectionClosed(c.ref(), c.closeCode)
+}
+
 // closeWith asks the writer to close the socket, once.
 func (c *connActor) closeWith(code int, reason string, flush bool) {
 	if c.closed {
 		return
 	}
 	c.closed, c.closeCode = true, code
+	defer c.unregister()
 	c.outbox.close(closeRequest{code: code, reason: reason, flush: flush})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/transport/auth"
 )
@@ -88,17 +89,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if creds, ok := auth.FromRequest(r); ok {
 		id, err := s.auth.Authenticate(creds.Token)
 		if err != nil {
-			s.reject(w, http.StatusUnauthorized, "unauthenticated", err)
+			s.reject(w, r, http.StatusUnauthorized, "unauthenticated", err)
 			return
 		}
 		who, workspace = &id, id.Workspace
 	}
 	if !s.upgrader.CheckOrigin(r) {
-		s.reject(w, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		s.reject(w, r, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
 	if limit := s.admit.admit(workspace); limit != "" {
-		s.reject(w, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
+		s.reject(w, r, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
 		return
 	}
 	header := http.Header{}
@@ -125,8 +126,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // reject refuses an upgrade with an HTTP status, counted by reason.
-func (s *Server) reject(w http.ResponseWriter, status int, reason string, err error) {
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
 	s.metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
+	s.svc.Lifecycle(events.TopicConnectionRejected, map[string]any{"reason": reason, "remote": r.RemoteAddr})
 	s.log.Info().Str("reason", reason).Err(err).Msg("connection rejected")
 	writeHTTPError(w, status, err)
 }

@@ -79,6 +79,13 @@ func init() {
 		"execution.subscribe": executionSubscribe,
 		"execution.cancel":    executionCancel,
 		"execution.signal":    executionSignal,
+		"room.join":           roomJoin,
+		"room.leave":          roomLeave,
+		"room.broadcast":      roomBroadcast,
+		"room.members":        roomMembers,
+		"connections.list":    connectionsList,
+		"connection.send":     connectionSend,
+		"connection.close":    connectionClose,
 	}
 }
 
@@ -166,6 +173,7 @@ func workflowStart(ctx context.Context, r *request) (any, error) {
 	if err := r.decode(&req); err != nil {
 		return nil, err
 	}
+	req.ConnectionID = r.c.id
 	res, err := r.c.svc.Start(ctx, r.who, req.StartRequest)
 	if err != nil {
 		return nil, err
