@@ -3,19 +3,44 @@ package workflows
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/weft-run/weft/events"
 )
 
 // Provider is an LLM backend that streams its answer.
+//
+// A provider whose requests fall back to a configured model may also
+// implement DefaultModel() string, so that llm_start names the model
+// actually asked for when the request names none.
 type Provider interface {
 	// Name identifies the provider in llm_start events ("openai", "scripted").
 	Name() string
 	// Stream sends req and calls onDelta with each chunk of text as it
-	// arrives, then returns the whole response.
+	// arrives, in order and from the calling goroutine, then returns the
+	// whole response. It returns promptly when ctx is done. Failures are
+	// best reported as *ProviderError (wrapped in NonRetryable when a
+	// retry cannot help) so that the step shows a code.
 	Stream(ctx context.Context, req LLMRequest, onDelta func(text string)) (LLMResponse, error)
 }
+
+// LLMRetryPolicy is the default retry policy of LLM steps, suited to
+// hosted models: rate limits and overloads pass within seconds, so four
+// attempts 1 s, 2 s and 4 s apart (and never sooner than the provider's
+// Retry-After, up to MaxRetryAfter). WithRetry replaces it.
+var LLMRetryPolicy = RetryPolicy{
+	MaxAttempts:     4,
+	InitialInterval: time.Second,
+	Multiplier:      2,
+	MaxInterval:     30 * time.Second,
+	Jitter:          0.2,
+}
+
+// MaxRetryAfter caps how long an LLM step honours a provider's Retry-After:
+// a longer one is the provider's business, not a reason to hold a step for
+// an hour (the retry policy's own backoff still applies).
+const MaxRetryAfter = time.Minute
 
 // Message is one chat message (OpenAI chat-completions shape).
 type Message struct {
@@ -62,23 +87,31 @@ type LLMResponse struct {
 // are group-committed, so a token never costs its own fsync); llm_end
 // carries the whole output and token usage. Once recorded, the call is never
 // made again for this execution.
+//
+// A failed attempt emits llm_error with will_retry. Retries follow
+// LLMRetryPolicy unless WithRetry is given; a retried attempt streams its
+// deltas again after a new llm_start, so a client that concatenates deltas
+// starts over at each llm_start.
 func LLM(ctx Context, name string, req LLMRequest, opts ...StepOption) (LLMResponse, error) {
-	p := ctx.state().run.env.LLM
-	if p == nil {
-		p = ScriptedProvider{}
-	}
-	return LLMWith(ctx, p, name, req, opts...)
+	return LLMWith(ctx, defaultProvider(ctx), name, req, opts...)
 }
 
 // LLMWith is LLM with an explicit provider.
 func LLMWith(ctx Context, p Provider, name string, req LLMRequest, opts ...StepOption) (LLMResponse, error) {
 	journal := ctx.state().run.journal
+	model := req.Model
+	if dm, ok := p.(interface{ DefaultModel() string }); ok && model == "" {
+		model = dm.DefaultModel()
+	}
+	// notBefore carries a Retry-After from one attempt to the next. It is
+	// only in memory: after a restart the recorded backoff alone applies.
+	var notBefore time.Time
 	return runStep(ctx, stepSpec[LLMResponse]{
 		kind: "llm",
 		name: name,
-		opts: newStepOptions(opts),
+		opts: newStepOptions(append([]StepOption{WithRetry(LLMRetryPolicy)}, opts...)),
 		started: func(a attempt) events.Event {
-			return events.New(events.LLMStart, events.LLMDetails{StepID: a.stepID, Provider: p.Name(), Model: req.Model})
+			return events.New(events.LLMStart, events.LLMDetails{StepID: a.stepID, Provider: p.Name(), Model: model})
 		},
 		ended: func(a attempt, out json.RawMessage) events.Event {
 			var resp LLMResponse
@@ -93,11 +126,21 @@ func LLMWith(ctx Context, p Provider, name string, req LLMRequest, opts ...StepO
 			return events.New(events.LLMError, events.LLMDetails{StepID: a.stepID, Error: info, WillRetry: ptr(willRetry)})
 		},
 		body: func(ctx context.Context, a attempt) (LLMResponse, error) {
-			return p.Stream(ctx, req, func(text string) {
+			if wait := time.Until(notBefore); wait > 0 {
+				if err := sleepCtx(ctx, wait); err != nil {
+					return LLMResponse{}, err
+				}
+			}
+			resp, err := p.Stream(ctx, req, func(text string) {
 				if text != "" {
 					journal.Emit(events.New(events.LLMDelta, events.LLMDetails{StepID: a.stepID, Text: text}))
 				}
 			})
+			var pe *ProviderError
+			if errors.As(err, &pe) && pe.RetryAfter > 0 {
+				notBefore = time.Now().Add(min(pe.RetryAfter, MaxRetryAfter))
+			}
+			return resp, err
 		},
 	})
 }
