@@ -61,13 +61,14 @@ func (b *benchTarget) run(ctx context.Context, stdout, stderr io.Writer, scenari
 func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
 		Name:       "bench",
-		ShortUsage: "weft bench <workflows|connections|stream> [flags]",
+		ShortUsage: "weft bench <workflows|connections|stream|broadcast> [flags]",
 		ShortHelp:  "Load a weft server over real sockets and report throughput and latency.",
 		Subcommands: []*ffcli.Command{
 			benchWorkflows(stdout, stderr), benchConnections(stdout, stderr), benchStream(stdout, stderr),
+			benchBroadcast(stdout, stderr),
 		},
 		Exec: func(context.Context, []string) error {
-			return usageError{"bench needs a scenario: workflows, connections or stream"}
+			return usageError{"bench needs a scenario: workflows, connections, stream or broadcast"}
 		},
 	}
 }
@@ -124,6 +125,26 @@ func benchStream(stdout, stderr io.Writer) *ffcli.Command {
 		Exec: func(ctx context.Context, _ []string) error {
 			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
 				return load.Stream(ctx, tg, o, p)
+			})
+		},
+	}
+}
+
+func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft bench broadcast", flag.ContinueOnError)
+	var t benchTarget
+	t.register(fs)
+	var o load.BroadcastOptions
+	fs.IntVar(&o.Members, "members", 1000, "sockets in the room")
+	fs.IntVar(&o.Broadcasts, "broadcasts", 50, "broadcasts to send")
+	fs.Float64Var(&o.Rate, "rate", 10, "broadcasts per second")
+	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight while joining")
+	return &ffcli.Command{
+		Name: "broadcast", ShortUsage: "weft bench broadcast [flags]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "N members in one room, B broadcasts: time to the last member, and completeness.",
+		Exec: func(ctx context.Context, _ []string) error {
+			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
+				return load.Broadcast(ctx, tg, o, p)
 			})
 		},
 	}

@@ -1,0 +1,188 @@
+package load
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BroadcastOptions configure the broadcast scenario.
+type BroadcastOptions struct {
+	Members    int     // sockets in the room
+	Broadcasts int     // how many broadcasts to send
+	Rate       float64 // broadcasts per second
+	Parallel   int     // dials in flight while joining (default 64)
+}
+
+// Broadcast puts Members sockets in one room (presence off, as large rooms
+// should), has one more socket broadcast to it at Rate, and measures for
+// each broadcast the time until the last member received it. It checks that
+// every member got every message.
+func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progress) (Report, error) {
+	if err := t.CheckLoopback(); err != nil {
+		return Report{}, err
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 64
+	}
+	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	members := make([]*conn, o.Members)
+	defer func() {
+		for _, c := range members {
+			if c != nil {
+				c.close()
+			}
+		}
+	}()
+	// received[i][b] is when member i got broadcast b.
+	received := make([][]int64, o.Members)
+	var joined atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, o.Parallel)
+	var joinErr atomic.Value
+	for i := range o.Members {
+		received[i] = make([]int64, o.Broadcasts)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := dial(t)
+			if err == nil {
+				err = joinQuietly(c, room)
+			}
+			if err != nil {
+				joinErr.Store(err)
+				return
+			}
+			members[i] = c
+			joined.Add(1)
+			go c.collect(received[i])
+		}()
+		if i%500 == 0 {
+			progress.say("joining: %d of %d", joined.Load(), o.Members)
+		}
+	}
+	wg.Wait()
+	if err, _ := joinErr.Load().(error); err != nil {
+		return Report{}, fmt.Errorf("joining: %w", err)
+	}
+	sender, err := dial(t)
+	if err != nil {
+		return Report{}, err
+	}
+	defer sender.close()
+	sender.run()
+
+	sentAt := make([]int64, o.Broadcasts)
+	interval := time.Duration(float64(time.Second) / o.Rate)
+	began := time.Now()
+	var sendErrs int64
+	for b := range o.Broadcasts {
+		next := began.Add(time.Duration(b) * interval)
+		time.Sleep(time.Until(next))
+		sentAt[b] = time.Now().UnixNano()
+		id := fmt.Sprintf("b%d", b)
+		ch, err := sender.request(id, "room.broadcast", map[string]any{"room": room, "message": map[string]int{"n": b}})
+		if err != nil {
+			return Report{}, err
+		}
+		select {
+		case f := <-ch:
+			if f.Error != nil {
+				sendErrs++
+			}
+		case <-time.After(10 * time.Second):
+			sendErrs++
+		}
+		sender.forget(id)
+		progress.say("broadcast %d of %d", b+1, o.Broadcasts)
+	}
+	sendTime := time.Since(began)
+	// Wait for the last deliveries (bounded).
+	lastMember, missing := newLatency(), int64(0)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		missing = 0
+		for i := range received {
+			for b := range received[i] {
+				if atomic.LoadInt64(&received[i][b]) == 0 {
+					missing++
+				}
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for b := range o.Broadcasts {
+		var last int64
+		for i := range received {
+			last = max(last, atomic.LoadInt64(&received[i][b]))
+		}
+		if last > 0 {
+			lastMember.record(time.Duration(last - sentAt[b]))
+		}
+	}
+	return Report{
+		Scenario: "broadcast",
+		Params:   map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate},
+		Elapsed:  time.Since(began),
+		Figures: map[string]float64{
+			"broadcasts_per_second": float64(o.Broadcasts) / sendTime.Seconds(),
+			"deliveries":            float64(int64(o.Members*o.Broadcasts) - missing),
+			"missing_deliveries":    float64(missing),
+		},
+		Latencies: map[string]Summary{"broadcast_to_last_member": lastMember.summary()},
+		Errors:    sendErrs + missing,
+	}, nil
+}
+
+// joinQuietly joins room without presence (no reader runs yet).
+func joinQuietly(c *conn, room string) error {
+	if err := c.ws.WriteJSON(map[string]any{"id": "join", "service": "room.join", "request": map[string]any{"room": room, "presence": false}}); err != nil {
+		return err
+	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer c.ws.SetReadDeadline(time.Time{})
+	for {
+		var f frame
+		if err := c.ws.ReadJSON(&f); err != nil {
+			return err
+		}
+		if f.ID == "join" {
+			if f.Error != nil {
+				return fmt.Errorf("%s: %s", f.Error.Code, f.Error.Message)
+			}
+			return nil
+		}
+	}
+}
+
+// collect records the arrival time of each room.message {"n": b}.
+func (c *conn) collect(at []int64) {
+	for {
+		var f struct {
+			Type string `json:"type"`
+			Data struct {
+				Message json.RawMessage `json:"message"`
+			} `json:"data"`
+		}
+		if err := c.ws.ReadJSON(&f); err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if f.Type != "room.message" {
+			continue
+		}
+		var m struct {
+			N int `json:"n"`
+		}
+		if json.Unmarshal(f.Data.Message, &m) == nil && m.N >= 0 && m.N < len(at) {
+			atomic.StoreInt64(&at[m.N], now)
+		}
+	}
+}
