@@ -100,23 +100,33 @@ func TestSearchCandidatesStreamsLLMDeltas(t *testing.T) {
 	}})
 	frames := c.readUntilComplete("s")
 	checkSeqs(t, frames, 1)
-	var deltas string
-	var kinds []string
+	// search-candidates is an agent: the model streams, calls the rank
+	// tool, then streams its summary of the ranking.
+	type llmDetails struct {
+		StepID string `json:"step_id"`
+		Text   string `json:"text"`
+		Output string `json:"output"`
+	}
+	deltas := map[string]string{} // by step id
+	var kinds, llmSteps []string
 	for _, f := range frames {
 		switch f.Type {
 		case "llm_delta":
-			deltas += decode[struct {
-				Text string `json:"text"`
-			}](t, f.event(t).Details).Text
-		case "task_start", "llm_start", "tool_start", "task_end", "llm_end", "tool_end":
+			d := decode[llmDetails](t, f.event(t).Details)
+			deltas[d.StepID] += d.Text
+		case "llm_end":
+			d := decode[llmDetails](t, f.event(t).Details)
+			if d.Output == "" || d.Output != deltas[d.StepID] {
+				t.Fatalf("llm step %s: output %q != its streamed deltas %q", d.StepID, d.Output, deltas[d.StepID])
+			}
+			llmSteps = append(llmSteps, d.StepID)
+			kinds = append(kinds, f.Type)
+		case "task_start", "llm_start", "tool_start", "task_end", "tool_end":
 			kinds = append(kinds, f.Type)
 		}
 	}
-	if got, want := strings.Join(kinds, ","), "task_start,task_end,llm_start,llm_end,tool_start,tool_end"; got != want {
+	if got, want := strings.Join(kinds, ","), "task_start,task_end,llm_start,llm_end,tool_start,tool_end,llm_start,llm_end"; got != want {
 		t.Fatalf("steps = %s, want %s", got, want)
-	}
-	if deltas == "" {
-		t.Fatal("no llm_delta text")
 	}
 	last := frames[len(frames)-1]
 	if last.Type != "execution_completed" {
@@ -131,8 +141,8 @@ func TestSearchCandidatesStreamsLLMDeltas(t *testing.T) {
 			} `json:"candidates"`
 		} `json:"result"`
 	}](t, last.event(t).Details).Result
-	if res.Summary != deltas {
-		t.Fatalf("summary %q != streamed deltas %q", res.Summary, deltas)
+	if final := deltas[llmSteps[len(llmSteps)-1]]; res.Summary != final {
+		t.Fatalf("summary %q != the final answer's streamed deltas %q", res.Summary, final)
 	}
 	if len(res.Candidates) != 2 || res.Candidates[0].ID != "c1" || res.Candidates[0].Score < res.Candidates[1].Score {
 		t.Fatalf("candidates = %+v, want the two London ones, c1 first", res.Candidates)

@@ -14,6 +14,7 @@ import (
 	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
 	"github.com/weft-run/weft/workflows"
+	"github.com/weft-run/weft/workflows/openai"
 )
 
 type serveFlags struct {
@@ -35,9 +36,9 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "console", "json or console")
 	fs.StringVar(&f.llmProvider, "llm-provider", "scripted", "scripted (offline, the default) or openai")
-	fs.StringVar(&f.llmBaseURL, "llm-base-url", "", "OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")
-	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider")
-	fs.StringVar(&f.llmModel, "llm-model", "", "model name for the LLM provider")
+	fs.StringVar(&f.llmBaseURL, "llm-base-url", "", "OpenAI-compatible base URL (default https://api.openai.com/v1), e.g. http://127.0.0.1:11434/v1 for Ollama")
+	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider (none for local servers)")
+	fs.StringVar(&f.llmModel, "llm-model", "", "model for LLM steps that name none, e.g. gpt-4o-mini or llama3.2")
 	f.socket.register(fs)
 	return &ffcli.Command{
 		Name:       "serve",
@@ -96,11 +97,20 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
+// newProvider builds the LLM provider the flags name: the offline scripted
+// recruiter of the reference workflows, or an OpenAI-compatible server
+// (OpenAI, Ollama, vLLM, llama.cpp).
 func newProvider(f serveFlags) (workflows.Provider, error) {
 	switch f.llmProvider {
 	case "", "scripted":
-		return workflows.ScriptedProvider{}, nil
+		return reference.ScriptedLLM(), nil
+	case "openai":
+		p, err := openai.New(openai.Config{BaseURL: f.llmBaseURL, APIKey: f.llmAPIKey, Model: f.llmModel})
+		if err != nil {
+			return nil, usageError{"--llm-base-url: " + err.Error()}
+		}
+		return p, nil
 	default:
-		return nil, usageError{fmt.Sprintf("--llm-provider %q: want scripted (openai arrives with issue 4)", f.llmProvider)}
+		return nil, usageError{fmt.Sprintf("--llm-provider %q: want scripted or openai", f.llmProvider)}
 	}
 }
