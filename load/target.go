@@ -73,7 +73,10 @@ func StartLocal(ctx context.Context, bin string, extraArgs ...string) (*LocalSer
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--keys", keys,
-		"--log-level", "error", "--log-format", "json", "--max-connections", "200000"}, extraArgs...)
+		"--log-level", "error", "--log-format", "json", "--max-connections", "200000",
+		// The load tool sends faster than one client should: lift the
+		// per-connection rate limit.
+		"--messages-per-second", "1000000"}, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {

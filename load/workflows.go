@@ -25,6 +25,7 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 	}
 	var (
 		executions, steps, errs atomic.Int64
+		firstErr                atomic.Value
 		firstEvent, completed   = newLatency(), newLatency()
 		wg                      sync.WaitGroup
 	)
@@ -51,6 +52,7 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 				if err != nil {
 					if runCtx.Err() == nil {
 						errs.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
 					}
 					return
 				}
@@ -66,6 +68,9 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 	wg.Wait()
 	stop()
 	elapsed := time.Since(began)
+	if msg, ok := firstErr.Load().(string); ok {
+		progress.say("first error: %s", msg)
+	}
 	return Report{
 		Scenario: "workflows",
 		Params:   map[string]any{"clients": o.Clients, "workflow": o.Workflow, "steps": o.Steps, "duration": o.Duration.String()},
