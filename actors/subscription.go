@@ -33,7 +33,7 @@ type Subscription struct {
 	svc    *Service
 	id     string
 	after  uint64
-	feed   <-chan events.Event
+	feed   *events.Feed
 	cancel context.CancelFunc
 }
 
@@ -125,7 +125,11 @@ func (sub *Subscription) Run(ctx context.Context, deliver func(events.Event) err
 	defer timer.Stop()
 	for {
 		select {
-		case e, ok := <-sub.feed:
+		case <-sub.feed.Lost:
+			if done, err := catchUp(); done || err != nil {
+				return err
+			}
+		case e, ok := <-sub.feed.C:
 			if !ok {
 				if err := ctx.Err(); err != nil {
 					return err

@@ -65,18 +65,34 @@ func (b *Bus) Publish(evs ...Event) error {
 	return nil
 }
 
-// Subscribe follows one execution's topic until ctx ends. Events arrive in
-// whatever order the bus delivers them; the channel closes when ctx ends or
-// the bus closes. The bus never waits for a subscriber: an event that finds
-// the channel full is dropped (a slow subscriber fills the gap from the
-// store), and so is a message that does not decode. Otherwise a slow
-// subscriber would pile up the bus's delivery goroutines.
-func (b *Bus) Subscribe(ctx context.Context, executionID string) (<-chan Event, error) {
+// Feed is one subscriber's view of an execution's topic.
+type Feed struct {
+	// C carries events in whatever order the bus delivers them; it closes
+	// when the subscription's context ends or the bus closes.
+	C <-chan Event
+	// Lost is signalled when an event was dropped because C was full (or
+	// did not decode): the subscriber should read the store now rather
+	// than wait for a later event to reveal the gap.
+	Lost <-chan struct{}
+}
+
+// Subscribe follows one execution's topic until ctx ends. The bus never
+// waits for a subscriber: an event that finds C full is dropped and Lost is
+// signalled (the store still has it). Otherwise a slow subscriber would pile
+// up the bus's delivery goroutines.
+func (b *Bus) Subscribe(ctx context.Context, executionID string) (*Feed, error) {
 	msgs, err := b.sub.Subscribe(ctx, ExecutionTopic(executionID))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", executionID, err)
 	}
 	out := make(chan Event, 1024)
+	lost := make(chan struct{}, 1)
+	signalLost := func() {
+		select {
+		case lost <- struct{}{}:
+		default:
+		}
+	}
 	go func() {
 		defer close(out)
 		for msg := range msgs {
@@ -84,17 +100,19 @@ func (b *Bus) Subscribe(ctx context.Context, executionID string) (<-chan Event, 
 			decodeErr := json.Unmarshal(msg.Payload, &e)
 			msg.Ack()
 			if decodeErr != nil {
+				signalLost()
 				continue
 			}
 			select {
 			case out <- e:
 			case <-ctx.Done():
 				return
-			default: // full: the subscriber reads the gap from the store
+			default:
+				signalLost()
 			}
 		}
 	}()
-	return out, nil
+	return &Feed{C: out, Lost: lost}, nil
 }
 
 // Close closes the publisher and subscriber.
