@@ -1,0 +1,29 @@
+// Package client is the Go SDK for weft's WebSocket protocol
+// (PROTOCOL.md): one multiplexed connection carries many executions,
+// rooms and requests, and survives drops.
+//
+// Dial opens the connection with any of the four auth methods. Start runs a
+// workflow and returns an *Execution whose events are read with a Go 1.23
+// iterator (for ev := range exec.Events()), a channel (exec.Chan()) or
+// exec.Next; exec.Result waits for the outcome.
+//
+// Reconnect: when the connection drops, the client dials again with
+// exponential backoff and jitter (min(Base*2^n, Max), Base 1 s, Max 30 s,
+// bounded by MaxAttempts), authenticates again, re-joins its rooms and
+// resubscribes every live execution with execution.subscribe after_seq =
+// the last seq it received. Events are deduplicated by seq, so each
+// consumer sees every event exactly once and in order across drops.
+// Requests made while disconnected wait in a bounded queue
+// (Options.QueueWhileDisconnected) or fail fast with UNAVAILABLE.
+// Read-only requests in flight at the drop are sent again; a start in
+// flight is sent again with the same idempotency key (so it starts one
+// execution); other writes in flight fail with a retryable UNAVAILABLE,
+// since the client cannot know whether the server applied them.
+//
+// Every failure reported by the server is a *Error carrying the protocol
+// code and its retryable flag (errors.As). A workflow that ends failed or
+// cancelled makes Result return an *ExecutionError.
+//
+// Goroutines: per connection one reader and one writer, plus one
+// dispatcher for callbacks (OnMessage, presence); Close stops them all.
+package client
