@@ -1,23 +1,34 @@
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/transport/httpapi"
 )
 
-func (s *Server) routes(sock http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /api/v1/socket", sock)
-	mux.Handle("GET /ws", sock)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// routes builds the one mux of the server: the socket, health, metrics and
+// the HTTP resource plane with its documents. Every route is registered
+// through httpapi.Mux, so Routes lists exactly what is served.
+func (s *Server) routes(sock http.Handler, api *httpapi.API) *httpapi.Mux {
+	mux := httpapi.NewMux()
+	mux.Handle("GET", "/api/v1/socket", "", sock)
+	mux.Handle("GET", "/ws", "", sock)
+	mux.HandleFunc("GET", "/healthz", "", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET", "/readyz", "", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		// ready is set once the store is open and recovery has run, and
+		// cleared when shutdown (drain) starts.
 		if !s.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"unavailable"}` + "\n"))
@@ -25,9 +36,33 @@ func (s *Server) routes(sock http.Handler) http.Handler {
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET", "/metrics", "", s.metricsHandler())
+	api.Register(mux)
 	return mux
 }
+
+// metricsHandler serves the registry, behind Config.MetricsToken if set.
+func (s *Server) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	if s.cfg.MetricsToken == "" {
+		return h
+	}
+	want := sha256.Sum256([]byte(s.cfg.MetricsToken))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		// Comparing digests keeps the time independent of the token's length.
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			httpapi.WriteError(w, weft.Errorf(weft.CodeUnauthenticated, "/metrics needs the metrics token"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Routes lists every method and path the server serves (the socket,
+// health, metrics, the HTTP API and its documents), in registration order.
+func (s *Server) Routes() []httpapi.Route { return s.mux.Routes() }
 
 // slogOf routes a library's slog output (Watermill, proto.actor) to zerolog.
 func slogOf(zl zerolog.Logger) *slog.Logger {

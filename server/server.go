@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +22,7 @@ import (
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/transport/auth"
+	"github.com/weft-run/weft/transport/httpapi"
 	"github.com/weft-run/weft/transport/ws"
 	"github.com/weft-run/weft/workflows"
 )
@@ -34,6 +37,12 @@ type Config struct {
 	LLM       workflows.Provider // default: the offline scripted provider
 	Logger    *zerolog.Logger    // default: no logs
 	Socket    ws.Config
+	// HTTP bounds the HTTP resource plane; its MaxBodyBytes defaults to
+	// the socket's MaxMessageBytes.
+	HTTP httpapi.Config
+	// MetricsToken, when set, puts /metrics behind
+	// "Authorization: Bearer <MetricsToken>" (default: no token).
+	MetricsToken string
 	// DrainTimeout bounds how long a graceful shutdown waits for running
 	// steps to reach a checkpoint (default 10 s).
 	DrainTimeout time.Duration
@@ -51,6 +60,9 @@ type Server struct {
 	bus       *events.Bus
 	sys       *actors.System
 	svc       *actors.Service
+	auth      *auth.Authenticator
+	api       *httpapi.API
+	mux       *httpapi.Mux
 	http      *http.Server
 	ln        net.Listener
 	ready     atomic.Bool
@@ -72,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.auth = authn
 	s.metrics = metrics.New()
 	s.store, err = persistence.Open(filepath.Join(cfg.DataDir, "weft.db"), persistence.Options{
 		NoSync: cfg.NoSync,
@@ -101,7 +114,17 @@ func New(cfg Config) (*Server, error) {
 		},
 	})
 	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.metrics, s.log)
-	s.http = &http.Server{Handler: s.routes(sock), ReadHeaderTimeout: 10 * time.Second}
+	httpCfg := cfg.HTTP
+	if httpCfg.MaxBodyBytes <= 0 {
+		httpCfg.MaxBodyBytes = limits.MaxMessageBytes
+	}
+	s.api = httpapi.New(s.svc, authn, httpCfg, s.log)
+	s.mux = s.routes(sock, s.api)
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	// Event streams follow executions that may run for days: end them when
+	// shutdown starts instead of waiting for them (clients resume with
+	// Last-Event-ID).
+	s.http.RegisterOnShutdown(s.api.Shutdown)
 	return s, nil
 }
 
@@ -152,6 +175,19 @@ func (s *Server) openAuth() (*auth.Authenticator, error) {
 	return a, nil
 }
 
+// ReloadKeys re-reads the keys file without a restart: new tokens work and
+// removed ones are refused from the next request or connection on
+// (connections already open keep the identity they authenticated with).
+// On any error the previous keys stay in force. The outcome is logged.
+func (s *Server) ReloadKeys() error {
+	if err := s.auth.Reload(); err != nil {
+		s.log.Error().Err(err).Str("keys_file", s.keysFile).Msg("keys reload failed; previous keys kept")
+		return err
+	}
+	s.log.Info().Str("keys_file", s.keysFile).Msg("keys reloaded")
+	return nil
+}
+
 // BootstrapToken is the admin token written to a keys file created by this
 // start ("" when the keys file existed or was given).
 func (s *Server) BootstrapToken() string { return s.bootstrap }
@@ -195,15 +231,27 @@ func (s *Server) Addr() string {
 }
 
 // Run starts the server and serves until ctx ends, then shuts down
-// gracefully within 10 seconds.
+// gracefully (within Config.DrainTimeout and 5 s more). While it runs,
+// SIGHUP reloads the keys file (ReloadKeys) instead of ending the process.
 func (s *Server) Run(ctx context.Context) error {
+	// Before Start: once /readyz answers, a SIGHUP must not end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-s.serveErr:
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case serveErr = <-s.serveErr:
+			break wait
+		case <-hup:
+			_ = s.ReloadKeys() // logged there; the old keys stay on failure
+		}
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout+5*time.Second)
 	defer cancel()

@@ -1,0 +1,172 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/transport/auth"
+	"github.com/weft-run/weft/transport/httpapi/spec"
+)
+
+// Config bounds the HTTP plane. Zero values take the defaults noted.
+type Config struct {
+	// MaxBodyBytes bounds a request body (default 65,536, the socket's
+	// max_message_bytes); larger is 413 WS_MESSAGE_TOO_LARGE.
+	MaxBodyBytes int
+	// WriteTimeout bounds each write of an event stream to a client that
+	// stopped reading (default 10 s); the stream then ends.
+	WriteTimeout time.Duration
+	// Heartbeat is the interval of the SSE comment lines that keep an idle
+	// stream open through proxies (default 15 s).
+	Heartbeat time.Duration
+}
+
+// WithDefaults fills the zero fields.
+func (c Config) WithDefaults() Config {
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = 65536
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 15 * time.Second
+	}
+	return c
+}
+
+// API serves the resource plane over an actors.Service.
+type API struct {
+	svc  *actors.Service
+	auth *auth.Authenticator
+	cfg  Config
+	log  zerolog.Logger
+
+	done     chan struct{} // closed by Shutdown: open event streams end
+	doneOnce sync.Once
+}
+
+// New returns the HTTP adapter of svc, authenticating with a.
+func New(svc *actors.Service, a *auth.Authenticator, cfg Config, log zerolog.Logger) *API {
+	return &API{
+		svc:  svc,
+		auth: a,
+		cfg:  cfg.WithDefaults(),
+		log:  log.With().Str("component", "http").Logger(),
+		done: make(chan struct{}),
+	}
+}
+
+// Shutdown ends every open SSE stream (clients resume with Last-Event-ID),
+// so that http.Server.Shutdown does not wait for streams that follow
+// executions which may run for days. Register it with
+// http.Server.RegisterOnShutdown. It is idempotent.
+func (a *API) Shutdown() { a.doneOnce.Do(func() { close(a.done) }) }
+
+// Register mounts the resource plane's routes and its documents on m.
+func (a *API) Register(m *Mux) {
+	m.Handle("GET", "/api/v1/workflows", "workflow.list", a.authed(a.listWorkflows))
+	m.Handle("POST", "/api/v1/workflows/{name}/executions", "workflow.start", a.authed(a.startExecution))
+	m.Handle("GET", "/api/v1/executions", "executions.list", a.authed(a.listExecutions))
+	m.Handle("GET", "/api/v1/executions/{id}", "execution.get", a.authed(a.getExecution))
+	m.Handle("GET", "/api/v1/executions/{id}/events", "execution.subscribe", a.authed(a.executionEvents))
+	m.Handle("POST", "/api/v1/executions/{id}/cancel", "execution.cancel", a.authed(a.cancelExecution))
+	m.Handle("POST", "/api/v1/executions/{id}/signals/{name}", "execution.signal", a.authed(a.signalExecution))
+	m.Handle("POST", "/api/v1/rooms/{room}/broadcast", "room.broadcast", a.authed(a.broadcast))
+	m.Handle("GET", "/api/v1/connections", "connections.list", a.authed(a.listConnections))
+	// The schedule routes of PROTOCOL section 8 arrive with their service.
+
+	m.Handle("GET", "/api/v1/openapi.yaml", "", document("application/yaml", spec.OpenAPIYAML))
+	m.Handle("GET", "/api/v1/openapi.json", "", document("application/json", spec.OpenAPIJSON()))
+	m.Handle("GET", "/api/v1/asyncapi.yaml", "", document("application/yaml", spec.AsyncAPIYAML))
+}
+
+// document serves an embedded document (no token: it describes the API,
+// it holds no data).
+func document(contentType string, body []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(body)
+	})
+}
+
+// handler serves one authenticated route. An error it returns is answered
+// with its status; a handler that has started its answer handles its own
+// errors and returns nil.
+type handler func(w http.ResponseWriter, r *http.Request, who weft.Identity) error
+
+// authed resolves the bearer token, then runs h.
+func (a *API) authed(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		who, err := a.identify(r)
+		if err == nil {
+			err = h(w, r, who)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+// identify takes the token from Authorization: Bearer only (PROTOCOL
+// section 8): ?token= and the subprotocol are socket-upgrade conveniences.
+func (a *API) identify(r *http.Request) (weft.Identity, error) {
+	creds, ok := auth.FromRequest(r)
+	if !ok || creds.Method != auth.MethodBearer {
+		return weft.Identity{}, weft.Errorf(weft.CodeUnauthenticated, "missing token: send Authorization: Bearer <token>")
+	}
+	return a.auth.Authenticate(creds.Token)
+}
+
+// fail answers err, logging the ones that are bugs.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if weft.ErrorCode(err) == weft.CodeInternal {
+		a.log.Error().Err(err).Str("method", r.Method).Str("path", r.URL.Path).Msg("request failed")
+	}
+	WriteError(w, err)
+}
+
+// readBody reads a bounded request body. Empty is nil (the caller decides
+// what absent means); over the bound is WS_MESSAGE_TOO_LARGE.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(a.cfg.MaxBodyBytes)))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, weft.Errorf(weft.CodeMessageTooLarge, "request body larger than %d bytes", a.cfg.MaxBodyBytes)
+	case err != nil:
+		return nil, weft.Errorf(weft.CodeInvalidRequest, "read request body: %v", err)
+	}
+	if strings.TrimSpace(string(data)) == "" {
+		return nil, nil
+	}
+	return data, nil
+}
+
+// decodeObject reads a bounded body holding a JSON object into v; an empty
+// body leaves v as it is.
+func (a *API) decodeObject(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := a.readBody(w, r)
+	if err != nil || data == nil {
+		return err
+	}
+	if !json.Valid(data) {
+		return weft.Errorf(weft.CodeInvalidRequest, "request body is not valid JSON")
+	}
+	if strings.TrimSpace(string(data))[0] != '{' {
+		return weft.Errorf(weft.CodeInvalidRequest, "request body must be a JSON object")
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return weft.Errorf(weft.CodeInvalidRequest, "request body: %v", err)
+	}
+	return nil
+}
