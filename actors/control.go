@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
 )
 
 // routeTimeout bounds how long a service call waits for the executions
@@ -59,6 +61,16 @@ func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason stri
 	if reason == "" {
 		reason = "cancelled by " + who.Name
 	}
+	if exec.Status == weft.StatusQueued {
+		reply := make(chan bool, 1)
+		wasQueued, err := ask(ctx, s, s.sys.executions, &cancelQueued{id: id, reply: reply}, reply)
+		if err != nil {
+			return CancelResult{}, err
+		}
+		if wasQueued {
+			return CancelResult{Status: weft.StatusCancelled}, s.cancelStored(ctx, exec, reason)
+		}
+	}
 	if _, err := s.route(ctx, id, &cancelRun{reason: reason}); err != nil {
 		return CancelResult{}, err
 	}
@@ -110,4 +122,24 @@ func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalReque
 		s.sys.log.Warn().Err(err).Str("execution_id", exec.ID).Msg("notify execution of signal")
 	}
 	return SignalResult{Delivered: true}, nil
+}
+
+// cancelStored records the cancellation of an execution that has no actor
+// (it was queued): execution_cancelled after its last event.
+func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, reason string) error {
+	now := time.Now().UTC()
+	e := events.New(events.ExecutionCancelled, events.ExecutionEndDetails{Reason: reason, DurationMS: now.Sub(exec.CreatedAt).Milliseconds()})
+	e.Data.Seq, e.Data.Timestamp, e.Data.ExecutionID, e.Data.Workflow = exec.LastSeq+1, now, exec.ID, exec.Workflow
+	err := s.sys.store.Commit(ctx, persistence.Write{
+		ExecutionID: exec.ID, Events: []events.Event{e},
+		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, At: now},
+	})
+	if err != nil {
+		return weft.Internal(err)
+	}
+	if err := s.sys.bus.Publish(e); err != nil {
+		s.sys.log.Warn().Err(err).Msg("publish cancellation")
+	}
+	s.sys.metrics.ExecutionsEnded.WithLabelValues(exec.Workflow, string(weft.StatusCancelled)).Inc()
+	return nil
 }

@@ -171,7 +171,19 @@ func (a *executionActor) started(ctx actor.Context) {
 		a.finish(nil, workflows.NonRetryable(weft.Errorf(weft.CodeWorkflowNotFound, "workflow %q is not registered on this server", exec.Workflow)))
 		return
 	}
+	if !def.Accepts(exec.Version) {
+		// Fail at once with a clear error, not with a non-determinism
+		// error half-way through the history.
+		a.finish(nil, workflows.NonRetryable(&workflows.CodedError{Code: "VERSION_MISMATCH", Message: fmt.Sprintf(
+			"execution started on version %q of %s; this server runs version %q, compatible with %v",
+			exec.Version, exec.Workflow, def.Version(), def.Compatible())}))
+		return
+	}
 	a.def = def
+	if exec.Status == weft.StatusQueued {
+		// Admitted from the queue: from now on it runs.
+		a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
+	}
 	if d := def.Timeout(); d > 0 {
 		root, self := a.sys.actors.Root, a.self
 		a.timeout = time.AfterFunc(time.Until(exec.CreatedAt.Add(d)), func() { root.Send(self, &executionTimedOut{}) })

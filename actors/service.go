@@ -122,13 +122,29 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		Metadata:       meta,
 		StartedBy:      who.Name,
 		ConnectionID:   req.ConnectionID,
+		Version:        def.Version(),
 		IdempotencyKey: req.IdempotencyKey,
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
+	limits := def.Concurrency()
+	if limits.Limited() {
+		run, err := s.admit(ctx, exec.ID, exec.Workflow, limits.KeyOf(params))
+		if err != nil {
+			return StartResult{}, err
+		}
+		if !run {
+			exec.Status = weft.StatusQueued
+		}
+	}
 	first := events.New(events.ExecutionStarted, events.ExecutionStartedDetails{Parameters: params, Metadata: meta})
 	first.Data = events.Data{Timestamp: now, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1, Details: first.Data.Details}
 	existing, err := s.sys.store.CreateExecution(ctx, exec, first)
+	if err != nil || existing != nil {
+		if limits.Limited() {
+			s.sys.actors.Root.Send(s.sys.executions, &releaseSlot{id: exec.ID})
+		}
+	}
 	if err != nil {
 		return StartResult{}, weft.Internal(err)
 	}
@@ -139,8 +155,18 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		return StartResult{ExecutionID: existing.ID, Status: existing.Status, Existing: true}, nil
 	}
 	s.sys.metrics.ExecutionsStarted.WithLabelValues(exec.Workflow).Inc()
-	s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
+	if exec.Status == weft.StatusQueued {
+		s.sys.actors.Root.Send(s.sys.executions, &queuedCreated{exec: exec})
+	} else {
+		s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
+	}
 	return StartResult{ExecutionID: exec.ID, Status: exec.Status}, nil
+}
+
+// admit asks the executions supervisor for a concurrency slot.
+func (s *Service) admit(ctx context.Context, id, workflow, key string) (bool, error) {
+	reply := make(chan bool, 1)
+	return ask(ctx, s, s.sys.executions, &admitExecution{id: id, workflow: workflow, key: key, reply: reply}, reply)
 }
 
 // visibleExecution loads an execution the caller may see. Another

@@ -5,6 +5,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -66,24 +67,40 @@ type (
 // executionsSupervisor is the parent of every execution actor and the one
 // map of which executions are live.
 type executionsSupervisor struct {
-	sys  *System
-	live map[string]*actor.PID
+	sys   *System
+	self  *actor.PID
+	live  map[string]*actor.PID
+	admit admission
 }
 
 func newExecutionsSupervisor(sys *System) *executionsSupervisor {
-	return &executionsSupervisor{sys: sys, live: make(map[string]*actor.PID)}
+	return &executionsSupervisor{sys: sys, live: make(map[string]*actor.PID), admit: newAdmission()}
 }
 
 func (s *executionsSupervisor) Receive(ctx actor.Context) {
+	if s.handleAdmission(ctx, ctx.Message()) {
+		return
+	}
 	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self = ctx.Self()
 	case *startExecution:
+		if msg.exec.Status == weft.StatusQueued {
+			s.recoverQueued(ctx, msg.exec)
+			return
+		}
+		if c := s.limits(msg.exec.Workflow); c.Limited() {
+			s.admit.take(msg.exec.ID, slotKey{msg.exec.Workflow, c.KeyOf(msg.exec.Parameters)})
+		}
 		s.spawn(ctx, msg.exec, msg.fresh)
 	case *actor.Terminated:
 		for id, pid := range s.live {
 			if pid.Equal(msg.Who) {
 				delete(s.live, id)
+				s.admit.release(id)
 			}
 		}
+		s.admitFromQueue(ctx)
 	case *routeExecution:
 		pid, ok := s.live[msg.id]
 		if !ok && msg.spawn != nil {

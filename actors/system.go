@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 
+	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
@@ -49,6 +50,7 @@ type System struct {
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
 	running   atomic.Int64 // workflow goroutines alive
+
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -102,8 +104,14 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished executions: %w", err)
 	}
-	for _, exec := range unfinished {
-		s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
+	// Running and waiting executions first, so that they hold their slots
+	// before any queued one is admitted.
+	for _, queued := range []bool{false, true} {
+		for _, exec := range unfinished {
+			if (exec.Status == weft.StatusQueued) == queued {
+				s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
+			}
+		}
 	}
 	return len(unfinished), nil
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	ExecutionsStarted  *prometheus.CounterVec // by workflow
 	ExecutionsEnded    *prometheus.CounterVec // by workflow and status
 	ExecutionsRunning  prometheus.Gauge
+	ExecutionsQueued   prometheus.Gauge
 	StepDuration       *prometheus.HistogramVec // by kind
 	StoreCommitLatency prometheus.Histogram
 	StoreCommitWrites  prometheus.Histogram
@@ -53,6 +54,7 @@ func New() *Metrics {
 		ExecutionsStarted:   f.counterVec("weft_executions_started_total", "Executions started, by workflow.", "workflow"),
 		ExecutionsEnded:     f.counterVec("weft_executions_ended_total", "Executions ended, by workflow and final status.", "workflow", "status"),
 		ExecutionsRunning:   f.gauge("weft_executions_running", "Executions whose workflow code is running now."),
+		ExecutionsQueued:    f.gauge("weft_executions_queued", "Executions waiting for a concurrency slot."),
 		StepDuration: f.histogramVec("weft_step_duration_seconds", "Duration of durable steps, by kind (task, llm, tool).",
 			prometheus.ExponentialBuckets(0.0005, 2, 18), "kind"),
 		StoreCommitLatency: f.histogram("weft_store_commit_seconds", "Latency of one group commit (fsync included).",

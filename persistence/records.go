@@ -27,6 +27,7 @@ type Execution struct {
 	Error          *events.ErrorInfo `json:"error,omitempty"`
 	StartedBy      string            `json:"started_by,omitempty"`
 	ConnectionID   string            `json:"connection_id,omitempty"` // the socket that started it, if any
+	Version        string            `json:"version,omitempty"`       // the workflow code version it started on
 	IdempotencyKey string            `json:"idempotency_key,omitempty"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`

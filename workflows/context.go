@@ -139,5 +139,7 @@ func (c *wctx) scope(stepID string, branch bool) *wctx {
 // nextStepID assigns the next deterministic step id in this scope.
 func (c *wctx) nextStepID() string {
 	c.next++
-	return c.prefix + strconv.Itoa(c.next)
+	return c.prefix + itoa(c.next)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }

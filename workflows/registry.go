@@ -33,6 +33,31 @@ type Definition struct {
 	run         func(Context, any) (any, error)
 	timeout     time.Duration
 	triggers    Triggers
+	version     string
+	compatible  []string
+	concurrency Concurrency
+}
+
+// Version is the code version new executions record ("" when none was
+// registered: every execution is accepted).
+func (d *Definition) Version() string { return d.version }
+
+// Accepts reports whether this registration can resume an execution that
+// started on version v: its own version or one it declared compatible.
+func (d *Definition) Accepts(v string) bool {
+	return d.version == "" || v == d.version || slices.Contains(d.compatible, v)
+}
+
+// Compatible lists the older versions this registration can resume.
+func (d *Definition) Compatible() []string { return d.compatible }
+
+// Version registers the workflow's code version. Executions record the
+// version they started on; resuming one whose version is neither v nor
+// listed in compatible fails it at once with VERSION_MISMATCH, instead of a
+// non-determinism error half-way. List an older version as compatible when
+// the code still replays its executions (typically thanks to Patched).
+func Version(v string, compatible ...string) Option {
+	return func(d *Definition) { d.version, d.compatible = v, compatible }
 }
 
 // Triggers are the socket events that start a workflow by themselves.
