@@ -20,6 +20,12 @@ type ConnRef struct {
 	Identity    weft.Identity
 	PID         *actor.PID
 	ConnectedAt time.Time
+	// Push queues an encoded frame on the connection's outbox directly,
+	// without a message per frame to its actor: a broadcast to ten
+	// thousand members is ten thousand queue appends, not ten thousand
+	// actor dispatches. It must be safe for concurrent use and never
+	// block. Nil: frames go to the actor as Deliver messages.
+	Push func(frame []byte)
 }
 
 const maxRoomName = 128
@@ -84,7 +90,7 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 		return RoomCount{}, err
 	}
 	reply := make(chan int, 1)
-	m := member{connID: c.ID, identity: who.Name, pid: c.PID, presence: presence, joinedAt: time.Now().UTC()}
+	m := member{connID: c.ID, identity: who.Name, pid: c.PID, push: c.Push, presence: presence, joinedAt: time.Now().UTC()}
 	op := &joinRoom{key: roomKey{who.Workspace, room}, m: m, reply: reply}
 	n, err := ask(ctx, s, s.sys.connections, &viaConnection{id: c.ID, op: op, rooms: s.sys.rooms}, reply)
 	if err != nil {

@@ -16,7 +16,8 @@ type member struct {
 	connID   string
 	identity string
 	pid      *actor.PID
-	presence bool // receives room.joined / room.left
+	push     func([]byte) // direct to the outbox, when the connection offers it
+	presence bool         // receives room.joined / room.left
 	joinedAt time.Time
 }
 
@@ -161,7 +162,7 @@ func (r *roomActor) Receive(ctx actor.Context) {
 		deliver, n := &Deliver{Frame: frame}, 0
 		for id, m := range r.members {
 			if id != msg.from {
-				ctx.Send(m.pid, deliver)
+				m.send(ctx, deliver)
 				n++
 			}
 		}
@@ -189,8 +190,17 @@ func (r *roomActor) presence(ctx actor.Context, typ string, m *member) {
 				"room": r.key.name, "connection_id": m.connID, "identity": m.identity,
 			})}
 		}
-		ctx.Send(other.pid, deliver)
+		other.send(ctx, deliver)
 	}
+}
+
+// send hands an encoded frame to the member's connection.
+func (m *member) send(ctx actor.Context, d *Deliver) {
+	if m.push != nil {
+		m.push(d.Frame)
+		return
+	}
+	ctx.Send(m.pid, d)
 }
 
 // pushFrame encodes a push frame (no request id).

@@ -231,9 +231,18 @@ func (c *connActor) refuseAuth(err error) {
 	c.closeWith(closeUnauthenticated, "unauthenticated", true)
 }
 
+// push queues a frame from another actor (a room) straight on the outbox;
+// safe from any goroutine. A full outbox closes the connection (1013)
+// through the actor.
+func (c *connActor) push(frame []byte) {
+	if !c.outbox.push(frame) {
+		c.root.Send(c.self, &slowConsumer{})
+	}
+}
+
 // ref is how the service knows this connection.
 func (c *connActor) ref() actors.ConnRef {
-	return actors.ConnRef{ID: c.id, Identity: *c.who, PID: c.self, ConnectedAt: c.since}
+	return actors.ConnRef{ID: c.id, Identity: *c.who, PID: c.self, ConnectedAt: c.since, Push: c.push}
 }
 
 func (c *connActor) sendConnected() {
