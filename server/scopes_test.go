@@ -315,6 +315,26 @@ var wsCases = map[string]wsCase{
 			}
 		},
 	},
+	"execution.replay": {
+		scope: weft.ScopeExecutionsRead, kind: kindExecution,
+		request: func(fx *scopeFixture) any { return map[string]any{"execution_id": fx.done} },
+		works: func(t *testing.T, _ *scopeFixture, frames []frame) {
+			if f := expectWSOK(t, frames); f.Type != "execution_completed" || !strings.Contains(string(f.Data), `"replay":true`) {
+				t.Fatalf("replay ended with %+v", f)
+			}
+		},
+	},
+	"execution.rerun": {
+		scope: weft.ScopeWorkflowsStart, kind: kindExecution,
+		request: func(fx *scopeFixture) any {
+			return map[string]any{"execution_id": fx.done, "from_step": 1, "subscribe": false}
+		},
+		works: func(t *testing.T, _ *scopeFixture, frames []frame) {
+			if got := decode[map[string]any](t, expectWSOK(t, frames).Response); got["execution_id"] == nil {
+				t.Fatalf("rerun answered %s", lastFrame(frames).Response)
+			}
+		},
+	},
 	"room.join": {
 		// Rooms are per workspace: globex's "lobby" is not acme's.
 		scope: weft.ScopeRoomsJoin, kind: kindList,

@@ -72,6 +72,16 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			serveCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
+			executionsCommand(stdout, stderr),
+			tailCommand(stdout, stderr),
+			startCommand(stdout, stderr),
+			cancelCommand(stdout, stderr),
+			signalCommand(stdout, stderr),
+			replayCommand(stdout, stderr),
+			replayCheckCommand(stdout, stderr),
+			rerunCommand(stdout, stderr),
+			exportCommand(stdout, stderr),
+			importCommand(stdout, stderr),
 			versionCommand(stdout),
 		},
 		Exec: func(context.Context, []string) error {

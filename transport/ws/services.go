@@ -79,6 +79,8 @@ func init() {
 		"execution.subscribe": executionSubscribe,
 		"execution.cancel":    executionCancel,
 		"execution.signal":    executionSignal,
+		"execution.replay":    executionReplay,
+		"execution.rerun":     executionRerun,
 		"room.join":           roomJoin,
 		"room.leave":          roomLeave,
 		"room.broadcast":      roomBroadcast,

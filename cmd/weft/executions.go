@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows/replay"
+)
+
+func executionsCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:        "executions",
+		ShortUsage:  "weft executions <ls|show> [flags]",
+		ShortHelp:   "List executions, or show one with its steps.",
+		Subcommands: []*ffcli.Command{executionsLs(stdout, stderr), executionsShow(stdout, stderr)},
+		Exec: func(context.Context, []string) error {
+			return usageError{"executions needs a subcommand: ls or show"}
+		},
+	}
+}
+
+// lsFilter selects executions for ls, export and replay-check.
+type lsFilter struct {
+	status, workflow, since string
+	limit                   int
+}
+
+func (f *lsFilter) register(fs *flag.FlagSet, limit int) {
+	fs.StringVar(&f.status, "status", "", "only this status (queued, running, waiting, completed, failed, cancelled)")
+	fs.StringVar(&f.workflow, "workflow", "", "only this workflow")
+	fs.StringVar(&f.since, "since", "", "only executions created since (a duration like 24h, or an RFC 3339 time)")
+	fs.IntVar(&f.limit, "limit", limit, "at most this many (newest first; 0: no limit)")
+}
+
+// keeper is the filter as a predicate.
+func (f *lsFilter) keeper(since time.Time) func(actors.Snapshot) bool {
+	return func(s actors.Snapshot) bool {
+		return (f.status == "" || string(s.Status) == f.status) && (f.workflow == "" || s.Workflow == f.workflow) &&
+			(since.IsZero() || !s.CreatedAt.Before(since))
+	}
+}
+
+// list returns the matching executions, newest first, from the server or
+// the data dir.
+func (f *lsFilter) list(ctx context.Context, t *target) ([]actors.Snapshot, error) {
+	since, err := parseSince(f.since)
+	if err != nil {
+		return nil, err
+	}
+	if f.status != "" && !weft.Status(f.status).Valid() {
+		return nil, usageError{fmt.Sprintf("--status %q is not a status", f.status)}
+	}
+	keep := f.keeper(since)
+	if t.dataDir != "" {
+		st, err := openDataDir(t.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		return f.listStore(ctx, st, keep)
+	}
+	s, err := t.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out []actors.Snapshot
+	req := map[string]any{"status": f.status, "workflow": f.workflow, "limit": 1000}
+	for {
+		var page actors.ListResult
+		if err := s.call("executions.list", req, &page); err != nil {
+			return nil, err
+		}
+		for _, item := range page.Items {
+			if !since.IsZero() && item.CreatedAt.Before(since) {
+				return out, nil // newest first: the rest is older
+			}
+			if keep(item) {
+				out = append(out, item)
+			}
+			if f.limit > 0 && len(out) == f.limit {
+				return out, nil
+			}
+		}
+		if page.NextCursor == "" {
+			return out, nil
+		}
+		req["cursor"] = page.NextCursor
+	}
+}
+
+// listStore is list over an open store (a data dir).
+func (f *lsFilter) listStore(ctx context.Context, st *persistence.Store, keep func(actors.Snapshot) bool) ([]actors.Snapshot, error) {
+	var out []actors.Snapshot
+	err := st.Scan(ctx, func(e persistence.Execution) error {
+		if s := snapshotOf(e); keep(s) {
+			out = append(out, s)
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b actors.Snapshot) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ExecutionID, b.ExecutionID)
+	})
+	if f.limit > 0 && len(out) > f.limit {
+		out = out[:f.limit]
+	}
+	return out, err
+}
+
+func snapshotOf(e persistence.Execution) actors.Snapshot {
+	return actors.Snapshot{
+		ExecutionID: e.ID, Status: e.Status, Workflow: e.Workflow, Parameters: e.Parameters, Metadata: e.Metadata,
+		Result: e.Result, Error: e.Error, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, LastSeq: e.LastSeq,
+	}
+}
+
+func executionsLs(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft executions ls", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, true, true)
+	var f lsFilter
+	f.register(fs, 50)
+	return &ffcli.Command{
+		Name: "ls", ShortUsage: "weft executions ls [--status S] [--workflow W] [--since 24h] [--json]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "List executions, newest first.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 0, "weft executions ls [flags]"); err != nil {
+				return err
+			}
+			items, err := f.list(ctx, &t)
+			if err != nil {
+				return err
+			}
+			if t.json {
+				return writeJSON(stdout, map[string]any{"items": nonNil(items)})
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "EXECUTION\tWORKFLOW\tSTATUS\tCREATED\tDURATION\tEVENTS")
+			for _, s := range items {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", s.ExecutionID, s.Workflow, s.Status,
+					s.CreatedAt.Local().Format("2006-01-02 15:04:05"), duration(s), s.LastSeq)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// duration is how long an ended execution ran ("-" while it runs).
+func duration(s actors.Snapshot) string {
+	if !s.Status.Terminal() {
+		return "-"
+	}
+	return s.UpdatedAt.Sub(s.CreatedAt).Round(time.Millisecond).String()
+}
+
+func executionsShow(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft executions show", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, true, true)
+	return &ffcli.Command{
+		Name: "show", ShortUsage: "weft executions show ID [--json]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Show an execution: parameters, outcome, and each step with its timing.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 1, "weft executions show ID"); err != nil {
+				return err
+			}
+			snap, err := getSnapshot(ctx, &t, args[0])
+			if err != nil {
+				return err
+			}
+			if t.json {
+				return writeJSON(stdout, snap)
+			}
+			printSnapshot(stdout, snap)
+			return nil
+		},
+	}
+}
+
+// getSnapshot reads one execution with its steps in step order.
+func getSnapshot(ctx context.Context, t *target, id string) (actors.Snapshot, error) {
+	if t.dataDir == "" {
+		s, err := t.dial(ctx)
+		if err != nil {
+			return actors.Snapshot{}, err
+		}
+		defer s.Close()
+		var snap actors.Snapshot
+		err = s.call("execution.get", map[string]string{"execution_id": id}, &snap)
+		return snap, err
+	}
+	st, err := openDataDir(t.dataDir)
+	if err != nil {
+		return actors.Snapshot{}, err
+	}
+	defer st.Close()
+	e, err := st.Execution(ctx, id)
+	if err != nil {
+		return actors.Snapshot{}, err
+	}
+	steps, err := st.Steps(ctx, id)
+	if err != nil {
+		return actors.Snapshot{}, err
+	}
+	snap := snapshotOf(e)
+	for _, s := range steps {
+		snap.Steps = append(snap.Steps, s)
+	}
+	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return replay.CompareStepIDs(a.ID, b.ID) })
+	return snap, nil
+}
+
+func printSnapshot(w io.Writer, s actors.Snapshot) {
+	fmt.Fprintf(w, "execution  %s\nworkflow   %s\nstatus     %s\ncreated    %s\nupdated    %s\nduration   %s\nevents     %d\n",
+		s.ExecutionID, s.Workflow, s.Status, s.CreatedAt.Local().Format(time.RFC3339Nano),
+		s.UpdatedAt.Local().Format(time.RFC3339Nano), duration(s), s.LastSeq)
+	fmt.Fprintf(w, "parameters %s\n", oneLine(s.Parameters, 200))
+	if len(s.Metadata) > 0 && string(s.Metadata) != "{}" {
+		fmt.Fprintf(w, "metadata   %s\n", oneLine(s.Metadata, 200))
+	}
+	if len(s.Result) > 0 {
+		fmt.Fprintf(w, "result     %s\n", oneLine(s.Result, 200))
+	}
+	if s.Error != nil {
+		fmt.Fprintf(w, "error      %s %s\n", s.Error.Code, s.Error.Message)
+	}
+	if len(s.Steps) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STEP\tKIND\tNAME\tATTEMPTS\tSTARTED\tDURATION\tOUTPUT / ERROR")
+	for _, st := range s.Steps {
+		took, out := "-", oneLine(st.Output, 60)
+		switch {
+		case st.Pending():
+			out = "pending"
+			if !st.WakeAt.IsZero() {
+				out += " until " + st.WakeAt.Local().Format(time.TimeOnly)
+			}
+		case !st.CompletedAt.IsZero():
+			took = st.CompletedAt.Sub(st.StartedAt).Round(time.Millisecond).String()
+		}
+		if st.Error != nil {
+			out = "error: " + strings.TrimSpace(st.Error.Code+" "+st.Error.Message)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", st.ID, st.Kind, st.Name, strconv.Itoa(st.Attempts),
+			st.StartedAt.Local().Format("15:04:05.000"), took, out)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+// eventData is the data of an event frame.
+type eventData struct {
+	Timestamp   time.Time       `json:"timestamp"`
+	ExecutionID string          `json:"execution_id"`
+	Seq         uint64          `json:"seq"`
+	Details     json.RawMessage `json:"details"`
+	Replay      bool            `json:"replay"`
+}
+
+// eventPrinter prints event frames: one line each, or the frame's JSON
+// with --json. LLM deltas are folded into the line of their llm_start so
+// a streamed answer reads as text, not as one line per token.
+type eventPrinter struct {
+	w        io.Writer
+	json     bool
+	inDelta  bool
+	outcome  string // type of the terminal event seen, if any
+	lastSeq  uint64
+	terminal bool
+}
+
+func (p *eventPrinter) print(f sockFrame) {
+	if f.Type == "" {
+		return
+	}
+	var d eventData
+	_ = json.Unmarshal(f.Data, &d)
+	p.lastSeq = max(p.lastSeq, d.Seq)
+	switch f.Type {
+	case "execution_completed", "execution_failed", "execution_cancelled":
+		p.outcome, p.terminal = f.Type, true
+	}
+	if p.json {
+		raw, _ := json.Marshal(struct {
+			Type string          `json:"type"`
+			Data json.RawMessage `json:"data"`
+		}{f.Type, f.Data})
+		fmt.Fprintln(p.w, string(raw))
+		return
+	}
+	if f.Type == "llm_delta" {
+		var delta struct {
+			Text string `json:"text"`
+		}
+		_ = json.Unmarshal(d.Details, &delta)
+		if !p.inDelta {
+			fmt.Fprint(p.w, "      ")
+			p.inDelta = true
+		}
+		fmt.Fprint(p.w, delta.Text)
+		return
+	}
+	if p.inDelta {
+		fmt.Fprintln(p.w)
+		p.inDelta = false
+	}
+	fmt.Fprintf(p.w, "%4d  %s  %-20s %s\n", d.Seq, d.Timestamp.Local().Format("15:04:05.000"), f.Type, oneLine(d.Details, 160))
+}
+
+// result maps the terminal event to the exit status of start and rerun.
+func (p *eventPrinter) result() error {
+	switch p.outcome {
+	case "execution_completed":
+		return nil
+	case "":
+		return errors.New("stream ended before the execution did")
+	default:
+		return fmt.Errorf("execution ended with %s", p.outcome)
+	}
+}
+
+func tailCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft tail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, true)
+	after := fs.Uint64("after-seq", 0, "start after this seq (0: from the first event)")
+	return &ffcli.Command{
+		Name: "tail", ShortUsage: "weft tail ID [--after-seq N] [--json]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Print an execution's events, stored then live, until it ends; reconnects and resumes after a drop.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 1, "weft tail ID"); err != nil {
+				return err
+			}
+			p := &eventPrinter{w: stdout, json: t.json, lastSeq: *after}
+			return tail(ctx, &t, args[0], p, stderr)
+		},
+	}
+}
+
+// tail subscribes after p.lastSeq and, when the connection drops, dials
+// again and resubscribes after the last seq printed: execution.subscribe
+// guarantees no gap and no duplicate, so the output is the same as if
+// nothing had happened. It gives up on errors the server answered (an
+// unknown execution, a bad token) and when ctx ends.
+func tail(ctx context.Context, t *target, id string, p *eventPrinter, stderr io.Writer) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := tailOnce(ctx, t, id, p)
+		if err == nil || p.terminal || ctx.Err() != nil {
+			return err
+		}
+		var remote *remoteError
+		var usage usageError
+		if errors.As(err, &remote) || errors.As(err, &usage) {
+			return err
+		}
+		fmt.Fprintf(stderr, "weft: connection lost (%v); resuming after seq %d\n", err, p.lastSeq)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func tailOnce(ctx context.Context, t *target, id string, p *eventPrinter) error {
+	s, err := t.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.stream("execution.subscribe", map[string]any{"execution_id": id, "after_seq": p.lastSeq}, func(f sockFrame) error {
+		p.print(f)
+		return nil
+	})
+}
+
+func startCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft start", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, true)
+	detach := fs.Bool("detach", false, "print the execution id and return without following it")
+	idem := fs.String("idempotency-key", "", "idempotency key of the start")
+	return &ffcli.Command{
+		Name: "start", ShortUsage: "weft start NAME [JSON] [--detach] [--json]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Start a workflow and print its events until it ends (exit 0 completed, 1 failed or cancelled).",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(args) < 1 || len(args) > 2 {
+				return usageError{"usage: weft start NAME [JSON parameters]"}
+			}
+			params := json.RawMessage("{}")
+			if len(args) == 2 {
+				params = json.RawMessage(args[1])
+				if !json.Valid(params) {
+					return usageError{"parameters must be JSON, got " + args[1]}
+				}
+			}
+			req := map[string]any{"name": args[0], "parameters": params, "idempotency_key": *idem, "subscribe": !*detach}
+			return followStart(ctx, &t, "workflow.start", req, stdout, stderr)
+		},
+	}
+}
+
+// followStart sends a request that starts an execution and streams it
+// (workflow.start, execution.rerun), printing events until the end. If
+// the connection drops mid-way it carries on with tail.
+func followStart(ctx context.Context, t *target, service string, req any, stdout, stderr io.Writer) error {
+	s, err := t.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p := &eventPrinter{w: stdout, json: t.json}
+	var started struct {
+		ExecutionID string `json:"execution_id"`
+		Status      string `json:"status"`
+	}
+	err = s.stream(service, req, func(f sockFrame) error {
+		if f.Response != nil {
+			if err := json.Unmarshal(f.Response, &started); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "execution %s %s\n", started.ExecutionID, started.Status)
+			if f.Complete { // --detach
+				fmt.Fprintln(stdout, started.ExecutionID)
+			}
+			return nil
+		}
+		p.print(f)
+		return nil
+	})
+	if f, ok := req.(map[string]any); ok && f["subscribe"] == false {
+		return err
+	}
+	var remote *remoteError
+	if err != nil && started.ExecutionID != "" && !errors.As(err, &remote) && ctx.Err() == nil {
+		fmt.Fprintf(stderr, "weft: connection lost (%v); resuming after seq %d\n", err, p.lastSeq)
+		err = tail(ctx, t, started.ExecutionID, p, stderr)
+	}
+	if err != nil {
+		return err
+	}
+	return p.result()
+}
+
+func cancelCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft cancel", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, false)
+	reason := fs.String("reason", "", "reason recorded in execution_cancelled")
+	return &ffcli.Command{
+		Name: "cancel", ShortUsage: "weft cancel ID [--reason R]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Cancel an execution.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 1, "weft cancel ID"); err != nil {
+				return err
+			}
+			return oneCall(ctx, &t, stdout, "execution.cancel", map[string]string{"execution_id": args[0], "reason": *reason})
+		},
+	}
+}
+
+func signalCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft signal", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, false)
+	return &ffcli.Command{
+		Name: "signal", ShortUsage: "weft signal ID NAME [JSON]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Send a signal (with a JSON payload) to an execution.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(args) < 2 || len(args) > 3 {
+				return usageError{"usage: weft signal ID NAME [JSON payload]"}
+			}
+			var payload json.RawMessage
+			if len(args) == 3 {
+				payload = json.RawMessage(args[2])
+				if !json.Valid(payload) {
+					return usageError{"payload must be JSON, got " + args[2]}
+				}
+			}
+			return oneCall(ctx, &t, stdout, "execution.signal", map[string]any{"execution_id": args[0], "name": args[1], "payload": payload})
+		},
+	}
+}
+
+// oneCall sends one request and prints its response as JSON.
+func oneCall(ctx context.Context, t *target, stdout io.Writer, service string, req any) error {
+	s, err := t.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var resp json.RawMessage
+	if err := s.call(service, req, &resp); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(resp))
+	return nil
+}
+
+func rerunCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft rerun", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, true)
+	from := fs.Int("from-step", 0, "first top-level step to run again; the recorded results of the steps before it are reused")
+	detach := fs.Bool("detach", false, "print the new execution id and return without following it")
+	return &ffcli.Command{
+		Name: "rerun", ShortUsage: "weft rerun ID --from-step N [--detach]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Start a new execution of the same workflow and input, reusing the steps before N.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 1, "weft rerun ID --from-step N"); err != nil {
+				return err
+			}
+			if *from < 1 {
+				return usageError{"--from-step must be 1 or more"}
+			}
+			req := map[string]any{"execution_id": args[0], "from_step": *from, "subscribe": !*detach}
+			return followStart(ctx, &t, "execution.rerun", req, stdout, stderr)
+		},
+	}
+}
+
+func replayCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, true)
+	speed := fs.Float64("speed", 0, "0: as fast as possible; 1: original timing (each gap capped at 5s)")
+	return &ffcli.Command{
+		Name: "replay", ShortUsage: "weft replay ID [--speed 0|1] [--json]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Re-stream an execution's stored events (execution.replay).",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(args, 1, "weft replay ID [--speed 0|1]"); err != nil {
+				return err
+			}
+			if *speed != 0 && *speed != 1 {
+				return usageError{"--speed must be 0 or 1"}
+			}
+			s, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p := &eventPrinter{w: stdout, json: t.json}
+			err = s.stream("execution.replay", map[string]any{"execution_id": args[0], "speed": *speed}, func(f sockFrame) error {
+				p.print(f)
+				return nil
+			})
+			if p.inDelta {
+				fmt.Fprintln(stdout)
+			}
+			return err
+		},
+	}
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows"
+	"github.com/weft-run/weft/workflows/replay"
+)
+
+// registry is the workflow code this binary carries: what replay-check
+// checks recorded executions against.
+func registry() *workflows.Registry {
+	reg := workflows.NewRegistry()
+	reference.Register(reg)
+	return reg
+}
+
+func replayCheckCommand(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft replay-check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, true, true)
+	var f lsFilter
+	f.register(fs, 0)
+	file := fs.String("file", "", "check the executions of an export file (weft export) instead")
+	return &ffcli.Command{
+		Name: "replay-check", FlagSet: fs, Options: envOptions(),
+		ShortUsage: "weft replay-check [ID...] [--workflow W] [--status S] [--data-dir D | --server URL | --file F] [--json]",
+		ShortHelp:  "Replay recorded executions against this binary's workflow code; exit 1 if any diverged.",
+		LongHelp: "Runs each workflow function against its recorded step results, without running any step\n" +
+			"(no side effects), and reports the first step where the code and the recording differ.",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			histories, err := loadHistories(ctx, &t, &f, *file, args, stderr)
+			if err != nil {
+				return err
+			}
+			reg := registry()
+			results := make([]replay.Result, 0, len(histories))
+			bar := &progress{w: stderr, label: "replaying"}
+			for i, h := range histories {
+				results = append(results, replay.Check(ctx, reg, h))
+				bar.update(i+1, len(histories))
+			}
+			bar.done()
+			diverged := 0
+			for _, r := range results {
+				if !r.OK() {
+					diverged++
+				}
+			}
+			if t.json {
+				if err := writeJSON(stdout, map[string]any{"results": results, "diverged": diverged}); err != nil {
+					return err
+				}
+			} else {
+				printReplayResults(stdout, results)
+			}
+			if diverged > 0 {
+				return fmt.Errorf("%d of %d executions diverged from the current code", diverged, len(results))
+			}
+			return nil
+		},
+	}
+}
+
+func printReplayResults(w io.Writer, results []replay.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EXECUTION\tWORKFLOW\tSTATUS\tSTEPS\tREPLAY\tFIRST DIFFERENCE")
+	for _, r := range results {
+		verdict, diff := "ok", "-"
+		if d := r.Divergence; d != nil {
+			verdict, diff = "diverged", d.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ExecutionID, r.Workflow, r.Status, r.Replayed, verdict, diff)
+	}
+	_ = tw.Flush()
+}
+
+// loadHistories gathers recorded executions: the given ids, or those the
+// filter selects, from a data dir, a server, or an export file.
+func loadHistories(ctx context.Context, t *target, f *lsFilter, file string, ids []string, stderr io.Writer) ([]replay.History, error) {
+	if file != "" {
+		var out []replay.History
+		err := readRecords(file, func(rec persistence.Record) error {
+			if len(ids) == 0 || contains(ids, rec.Execution.ID) {
+				out = append(out, replay.History{Execution: rec.Execution, Steps: rec.Steps})
+			}
+			return nil
+		})
+		return out, err
+	}
+	if t.dataDir != "" {
+		st, err := openDataDir(t.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		if len(ids) == 0 {
+			since, err := parseSince(f.since)
+			if err != nil {
+				return nil, err
+			}
+			snaps, err := f.listStore(ctx, st, f.keeper(since))
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range snaps {
+				ids = append(ids, s.ExecutionID)
+			}
+		}
+		out := make([]replay.History, 0, len(ids))
+		for _, id := range ids {
+			rec, err := st.Export(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, replay.History{Execution: rec.Execution, Steps: rec.Steps})
+		}
+		return out, nil
+	}
+	if len(ids) == 0 {
+		snaps, err := f.list(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range snaps {
+			ids = append(ids, s.ExecutionID)
+		}
+	}
+	s, err := t.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	out := make([]replay.History, 0, len(ids))
+	bar := &progress{w: stderr, label: "downloading"}
+	for i, id := range ids {
+		var snap actors.Snapshot
+		if err := s.call("execution.get", map[string]string{"execution_id": id}, &snap); err != nil {
+			return nil, fmt.Errorf("%s: %w", id, err)
+		}
+		out = append(out, replay.History{Execution: executionOf(snap, s.info.Workspace), Steps: snap.Steps})
+		bar.update(i+1, len(ids))
+	}
+	bar.done()
+	return out, nil
+}
+
+// executionOf rebuilds an execution record from a snapshot (what a server
+// shows a client; the starter and connection are not part of it).
+func executionOf(s actors.Snapshot, workspace string) persistence.Execution {
+	return persistence.Execution{
+		ID: s.ExecutionID, Workspace: workspace, Workflow: s.Workflow, Status: s.Status,
+		Parameters: s.Parameters, Metadata: s.Metadata, Result: s.Result, Error: s.Error,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, LastSeq: s.LastSeq,
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// readRecords calls fn with each record of a JSON-lines export file.
+func readRecords(path string, fn func(persistence.Record) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	for n := 1; dec.More(); n++ {
+		var rec persistence.Record
+		if err := dec.Decode(&rec); err != nil {
+			return fmt.Errorf("%s: record %d: %w", path, n, err)
+		}
+		if rec.Version != persistence.ExportVersion {
+			return fmt.Errorf("%s: record %d has version %d, this weft reads version %d", path, n, rec.Version, persistence.ExportVersion)
+		}
+		if err := fn(rec); err != nil {
+			return fmt.Errorf("%s: record %d (%s): %w", path, n, rec.Execution.ID, err)
+		}
+	}
+	return nil
+}
