@@ -1,0 +1,200 @@
+import { Weft } from "./proto.js";
+
+// The console's state: one connection, the selected execution's stream.
+const $ = (id) => document.getElementById(id);
+let weft = null;
+let following = null; // request id of the selected execution's subscription
+let selected = null;
+let listTimer = null;
+
+const defaultSocket = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/socket";
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+async function login(server, token) {
+  $("login-error").textContent = "";
+  const w = new Weft(server, token);
+  try {
+    const info = await w.connect();
+    weft = w;
+    sessionStorage.setItem("weft.server", server);
+    sessionStorage.setItem("weft.token", token);
+    $("who").textContent = info.identity + " @ " + info.workspace;
+    $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+    weft.onPush = onPush;
+    weft.onClose = () => { $("who").textContent = "disconnected"; };
+    await loadWorkflows();
+    refreshList();
+    listTimer = setInterval(refreshList, 1000);
+  } catch (err) {
+    $("login-error").textContent = err.message;
+  }
+}
+
+function logout() {
+  sessionStorage.removeItem("weft.token");
+  clearInterval(listTimer);
+  if (weft) weft.close();
+  location.reload();
+}
+
+// ---- executions list (live: refreshed every second) ----
+
+async function refreshList() {
+  let res;
+  try { res = await weft.call("executions.list", { limit: 50 }); } catch { return; }
+  const rows = res.items.map((x) => el("tr", { "data-id": x.execution_id, onclick: () => select(x.execution_id) },
+    el("td", {}, x.execution_id), el("td", {}, x.workflow),
+    el("td", { class: "status status-" + x.status }, x.status),
+    el("td", {}, new Date(x.created_at).toLocaleTimeString())));
+  $("exec-rows").replaceChildren(...rows);
+}
+
+// ---- one execution: timeline and streamed LLM text ----
+
+function select(id) {
+  if (following) weft.stop(following);
+  selected = id;
+  $("detail").hidden = false;
+  $("detail-id").textContent = id;
+  $("detail-status").textContent = "";
+  $("timeline").replaceChildren();
+  $("llm-output").textContent = "";
+  const stream = weft.request("execution.subscribe", { execution_id: id, after_seq: 0 }, (f) => {
+    if (f.response) setStatus(f.response.status);
+    if (f.type) showEvent(f.type, f.data);
+  });
+  following = stream.id;
+  stream.catch((err) => showEvent("error", { seq: "", details: { message: err.message } }));
+}
+
+function setStatus(status) {
+  $("detail-status").textContent = status;
+  $("detail-status").className = "status status-" + status;
+}
+
+function showEvent(type, data) {
+  const d = data.details || {};
+  if (type === "llm_delta") { $("llm-output").textContent += d.text; return; }
+  if (type === "llm_start" && $("llm-output").textContent) $("llm-output").textContent += "\n";
+  if (type === "execution_completed") setStatus("completed");
+  if (type === "execution_failed") setStatus("failed");
+  if (type === "execution_cancelled") setStatus("cancelled");
+  const summary = d.name || d.tool || d.reason || (d.error && d.error.message) || "";
+  $("timeline").append(el("li", { class: "event event-" + type, title: JSON.stringify(d) },
+    `#${data.seq} ${type}${d.step_id ? " [" + d.step_id + "]" : ""} ${summary}`));
+}
+
+async function cancelSelected() {
+  if (selected) await weft.call("execution.cancel", { execution_id: selected, reason: "cancelled from the console" });
+}
+
+async function signalSelected() {
+  if (!selected) return;
+  let payload = null;
+  try { payload = JSON.parse($("signal-payload").value || "null"); } catch { alert("payload must be JSON"); return; }
+  await weft.call("execution.signal", { execution_id: selected, name: $("signal-name").value, payload });
+}
+
+// ---- start form, built from each workflow's parameters_schema ----
+
+let workflows = [];
+
+async function loadWorkflows() {
+  const res = await weft.call("workflow.list", {});
+  workflows = res.workflows;
+  $("workflow").replaceChildren(...workflows.map((w) => el("option", { value: w.name }, w.name)));
+  renderParams();
+}
+
+function schemaOf(w) {
+  let s = w.parameters_schema || {};
+  if (s.$ref && s.$defs) s = s.$defs[s.$ref.split("/").pop()] || s;
+  return s;
+}
+
+function renderParams() {
+  const w = workflows.find((x) => x.name === $("workflow").value);
+  if (!w) return;
+  $("workflow-description").textContent = w.description || "";
+  const props = schemaOf(w).properties || {};
+  const fields = Object.entries(props).map(([name, p]) => el("label", {}, `${name} (${p.type || "json"}) `,
+    el("input", { "data-param": name, "data-type": p.type || "json", placeholder: p.description || "" })));
+  if (fields.length === 0) fields.push(el("label", {}, "parameters (JSON) ", el("input", { "data-param": "", "data-type": "json", value: "{}" })));
+  $("params").replaceChildren(...fields);
+}
+
+function readParams() {
+  const out = {};
+  for (const input of $("params").querySelectorAll("input")) {
+    const name = input.dataset.param, type = input.dataset.type, v = input.value.trim();
+    if (v === "") continue;
+    let value = v;
+    if (type === "integer" || type === "number") value = Number(v);
+    else if (type === "boolean") value = v === "true";
+    else if (type !== "string") value = JSON.parse(v);
+    if (name === "") return value;
+    out[name] = value;
+  }
+  return out;
+}
+
+async function start(ev) {
+  ev.preventDefault();
+  $("start-error").textContent = "";
+  try {
+    const res = await weft.call("workflow.start", { name: $("workflow").value, parameters: readParams(), subscribe: false });
+    refreshList();
+    select(res.execution_id);
+  } catch (err) {
+    $("start-error").textContent = err.message;
+  }
+}
+
+// ---- rooms and presence ----
+
+async function joinRoom(ev) {
+  ev.preventDefault();
+  const room = $("room-name").value.trim();
+  if (!room) return;
+  await weft.call("room.join", { room, presence: true });
+  showRoom(room);
+}
+
+async function showRoom(room) {
+  let members = [];
+  try { members = (await weft.call("room.members", { room })).members; } catch (err) { members = []; }
+  let li = document.querySelector(`#room-list li[data-room="${CSS.escape(room)}"]`);
+  if (!li) { li = el("li", { "data-room": room }); $("room-list").append(li); }
+  li.textContent = `${room}: ${members.map((m) => m.identity + " (" + m.connection_id + ")").join(", ") || "(no members visible)"}`;
+}
+
+function onPush(f) {
+  if (f.type === "room.joined" || f.type === "room.left" || f.type === "room.message") {
+    const d = f.data;
+    $("room-log").append(el("li", {}, `${f.type} ${d.room}: ${d.identity || d.from || ""} ${d.message ? JSON.stringify(d.message) : ""}`));
+    showRoom(d.room);
+  } else if (f.type === "message") {
+    $("room-log").append(el("li", {}, `message from ${f.data.from}: ${JSON.stringify(f.data.message)}`));
+  }
+}
+
+// ---- wiring ----
+
+$("server").value = sessionStorage.getItem("weft.server") || new URLSearchParams(location.search).get("server") || defaultSocket();
+$("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("server").value, $("token").value); });
+$("logout").addEventListener("click", logout);
+$("workflow").addEventListener("change", renderParams);
+$("start-form").addEventListener("submit", start);
+$("cancel-button").addEventListener("click", cancelSelected);
+$("signal-button").addEventListener("click", signalSelected);
+$("room-form").addEventListener("submit", joinRoom);
+const saved = sessionStorage.getItem("weft.token");
+if (saved) login($("server").value, saved);

@@ -1,0 +1,44 @@
+// Package console is weft's web console: plain HTML, CSS and JavaScript
+// embedded in the binary (no build step, nothing to install), served by
+// `weft serve` at /console/. It talks to the server only through the public
+// socket protocol with a token the operator types in (kept in the tab's
+// sessionStorage), so it can do exactly what any client may do with that
+// token, and no more.
+package console
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// Handler serves the console's files. It can be mounted at any path ending
+// in /console/ (the part of the path up to and including "/console" is
+// ignored), e.g. mux.Handle("/console/", console.Handler()).
+func Handler() http.Handler {
+	sub, err := fs.Sub(assets, "assets")
+	if err != nil {
+		panic("console: embedded assets missing: " + err.Error()) // a build bug
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if i := strings.Index(p, "/console"); i >= 0 {
+			p = p[i+len("/console"):]
+		}
+		if p == "" {
+			http.Redirect(w, r, r.URL.Path+"/", http.StatusMovedPermanently)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'")
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = p
+		files.ServeHTTP(w, r2)
+	})
+}

@@ -1,0 +1,210 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/weft-run/weft/console"
+	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/server"
+	"github.com/weft-run/weft/transport/ws"
+	"github.com/weft-run/weft/workflows"
+)
+
+func TestHandlerServesEmbeddedAssets(t *testing.T) {
+	ts := httptest.NewServer(http.StripPrefix("", console.Handler()))
+	defer ts.Close()
+	for path, want := range map[string]string{
+		"/console/":         "<title>weft console</title>",
+		"/console/app.js":   "import { Weft }",
+		"/console/proto.js": "export class Weft",
+	} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, 64<<10)
+		n, _ := resp.Body.Read(body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body[:n]), want) {
+			t.Errorf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// chromium finds a Chromium or Chrome binary, or skips: CI installs
+// Debian's chromium (.ci/run).
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("no chromium binary found (apt-get install -y chromium); the console browser test needs one")
+	return ""
+}
+
+// TestConsoleInHeadlessChromium drives the real console in headless
+// Chromium against a real weft server: log in with a token, start
+// search-candidates and see its events and streamed LLM text, cancel a
+// countdown, join a room; a screenshot is saved as a test artifact.
+func TestConsoleInHeadlessChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser; skipped with -short")
+	}
+	bin := chromium(t)
+
+	// The console is served by the test's own server; the weft server
+	// allows that origin.
+	mux := http.NewServeMux()
+	mux.Handle("/console/", console.Handler())
+	web := httptest.NewServer(mux)
+	defer web.Close()
+
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-console","identity":"carol","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := workflows.NewRegistry()
+	reference.Register(reg)
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
+		LLM: reference.ScriptedLLM(), NoSync: true, Socket: ws.Config{AllowedOrigins: []string{web.URL}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+
+	socket := "ws://" + srv.Addr() + "/api/v1/socket"
+	page := web.URL + "/console/?server=" + url.QueryEscape(socket)
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	selectWorkflow := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Steps(
+			chromedp.SetValue(css("#workflow"), name),
+			chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
+		)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(page),
+		chromedp.WaitVisible(css("#login-form")),
+		chromedp.SetValue(css("#token"), "tok-console"),
+		chromedp.Click(css("#login-button")),
+		chromedp.WaitVisible(css("#app")),
+		chromedp.WaitReady(css(`#workflow option[value="search-candidates"]`)),
+		// Start search-candidates from the parameters form.
+		selectWorkflow("search-candidates"),
+		chromedp.WaitVisible(css(`input[data-param="user_query"]`)),
+		chromedp.SetValue(css(`input[data-param="user_query"]`), "senior go engineer"),
+		chromedp.SetValue(css(`input[data-param="organization_id"]`), "org_1"),
+		chromedp.Click(css("#start-button")),
+		chromedp.WaitVisible(css("#detail")),
+		waitText("#detail-status", "completed"),
+		waitText("#llm-output", "Best matches"),
+	)
+	if err != nil {
+		t.Fatalf("search-candidates in the console: %v", err)
+	}
+	llm, err := chromedp.Run(ctx, chromedp.Text(css("#llm-output")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeline, err := chromedp.Run(ctx, chromedp.Text(css("#timeline")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"execution_started", "task_start", "llm_start", "tool_end", "execution_completed"} {
+		if !strings.Contains(timeline, want) {
+			t.Errorf("timeline lacks %s:\n%s", want, timeline)
+		}
+	}
+	t.Logf("streamed LLM text: %q", llm)
+
+	// Start a long countdown, cancel it with the button; join a room.
+	err = chromedp.Do(ctx,
+		selectWorkflow("countdown"),
+		chromedp.WaitVisible(css(`input[data-param="steps"]`)),
+		chromedp.SetValue(css(`input[data-param="steps"]`), "200"),
+		chromedp.SetValue(css(`input[data-param="delay_ms"]`), "200"),
+		chromedp.Click(css("#start-button")),
+		waitText("#timeline", "task_start"),
+		chromedp.Click(css("#cancel-button")),
+		waitText("#detail-status", "cancelled"),
+		waitText("#timeline", "execution_cancelled"),
+		chromedp.Click(css("#room-form button")),
+		waitText("#room-list", "carol"),
+		// The list shows both executions with their live status.
+		waitText("#exec-rows", "cancelled"),
+		waitText("#exec-rows", "search-candidates"),
+	)
+	if err != nil {
+		t.Fatalf("cancel a countdown in the console: %v", err)
+	}
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (lower is JPEG)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	shot, _ := filepath.Abs(filepath.Join("testdata", "artifacts", "console.png"))
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+}
+
+// waitText polls until the element's text contains want.
+func waitText(sel, want string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			text, err := chromedp.Text(chromedp.CSS(sel))(ctx, t)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			if strings.Contains(text, want) {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("waiting for %q in %s (has %q): %w", want, sel, text, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+}
