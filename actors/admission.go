@@ -177,7 +177,12 @@ func (s *executionsSupervisor) limits(workflow string) workflows.Concurrency {
 }
 
 // admitFromQueue starts, in FIFO order, every queued execution that fits.
+// Never while the server drains or stops: executions stopping would free
+// slots, and promoting queued ones then would store them as running.
 func (s *executionsSupervisor) admitFromQueue(ctx actor.Context) {
+	if s.stopping || s.sys.draining() {
+		return
+	}
 	a := &s.admit
 	blocked := map[slotKey]bool{} // keep FIFO per key: skip a key once one of it waits
 	for i := 0; i < len(a.queue); i++ {

@@ -71,6 +71,8 @@ type executionsSupervisor struct {
 	self  *actor.PID
 	live  map[string]*actor.PID
 	admit admission
+	// stopping: the server is shutting down; admit no queued execution.
+	stopping bool
 }
 
 func newExecutionsSupervisor(sys *System) *executionsSupervisor {
@@ -84,6 +86,8 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.self = ctx.Self()
+	case *actor.Stopping:
+		s.stopping = true
 	case *startExecution:
 		if msg.exec.Status == weft.StatusQueued {
 			s.recoverQueued(ctx, msg.exec)

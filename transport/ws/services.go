@@ -89,6 +89,7 @@ func init() {
 		"connection.send":     connectionSend,
 		"connection.close":    connectionClose,
 	}
+	addScheduleServices(services) // schedules.go
 }
 
 // dispatch starts a request in its own goroutine, cancelled when the
@@ -175,6 +176,12 @@ func workflowStart(ctx context.Context, r *request) (any, error) {
 	if err := r.decode(&req); err != nil {
 		return nil, err
 	}
+	subscribe := req.Subscribe == nil || *req.Subscribe
+	if subscribe && !r.who.Can(weft.ScopeExecutionsRead) {
+		// Refuse before anything is stored: a start the client cannot
+		// follow would leave it without the execution id.
+		return nil, weft.Errorf(weft.CodeForbidden, "workflow.start streams events, which needs scope %q; send \"subscribe\":false to start without it", weft.ScopeExecutionsRead)
+	}
 	req.ConnectionID = r.c.id
 	res, err := r.c.svc.Start(ctx, r.who, req.StartRequest)
 	if err != nil {
@@ -183,7 +190,7 @@ func workflowStart(ctx context.Context, r *request) (any, error) {
 	if r.id == "" { // shorthand: the execution id is the stream's id
 		r.id = res.ExecutionID
 	}
-	if req.Subscribe != nil && !*req.Subscribe {
+	if !subscribe {
 		return res, nil
 	}
 	sub, err := r.c.svc.Subscribe(ctx, r.who, res.ExecutionID, 0)
