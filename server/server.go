@@ -264,16 +264,20 @@ wait:
 // store. It is idempotent.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
+		// Not ready (/readyz answers 503) and no new starts (UNAVAILABLE)
+		// while running steps reach their checkpoint; the listener stays
+		// open meanwhile, so probes see the 503 and sockets keep getting
+		// events.
 		s.ready.Store(false)
 		var errs []error
-		if err := s.http.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("http: %w", err))
-		}
 		drainCtx, cancel := context.WithTimeout(ctx, s.cfg.DrainTimeout)
 		if err := s.sys.Drain(drainCtx); err != nil {
 			s.log.Warn().Err(err).Msg("drain timed out; cancelling the rest")
 		}
 		cancel()
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http: %w", err))
+		}
 		if err := s.sys.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}

@@ -23,6 +23,7 @@ type serveFlags struct {
 	llmProvider, llmBaseURL        string
 	llmAPIKey, llmModel            string
 	socket                         socketFlags
+	metricsToken                   string
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -40,6 +41,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider (none for local servers)")
 	fs.StringVar(&f.llmModel, "llm-model", "", "model for LLM steps that name none, e.g. gpt-4o-mini or llama3.2")
 	f.socket.register(fs)
+	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
 	return &ffcli.Command{
 		Name:       "serve",
 		ShortUsage: "weft serve [flags]",
@@ -69,7 +71,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version,
-		Socket: f.socket.config(), DrainTimeout: f.socket.drainTimeout,
+		Socket: f.socket.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 	})
 	if err != nil {
 		return err
