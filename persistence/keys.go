@@ -24,6 +24,7 @@ var (
 var allBuckets = [][]byte{
 	bktExecutions, bktEvents, bktSteps, bktIdempotency,
 	bktByWorkspace, bktByStatus, bktUnfinished, bktSignals,
+	bktSchedules, // schedules.go
 }
 
 // timeLen is the size of an encoded instant: 8 bytes of seconds and 4 of
