@@ -51,6 +51,7 @@ type System struct {
 	drainOnce sync.Once
 	running   atomic.Int64 // workflow goroutines alive
 
+	sched schedulerHook // scheduler.go: fires schedules from Recover to Shutdown
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -113,6 +114,7 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	s.sched.start(s) // after the resumed executions: see scheduler.go
 	return len(unfinished), nil
 }
 
@@ -155,6 +157,7 @@ func (s *System) Drain(ctx context.Context) error {
 // Shutdown stops every actor. Running workflow goroutines are cancelled and
 // their executions stay unfinished in the store, to resume on next start.
 func (s *System) Shutdown(ctx context.Context) error {
+	s.sched.stop() // no firing while the actors stop
 	for _, pid := range []*actor.PID{s.connections, s.rooms, s.executions} {
 		if err := s.actors.Root.StopFuture(pid).Wait(); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("stop %s: %w", pid.Id, err)
