@@ -89,6 +89,7 @@ func init() {
 		"connection.send":     connectionSend,
 		"connection.close":    connectionClose,
 	}
+	addScheduleServices(services) // schedules.go
 }
 
 // dispatch starts a request in its own goroutine, cancelled when the
