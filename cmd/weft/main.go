@@ -72,6 +72,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 		Subcommands: []*ffcli.Command{
 			serveCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
+			schedulesCommand(stdout, stderr),
 			executionsCommand(stdout, stderr),
 			tailCommand(stdout, stderr),
 			startCommand(stdout, stderr),

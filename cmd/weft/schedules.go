@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft/client"
+)
+
+// `weft schedules ...`: the schedule.* services over the socket, with the
+// client commands' flags (PROTOCOL.md section 10).
+
+// schedulesTarget holds the flags every schedules subcommand shares.
+type schedulesTarget struct {
+	server, token string
+	json          bool
+}
+
+func (s *schedulesTarget) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.server, "server", "http://127.0.0.1:8080", "weft server")
+	fs.StringVar(&s.token, "token", "", "token (schedules:read to list, schedules:write to change)")
+	fs.BoolVar(&s.json, "json", false, "print the server's answer as JSON")
+}
+
+// call dials the server's socket, sends one request and decodes its answer.
+func (s *schedulesTarget) call(ctx context.Context, service string, req, out any) error {
+	u := strings.TrimRight(s.server, "/")
+	switch {
+	case strings.HasPrefix(u, "http"):
+		u = "ws" + strings.TrimPrefix(u, "http")
+	case !strings.HasPrefix(u, "ws"):
+		u = "ws://" + u
+	}
+	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{Token: s.token, Reconnect: client.ReconnectPolicy{Disabled: true}})
+	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	return c.Call(ctx, service, req, out)
+}
+
+func schedulesCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "schedules",
+		ShortUsage: "weft schedules <ls|get|create|pause|resume|delete|trigger> [flags]",
+		ShortHelp:  "List and manage schedules (cron or fixed-interval starts of a workflow).",
+		Subcommands: []*ffcli.Command{
+			schedulesLs(stdout, stderr), schedulesGet(stdout, stderr), schedulesCreate(stdout, stderr),
+			schedulesByID("pause", "schedule.pause", "Pause a schedule: no firing until resumed.", stdout, stderr),
+			schedulesByID("resume", "schedule.resume", "Resume a schedule from its next spec time.", stdout, stderr),
+			schedulesByID("delete", "schedule.delete", "Delete a schedule (its executions are kept).", stdout, stderr),
+			schedulesByID("trigger", "schedule.trigger", "Start one execution of a schedule now.", stdout, stderr),
+		},
+		Exec: func(context.Context, []string) error {
+			return usageError{"schedules needs a subcommand: ls, get, create, pause, resume, delete or trigger"}
+		},
+	}
+}
+
+func schedulesFlags(name string, stderr io.Writer) (*flag.FlagSet, *schedulesTarget) {
+	fs := flag.NewFlagSet("weft schedules "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t schedulesTarget
+	t.register(fs)
+	return fs, &t
+}
+
+func printJSON(w io.Writer, raw json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return err
+	}
+	out, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(out))
+	return err
+}
+
+type scheduleRow struct {
+	ID   string `json:"schedule_id"`
+	Spec struct {
+		Cron  string `json:"cron"`
+		TZ    string `json:"tz"`
+		Every string `json:"every"`
+	} `json:"spec"`
+	Workflow        string     `json:"workflow"`
+	Paused          bool       `json:"paused"`
+	NextRunAt       *time.Time `json:"next_run_at"`
+	LastExecutionID string     `json:"last_execution_id"`
+	Overlap         string     `json:"overlap"`
+	CatchUp         string     `json:"catch_up"`
+	Firings         int64      `json:"firings"`
+	LastError       string     `json:"last_error"`
+}
+
+func (r scheduleRow) spec() string {
+	if r.Spec.Every != "" {
+		return "every " + r.Spec.Every
+	}
+	if r.Spec.TZ != "" {
+		return r.Spec.Cron + " (" + r.Spec.TZ + ")"
+	}
+	return r.Spec.Cron
+}
+
+func (r scheduleRow) next() string {
+	switch {
+	case r.Paused:
+		return "paused"
+	case r.NextRunAt == nil:
+		return "-"
+	}
+	return r.NextRunAt.UTC().Format(time.RFC3339)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func schedulesLs(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := schedulesFlags("ls", stderr)
+	return &ffcli.Command{
+		Name:       "ls",
+		ShortUsage: "weft schedules ls [--server URL] [--token T] [--json]",
+		ShortHelp:  "List the workspace's schedules.",
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) != 0 {
+				return usageError{"schedules ls takes no arguments"}
+			}
+			var raw json.RawMessage
+			if err := t.call(ctx, "schedule.list", nil, &raw); err != nil {
+				return err
+			}
+			if t.json {
+				return printJSON(stdout, raw)
+			}
+			var list struct {
+				Schedules []scheduleRow `json:"schedules"`
+				Active    int           `json:"active"`
+				Paused    int           `json:"paused"`
+			}
+			if err := json.Unmarshal(raw, &list); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tWORKFLOW\tSPEC\tNEXT RUN\tOVERLAP\tCATCH UP\tFIRINGS\tLAST EXECUTION")
+			for _, r := range list.Schedules {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", r.ID, r.Workflow, r.spec(), r.next(), r.Overlap, r.CatchUp, r.Firings, orDash(r.LastExecutionID))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "%d active, %d paused\n", list.Active, list.Paused)
+			return nil
+		},
+	}
+}
+
+func schedulesGet(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := schedulesFlags("get", stderr)
+	return &ffcli.Command{
+		Name:       "get",
+		ShortUsage: "weft schedules get [flags] <schedule-id>",
+		ShortHelp:  "Show one schedule (as JSON).",
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageError{"schedules get takes one schedule id"}
+			}
+			var raw json.RawMessage
+			if err := t.call(ctx, "schedule.get", map[string]string{"schedule_id": args[0]}, &raw); err != nil {
+				return err
+			}
+			return printJSON(stdout, raw)
+		},
+	}
+}
+
+func schedulesCreate(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := schedulesFlags("create", stderr)
+	var cronExpr, tz, every, params, overlap, catchUp string
+	fs.StringVar(&cronExpr, "cron", "", `cron expression, 5 fields (e.g. "0 9 * * 1-5")`)
+	fs.StringVar(&tz, "tz", "", "IANA time zone of --cron (default UTC)")
+	fs.StringVar(&every, "every", "", `fixed interval, a Go duration (e.g. "30s", "1h")`)
+	fs.StringVar(&params, "params", "{}", "workflow parameters, a JSON object")
+	fs.StringVar(&overlap, "overlap", "", "when the previous run is still going: skip (default), allow, cancel_previous")
+	fs.StringVar(&catchUp, "catch-up", "", "firings missed while the server was down: skip (default), run_once")
+	return &ffcli.Command{
+		Name:       "create",
+		ShortUsage: "weft schedules create [flags] (--cron EXPR [--tz ZONE] | --every DURATION) <workflow>",
+		ShortHelp:  "Create a schedule; prints its id and next run.",
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageError{"schedules create takes one workflow name"}
+			}
+			if !json.Valid([]byte(params)) || !strings.HasPrefix(strings.TrimSpace(params), "{") {
+				return usageError{"--params must be a JSON object"}
+			}
+			req := map[string]any{
+				"workflow": args[0], "parameters": json.RawMessage(params),
+				"cron": cronExpr, "tz": tz, "every": every, "overlap": overlap, "catch_up": catchUp,
+			}
+			var raw json.RawMessage
+			if err := t.call(ctx, "schedule.create", req, &raw); err != nil {
+				return err
+			}
+			if t.json {
+				return printJSON(stdout, raw)
+			}
+			var res struct {
+				ScheduleID string    `json:"schedule_id"`
+				NextRunAt  time.Time `json:"next_run_at"`
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s\tnext run %s\n", res.ScheduleID, res.NextRunAt.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+}
+
+// schedulesByID is a subcommand that sends one schedule id to service.
+func schedulesByID(name, service, help string, stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := schedulesFlags(name, stderr)
+	return &ffcli.Command{
+		Name:       name,
+		ShortUsage: "weft schedules " + name + " [flags] <schedule-id>",
+		ShortHelp:  help,
+		FlagSet:    fs,
+		Options:    envOptions(),
+		Exec: func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageError{"schedules " + name + " takes one schedule id"}
+			}
+			var raw json.RawMessage
+			if err := t.call(ctx, service, map[string]string{"schedule_id": args[0]}, &raw); err != nil {
+				return err
+			}
+			if t.json {
+				return printJSON(stdout, raw)
+			}
+			var res struct {
+				ScheduleID  string `json:"schedule_id"`
+				Paused      bool   `json:"paused"`
+				Deleted     bool   `json:"deleted"`
+				ExecutionID string `json:"execution_id"`
+			}
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return err
+			}
+			switch {
+			case res.ExecutionID != "":
+				fmt.Fprintf(stdout, "%s\tstarted %s\n", args[0], res.ExecutionID)
+			case res.Deleted:
+				fmt.Fprintf(stdout, "%s\tdeleted\n", args[0])
+			case res.Paused:
+				fmt.Fprintf(stdout, "%s\tpaused\n", args[0])
+			default:
+				fmt.Fprintf(stdout, "%s\tactive\n", args[0])
+			}
+			return nil
+		},
+	}
+}
