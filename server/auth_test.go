@@ -1,15 +1,12 @@
 package server_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -18,39 +15,18 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 
-	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
 	"github.com/weft-run/weft/transport/ws"
-	"github.com/weft-run/weft/workflows"
 )
 
 // jwtSecret is the HS256 secret startServer configures.
 const jwtSecret = "test-secret"
 
 // authServerWithSocket is startServer with explicit socket limits (used for
-// a short auth_timeout). It mirrors startServer rather than changing it.
+// a short auth_timeout).
 func authServerWithSocket(t testing.TB, sock ws.Config) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "test-keys.json")
-	if err := os.WriteFile(keys, []byte(keysJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	srv, err := server.New(server.Config{
-		Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		JWTSecret: jwtSecret, Socket: sock,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, dir: dir, reg: reg}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return bootServer(t, "", func(c *server.Config) { c.Socket = sock })
 }
 
 // authDial dials with a header and offered subprotocols and returns what

@@ -43,6 +43,14 @@ func (ts *testServer) url(path string) string { return "ws://" + ts.Addr() + pat
 // registrations) on a fresh or given data dir, stopped at test end.
 func startServer(t testing.TB, dir string, extra ...func(*workflows.Registry)) *testServer {
 	t.Helper()
+	return bootServer(t, dir, nil, extra...)
+}
+
+// bootServer is the one way tests boot weft: the reference workflows plus
+// extra registrations, the test keys file, the JWT secret, and whatever
+// adjust changes in the configuration; stopped at test end.
+func bootServer(t testing.TB, dir string, adjust func(*server.Config), extra ...func(*workflows.Registry)) *testServer {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -55,7 +63,11 @@ func startServer(t testing.TB, dir string, extra ...func(*workflows.Registry)) *
 	for _, f := range extra {
 		f(reg)
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, JWTSecret: "test-secret"})
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, JWTSecret: jwtSecret}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,37 +17,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/workflows"
 )
 
 // startHTTPServer is startServer with a configuration the test adjusts
-// (metrics token, HTTP limits). It mirrors startServer rather than
-// changing it.
+// (metrics token, HTTP limits).
 func startHTTPServer(t testing.TB, adjust func(*server.Config)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "test-keys.json")
-	if err := os.WriteFile(keys, []byte(keysJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, JWTSecret: jwtSecret}
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	srv, err := server.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, dir: dir, reg: reg}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return bootServer(t, "", adjust)
 }
 
 // httpResult is one HTTP answer, read whole.

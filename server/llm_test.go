@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,28 +17,7 @@ import (
 // startServerWithLLM is startServer with an LLM provider.
 func startServerWithLLM(t testing.TB, dir string, llm workflows.Provider, extra ...func(*workflows.Registry)) *testServer {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	keys := filepath.Join(dir, "test-keys.json")
-	if err := os.WriteFile(keys, []byte(keysJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	for _, f := range extra {
-		f(reg)
-	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, LLM: llm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, dir: dir, reg: reg}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return bootServer(t, dir, func(c *server.Config) { c.LLM = llm }, extra...)
 }
 
 // fakeOpenAI starts the fake chat-completions server and a provider on it.

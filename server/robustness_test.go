@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
 	"github.com/weft-run/weft/transport/ws"
 	"github.com/weft-run/weft/workflows"
@@ -22,26 +19,7 @@ import (
 // startServerWith boots a server with socket limits of the test's choosing.
 func startServerWith(t testing.TB, sock ws.Config, extra ...func(*workflows.Registry)) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "test-keys.json")
-	if err := os.WriteFile(keys, []byte(keysJSON), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	for _, f := range extra {
-		f(reg)
-	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, Socket: sock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{Server: srv, dir: dir, reg: reg}
-	t.Cleanup(func() { ts.stop(t) })
-	return ts
+	return bootServer(t, "", func(c *server.Config) { c.Socket = sock }, extra...)
 }
 
 func TestOversizedFrameIsRefusedWithoutBufferingIt(t *testing.T) {
