@@ -11,8 +11,26 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/console"
 	"github.com/weft-run/weft/transport/httpapi"
 )
+
+// withConsole serves the web console's static assets at /console/ (and /
+// redirects there) in front of the API mux. They are not API routes, so
+// they stay out of Routes and the OpenAPI document.
+func withConsole(api http.Handler) http.Handler {
+	ui := console.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/" && r.Method == http.MethodGet:
+			http.Redirect(w, r, "/console/", http.StatusFound)
+		case r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, "/console/"):
+			ui.ServeHTTP(w, r)
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
 
 // routes builds the one mux of the server: the socket, health, metrics and
 // the HTTP resource plane with its documents. Every route is registered

@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.api = httpapi.New(s.svc, authn, httpCfg, s.log)
 	s.mux = s.routes(sock, s.api)
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: withConsole(s.mux), ReadHeaderTimeout: 10 * time.Second}
 	// Event streams follow executions that may run for days: end them when
 	// shutdown starts instead of waiting for them (clients resume with
 	// Last-Event-ID).
