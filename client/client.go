@@ -472,8 +472,9 @@ func (c *Client) attach(cn *conn) {
 }
 
 // detach forgets cn: its stream ids are gone (the executions are
-// resubscribed on the next connection); idempotent requests in flight are
-// queued again, the others fail with a retryable UNAVAILABLE.
+// resubscribed on the next connection); when queueing is on, idempotent
+// requests in flight are queued again (beyond the bound: they were
+// accepted); the others fail with a retryable UNAVAILABLE.
 func (c *Client) detach(cn *conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -488,7 +489,7 @@ func (c *Client) detach(cn *conn) {
 		switch {
 		case o.exec != nil:
 			o.exec.reqID = ""
-		case o.idempotent:
+		case o.idempotent && c.opts.QueueWhileDisconnected > 0:
 			requeue = append(requeue, o)
 		default:
 			o.finish(nil, errConnectionLost())

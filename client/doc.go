@@ -15,7 +15,8 @@
 // consumer sees every event exactly once and in order across drops.
 // Requests made while disconnected wait in a bounded queue
 // (Options.QueueWhileDisconnected) or fail fast with UNAVAILABLE.
-// Read-only requests in flight at the drop are sent again; a start in
+// With queueing on, read-only requests in flight at the drop are sent
+// again (with fail fast they fail with UNAVAILABLE); a start in
 // flight is sent again with the same idempotency key (so it starts one
 // execution); other writes in flight fail with a retryable UNAVAILABLE,
 // since the client cannot know whether the server applied them.
