@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/console"
 	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
@@ -176,6 +179,28 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("cancel a countdown in the console: %v", err)
+	}
+
+	// Schedules: a daily schedule appears, and the console pauses it.
+	who := weft.Identity{Name: "carol", Workspace: "acme", Scopes: []weft.Scope{weft.ScopeAdmin}}
+	created, err := srv.Service().CreateSchedule(context.Background(), who, actors.ScheduleRequest{
+		Workflow: "echo", Parameters: json.RawMessage(`{"from":"schedule"}`), Cron: "0 9 * * *", TZ: "Europe/Paris",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chromedp.Do(ctx,
+		waitText("#schedule-rows", created.ScheduleID),
+		waitText("#schedule-rows", "cron 0 9 * * * Europe/Paris"),
+		waitText("#queue-depth", "0 execution(s) queued"),
+		chromedp.Click(css(`#schedule-rows tr[data-schedule="`+created.ScheduleID+`"] button`)),
+		waitText("#schedule-rows", "paused"),
+	)
+	if err != nil {
+		t.Fatalf("schedules in the console: %v", err)
+	}
+	if info, err := srv.Service().GetSchedule(context.Background(), who, created.ScheduleID); err != nil || !info.Paused {
+		t.Fatalf("after Pause in the console: %+v, %v", info, err)
 	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (lower is JPEG)

@@ -32,7 +32,8 @@ async function login(server, token) {
     weft.onClose = () => { $("who").textContent = "disconnected"; };
     await loadWorkflows();
     refreshList();
-    listTimer = setInterval(refreshList, 1000);
+    refreshSchedules();
+    listTimer = setInterval(() => { refreshList(); refreshSchedules(); }, 1000);
   } catch (err) {
     $("login-error").textContent = err.message;
   }
@@ -55,6 +56,34 @@ async function refreshList() {
     el("td", { class: "status status-" + x.status }, x.status),
     el("td", {}, new Date(x.created_at).toLocaleTimeString())));
   $("exec-rows").replaceChildren(...rows);
+}
+
+// ---- schedules and the queue (refreshed with the list) ----
+
+async function refreshSchedules() {
+  try {
+    const queued = await weft.call("executions.list", { status: "queued", limit: 1000 });
+    $("queue-depth").textContent = `· ${queued.items.length} execution(s) queued`;
+  } catch { $("queue-depth").textContent = ""; }
+  let res;
+  try { res = await weft.call("schedule.list", {}); } catch (err) {
+    $("schedule-error").textContent = err.code === "FORBIDDEN" ? "(token lacks schedules:read)" : err.message;
+    return;
+  }
+  $("schedule-error").textContent = "";
+  const act = (service, id) => async () => {
+    try { await weft.call(service, { schedule_id: id }); } catch (err) { $("schedule-error").textContent = err.message; }
+    refreshSchedules();
+  };
+  const rows = res.schedules.map((x) => el("tr", { "data-schedule": x.id },
+    el("td", {}, x.id), el("td", {}, x.workflow),
+    el("td", {}, x.spec.cron ? `cron ${x.spec.cron}${x.spec.tz ? " " + x.spec.tz : ""}` : `every ${x.spec.every}`),
+    el("td", {}, x.paused ? "paused" : (x.next_run_at ? new Date(x.next_run_at).toLocaleTimeString() : "")),
+    el("td", {}, x.last_execution_id || ""),
+    el("td", {},
+      el("button", { onclick: act(x.paused ? "schedule.resume" : "schedule.pause", x.id) }, x.paused ? "Resume" : "Pause"),
+      el("button", { onclick: act("schedule.trigger", x.id) }, "Trigger"))));
+  $("schedule-rows").replaceChildren(...rows);
 }
 
 // ---- one execution: timeline and streamed LLM text ----
