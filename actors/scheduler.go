@@ -193,6 +193,14 @@ func (sc *scheduler) tick() (next time.Time, ok bool) {
 		}
 		return time.Now().Add(retryFiring), true
 	}
+	paused := 0
+	for _, s := range list {
+		if s.Paused {
+			paused++
+		}
+	}
+	sc.sys.metrics.Schedules.WithLabelValues("active").Set(float64(len(list) - paused))
+	sc.sys.metrics.Schedules.WithLabelValues("paused").Set(float64(paused))
 	for _, s := range list {
 		if sc.ctx.Err() != nil {
 			return time.Time{}, false

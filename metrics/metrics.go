@@ -29,6 +29,7 @@ type Metrics struct {
 	ExecutionsEnded    *prometheus.CounterVec // by workflow and status
 	ExecutionsRunning  prometheus.Gauge
 	ExecutionsQueued   prometheus.Gauge
+	Schedules          *prometheus.GaugeVec     // by state: active, paused
 	StepDuration       *prometheus.HistogramVec // by kind
 	StoreCommitLatency prometheus.Histogram
 	StoreCommitWrites  prometheus.Histogram
@@ -55,6 +56,7 @@ func New() *Metrics {
 		ExecutionsEnded:     f.counterVec("weft_executions_ended_total", "Executions ended, by workflow and final status.", "workflow", "status"),
 		ExecutionsRunning:   f.gauge("weft_executions_running", "Executions whose workflow code is running now."),
 		ExecutionsQueued:    f.gauge("weft_executions_queued", "Executions waiting for a concurrency slot."),
+		Schedules:           f.gaugeVec("weft_schedules", "Schedules, by state (active, paused).", "state"),
 		StepDuration: f.histogramVec("weft_step_duration_seconds", "Duration of durable steps, by kind (task, llm, tool).",
 			prometheus.ExponentialBuckets(0.0005, 2, 18), "kind"),
 		StoreCommitLatency: f.histogram("weft_store_commit_seconds", "Latency of one group commit (fsync included).",
@@ -84,6 +86,12 @@ func (f factory) counterVec(name, help string, labels ...string) *prometheus.Cou
 
 func (f factory) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 	f.reg.MustRegister(g)
 	return g
 }
