@@ -1,18 +1,16 @@
 package actors
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/workflows"
 )
 
 // Snapshot is an execution as execution.get and executions.list show it.
@@ -56,27 +54,8 @@ func (s *Service) GetExecution(ctx context.Context, who weft.Identity, id string
 	for _, st := range steps {
 		snap.Steps = append(snap.Steps, st)
 	}
-	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return compareStepIDs(a.ID, b.ID) })
+	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return workflows.CompareStepIDs(a.ID, b.ID) })
 	return snap, nil
-}
-
-// compareStepIDs orders positional step ids ("2" < "10", "3" < "3.1").
-func compareStepIDs(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, errx := strconv.Atoi(as[i])
-		y, erry := strconv.Atoi(bs[i])
-		if errx != nil || erry != nil {
-			if c := strings.Compare(as[i], bs[i]); c != 0 {
-				return c
-			}
-			continue
-		}
-		if c := cmp.Compare(x, y); c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(len(as), len(bs))
 }
 
 // ListRequest is the request of executions.list.

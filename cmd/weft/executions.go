@@ -16,7 +16,7 @@ import (
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/persistence"
-	"github.com/weft-run/weft/workflows/replay"
+	"github.com/weft-run/weft/workflows"
 )
 
 func executionsCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -238,7 +238,7 @@ func getSnapshot(ctx context.Context, t *target, id string) (actors.Snapshot, er
 	for _, s := range steps {
 		snap.Steps = append(snap.Steps, s)
 	}
-	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return replay.CompareStepIDs(a.ID, b.ID) })
+	slices.SortFunc(snap.Steps, func(a, b persistence.Step) int { return workflows.CompareStepIDs(a.ID, b.ID) })
 	return snap, nil
 }
 

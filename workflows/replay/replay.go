@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -166,7 +165,7 @@ func (j *journal) unusedSteps() []persistence.Step {
 			out = append(out, st)
 		}
 	}
-	slices.SortFunc(out, func(a, b persistence.Step) int { return CompareStepIDs(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b persistence.Step) int { return workflows.CompareStepIDs(a.ID, b.ID) })
 	return out
 }
 
@@ -242,25 +241,6 @@ func (j *journal) stop(s step) {
 }
 
 func stepName(kind, name string) string { return strings.TrimSpace(kind + " " + name) }
-
-// CompareStepIDs orders positional step ids ("2" < "10", "3" < "3.1").
-func CompareStepIDs(a, b string) int {
-	as, bs := strings.Split(a, "."), strings.Split(b, ".")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		x, errx := strconv.Atoi(as[i])
-		y, erry := strconv.Atoi(bs[i])
-		if errx != nil || erry != nil {
-			if c := strings.Compare(as[i], bs[i]); c != 0 {
-				return c
-			}
-			continue
-		}
-		if c := cmp.Compare(x, y); c != 0 {
-			return c
-		}
-	}
-	return cmp.Compare(len(as), len(bs))
-}
 
 func sameJSON(a, b json.RawMessage) bool {
 	var va, vb any
