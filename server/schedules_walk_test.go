@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -9,9 +10,9 @@ import (
 )
 
 // Entries of the scope and workspace walk (scopes_test.go) for the
-// schedule.* services. Another workspace's token naming acme's schedule
-// must get SCHEDULE_NOT_FOUND and change nothing; its list holds none of
-// acme's schedules.
+// schedule.* services and their HTTP routes. Another workspace's token
+// naming acme's schedule must get SCHEDULE_NOT_FOUND (404 over HTTP) and
+// change nothing; its list holds none of acme's schedules.
 
 // walkSchedules holds, per fixture, an acme schedule that never fires on
 // its own (1 January, 00:00) for the walk to name.
@@ -84,4 +85,107 @@ func init() {
 			}
 		})
 	}
+}
+
+// walkScheduleBefore holds, per fixture, acme's walk schedule as the admin
+// saw it just before an HTTP route of the walk named it, for a foreign
+// request's check that it changed nothing.
+var walkScheduleBefore sync.Map // *scopeFixture -> schedInfo
+
+// httpGetSchedule reads a schedule with acme's admin token over HTTP.
+func httpGetSchedule(t *testing.T, fx *scopeFixture, id string) schedInfo {
+	t.Helper()
+	r := httpDo(t, fx.ts, "GET", "/api/v1/schedules/"+id, adminToken, nil)
+	r.expectStatus(t, http.StatusOK)
+	return decode[schedInfo](t, r.body)
+}
+
+// walkScheduleHTTPCase is a route that names acme's schedule: method on
+// /api/v1/schedules/{id} plus suffix ("", "/pause", ...).
+func walkScheduleHTTPCase(scope weft.Scope, method, suffix string, works func(t *testing.T, fx *scopeFixture, r httpResult)) httpCase {
+	return httpCase{
+		scope: scope, kind: kindList,
+		requests: func(fx *scopeFixture, _ string) []httpReq {
+			id := walkSchedule(fx)
+			walkScheduleBefore.Store(fx, httpGetSchedule(fx.t, fx, id))
+			return []httpReq{{method: method, path: "/api/v1/schedules/" + id + suffix}}
+		},
+		works: func(t *testing.T, fx *scopeFixture, _ httpReq, r httpResult) {
+			expectHTTPOK(t, r, http.StatusOK)
+			works(t, fx, r)
+		},
+		foreign: func(t *testing.T, fx *scopeFixture, r httpResult) {
+			r.expectError(t, http.StatusNotFound, "SCHEDULE_NOT_FOUND")
+			if strings.Contains(string(r.body), "echo") || strings.Contains(string(r.body), "acme") {
+				t.Fatalf("the refusal leaks acme's data: %s", r.body)
+			}
+			before, _ := walkScheduleBefore.Load(fx)
+			after := httpGetSchedule(t, fx, walkSchedule(fx)) // still there (a foreign delete would fail this)
+			if b := before.(schedInfo); after.Paused != b.Paused || after.Firings != b.Firings || after.LastExecutionID != b.LastExecutionID {
+				t.Fatalf("another workspace's %s %s changed acme's schedule: %+v, was %+v", method, suffix, after, b)
+			}
+		},
+	}
+}
+
+func init() {
+	httpCases["GET /api/v1/schedules"] = httpCase{
+		scope: weft.ScopeSchedulesRead, kind: kindList,
+		requests: func(fx *scopeFixture, _ string) []httpReq {
+			walkSchedule(fx) // acme has one to list (or to hide)
+			return []httpReq{{method: "GET", path: "/api/v1/schedules"}}
+		},
+		works: func(t *testing.T, fx *scopeFixture, _ httpReq, r httpResult) {
+			expectHTTPOK(t, r, http.StatusOK)
+			if !strings.Contains(string(r.body), `"schedules":[`) || !strings.Contains(string(r.body), walkSchedule(fx)) {
+				t.Fatalf("list answered %s, want %s in it", r.body, walkSchedule(fx))
+			}
+		},
+		foreign: func(t *testing.T, fx *scopeFixture, r httpResult) {
+			expectHTTPOK(t, r, http.StatusOK)
+			body := string(r.body)
+			if strings.Contains(body, walkSchedule(fx)) || strings.Contains(body, `"secret":"acme"`) {
+				t.Fatalf("another workspace lists acme's schedule: %s", body)
+			}
+		},
+	}
+	httpCases["POST /api/v1/schedules"] = httpCase{
+		// Another workspace's create makes a schedule of its own: works.
+		scope: weft.ScopeSchedulesWrite, kind: kindList,
+		requests: func(*scopeFixture, string) []httpReq {
+			return []httpReq{{method: "POST", path: "/api/v1/schedules", body: map[string]any{"workflow": "echo", "cron": "0 0 1 1 *"}}}
+		},
+		works: func(t *testing.T, _ *scopeFixture, _ httpReq, r httpResult) {
+			expectHTTPOK(t, r, http.StatusCreated)
+			if !strings.Contains(string(r.body), `"schedule_id":"sched_`) || !strings.HasPrefix(r.header.Get("Location"), "/api/v1/schedules/sched_") {
+				t.Fatalf("create answered %s (Location %q)", r.body, r.header.Get("Location"))
+			}
+		},
+	}
+	httpCases["GET /api/v1/schedules/{id}"] = walkScheduleHTTPCase(weft.ScopeSchedulesRead, "GET", "", func(t *testing.T, fx *scopeFixture, r httpResult) {
+		if got := decode[schedInfo](t, r.body); got.ID != walkSchedule(fx) || got.Workflow != "echo" {
+			t.Fatalf("get answered %s", r.body)
+		}
+	})
+	httpCases["POST /api/v1/schedules/{id}/pause"] = walkScheduleHTTPCase(weft.ScopeSchedulesWrite, "POST", "/pause", func(t *testing.T, fx *scopeFixture, r httpResult) {
+		if !strings.Contains(string(r.body), `"schedule_id":"`+walkSchedule(fx)+`"`) || !strings.Contains(string(r.body), `"paused":true`) {
+			t.Fatalf("pause answered %s", r.body)
+		}
+	})
+	httpCases["POST /api/v1/schedules/{id}/resume"] = walkScheduleHTTPCase(weft.ScopeSchedulesWrite, "POST", "/resume", func(t *testing.T, fx *scopeFixture, r httpResult) {
+		if !strings.Contains(string(r.body), `"schedule_id":"`+walkSchedule(fx)+`"`) || !strings.Contains(string(r.body), `"paused":false`) {
+			t.Fatalf("resume answered %s", r.body)
+		}
+	})
+	httpCases["POST /api/v1/schedules/{id}/trigger"] = walkScheduleHTTPCase(weft.ScopeSchedulesWrite, "POST", "/trigger", func(t *testing.T, fx *scopeFixture, r httpResult) {
+		if !strings.Contains(string(r.body), `"schedule_id":"`+walkSchedule(fx)+`"`) || !strings.Contains(string(r.body), `"execution_id":"exec_`) {
+			t.Fatalf("trigger answered %s", r.body)
+		}
+	})
+	httpCases["DELETE /api/v1/schedules/{id}"] = walkScheduleHTTPCase(weft.ScopeSchedulesWrite, "DELETE", "", func(t *testing.T, fx *scopeFixture, r httpResult) {
+		if !strings.Contains(string(r.body), `"schedule_id":"`+walkSchedule(fx)+`"`) || !strings.Contains(string(r.body), `"deleted":true`) {
+			t.Fatalf("delete answered %s", r.body)
+		}
+		walkSchedules.Delete(fx) // the next case needs one again
+	})
 }

@@ -83,7 +83,13 @@ func (a *API) Register(m *Mux) {
 	m.Handle("POST", "/api/v1/executions/{id}/signals/{name}", "execution.signal", a.authed(a.signalExecution))
 	m.Handle("POST", "/api/v1/rooms/{room}/broadcast", "room.broadcast", a.authed(a.broadcast))
 	m.Handle("GET", "/api/v1/connections", "connections.list", a.authed(a.listConnections))
-	// The schedule routes of PROTOCOL section 8 arrive with their service.
+	m.Handle("GET", "/api/v1/schedules", "schedule.list", a.authed(a.listSchedules))
+	m.Handle("POST", "/api/v1/schedules", "schedule.create", a.authed(a.createSchedule))
+	m.Handle("GET", "/api/v1/schedules/{id}", "schedule.get", a.authed(scheduleCall(a, (*actors.Service).GetSchedule)))
+	m.Handle("DELETE", "/api/v1/schedules/{id}", "schedule.delete", a.authed(scheduleCall(a, (*actors.Service).DeleteSchedule)))
+	m.Handle("POST", "/api/v1/schedules/{id}/pause", "schedule.pause", a.authed(scheduleCall(a, (*actors.Service).PauseSchedule)))
+	m.Handle("POST", "/api/v1/schedules/{id}/resume", "schedule.resume", a.authed(scheduleCall(a, (*actors.Service).ResumeSchedule)))
+	m.Handle("POST", "/api/v1/schedules/{id}/trigger", "schedule.trigger", a.authed(scheduleCall(a, (*actors.Service).TriggerSchedule)))
 
 	m.Handle("GET", "/api/v1/openapi.yaml", "", document("application/yaml", spec.OpenAPIYAML))
 	m.Handle("GET", "/api/v1/openapi.json", "", document("application/json", spec.OpenAPIJSON()))

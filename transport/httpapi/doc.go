@@ -1,6 +1,7 @@
 // Package httpapi is weft's HTTP resource plane (PROTOCOL.md section 8):
 // one-shot starts (webhooks), snapshots, execution lists, event history as
-// JSON lines or a live Server-Sent Events stream, cancel and signal.
+// JSON lines or a live Server-Sent Events stream, cancel and signal,
+// schedules.
 //
 // Like the WebSocket adapter it only translates: it decodes a request,
 // calls the same actors.Service with the caller's identity and encodes the
