@@ -1,7 +1,8 @@
 // Package console is weft's web console: plain HTML, CSS and JavaScript
 // embedded in the binary (no build step, nothing to install), served by
 // `weft serve` at /console/. It talks to the server only through the public
-// socket protocol with a token the operator types in (kept in the tab's
+// socket protocol, through the shared JavaScript client (clients/js,
+// served as weft.js), with a token the operator types in (kept in the tab's
 // sessionStorage), so it can do exactly what any client may do with that
 // token, and no more.
 package console
@@ -11,6 +12,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	js "github.com/weft-run/weft/clients/js"
 )
 
 //go:embed assets
@@ -37,6 +40,11 @@ func Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'")
+		if p == "/weft.js" { // the shared JavaScript client, not a copy
+			w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+			_, _ = w.Write(js.Source)
+			return
+		}
 		r2 := r.Clone(r.Context())
 		r2.URL.Path = p
 		files.ServeHTTP(w, r2)

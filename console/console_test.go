@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	js "github.com/weft-run/weft/clients/js"
 	"github.com/weft-run/weft/console"
 	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
@@ -29,19 +31,21 @@ func TestHandlerServesEmbeddedAssets(t *testing.T) {
 	ts := httptest.NewServer(http.StripPrefix("", console.Handler()))
 	defer ts.Close()
 	for path, want := range map[string]string{
-		"/console/":         "<title>weft console</title>",
-		"/console/app.js":   "import { Weft }",
-		"/console/proto.js": "export class Weft",
+		"/console/":        "<title>weft console</title>",
+		"/console/app.js":  `import { WeftClient } from "./weft.js"`,
+		"/console/weft.js": "export class WeftClient",
 	} {
 		resp, err := http.Get(ts.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body := make([]byte, 64<<10)
-		n, _ := resp.Body.Read(body)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body[:n]), want) {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+		if path == "/console/weft.js" && string(body) != string(js.Source) {
+			t.Error("the console serves a weft.js that is not clients/js/weft.js")
 		}
 	}
 }

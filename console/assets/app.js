@@ -1,9 +1,10 @@
-import { Weft } from "./proto.js";
+import { WeftClient } from "./weft.js";
 
-// The console's state: one connection, the selected execution's stream.
+// The console's state: one connection (the shared JavaScript client, which
+// reconnects and resumes by itself), the selected execution's stream.
 const $ = (id) => document.getElementById(id);
 let weft = null;
-let following = null; // request id of the selected execution's subscription
+let following = null; // the selected execution's subscription (an Execution)
 let selected = null;
 let listTimer = null;
 
@@ -20,23 +21,30 @@ function el(tag, attrs = {}, ...children) {
 
 async function login(server, token) {
   $("login-error").textContent = "";
-  const w = new Weft(server, token);
   try {
-    const info = await w.connect();
-    weft = w;
+    weft = await WeftClient.connect(server, {
+      token, auth: "inband", // browsers cannot set headers on a WebSocket
+      reconnect: { maxAttempts: 0 },
+      onStateChange: (state) => { if (weft) $("who").textContent = who(state); },
+    });
     sessionStorage.setItem("weft.server", server);
     sessionStorage.setItem("weft.token", token);
-    $("who").textContent = info.identity + " @ " + info.workspace;
+    $("who").textContent = who("connected");
     $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
-    weft.onPush = onPush;
-    weft.onClose = () => { $("who").textContent = "disconnected"; };
+    weft.onMessage(onPush);
     await loadWorkflows();
     refreshList();
     refreshSchedules();
     listTimer = setInterval(() => { refreshList(); refreshSchedules(); }, 1000);
   } catch (err) {
-    $("login-error").textContent = err.message;
+    weft = null;
+    $("login-error").textContent = err.code === "UNAUTHENTICATED" ? "wrong token" : err.message;
   }
+}
+
+function who(state) {
+  const info = weft.info || {};
+  return `${info.identity} @ ${info.workspace}` + (state === "connected" ? "" : ` (${state})`);
 }
 
 function logout() {
@@ -88,20 +96,31 @@ async function refreshSchedules() {
 
 // ---- one execution: timeline and streamed LLM text ----
 
-function select(id) {
-  if (following) weft.stop(following);
+async function select(id) {
+  if (following) following.close();
   selected = id;
   $("detail").hidden = false;
   $("detail-id").textContent = id;
   $("detail-status").textContent = "";
   $("timeline").replaceChildren();
   $("llm-output").textContent = "";
-  const stream = weft.request("execution.subscribe", { execution_id: id, after_seq: 0 }, (f) => {
-    if (f.response) setStatus(f.response.status);
-    if (f.type) showEvent(f.type, f.data);
-  });
-  following = stream.id;
-  stream.catch((err) => showEvent("error", { seq: "", details: { message: err.message } }));
+  let exec;
+  try {
+    exec = await weft.subscribe(id, 0);
+  } catch (err) {
+    showEvent("error", { seq: "", details: { message: err.message } });
+    return;
+  }
+  following = exec;
+  if (exec.status) setStatus(exec.status);
+  try {
+    for await (const ev of exec) {
+      if (selected !== id) break;
+      showEvent(ev.type, ev);
+    }
+  } catch (err) {
+    if (selected === id && err.name !== "UnsubscribedError") showEvent("error", { seq: "", details: { message: err.message } });
+  }
 }
 
 function setStatus(status) {
@@ -193,7 +212,7 @@ async function joinRoom(ev) {
   ev.preventDefault();
   const room = $("room-name").value.trim();
   if (!room) return;
-  await weft.call("room.join", { room, presence: true });
+  await weft.join(room, { presence: true, onJoined: onPresence("room.joined"), onLeft: onPresence("room.left") });
   showRoom(room);
 }
 
@@ -205,14 +224,19 @@ async function showRoom(room) {
   li.textContent = `${room}: ${members.map((m) => m.identity + " (" + m.connection_id + ")").join(", ") || "(no members visible)"}`;
 }
 
-function onPush(f) {
-  if (f.type === "room.joined" || f.type === "room.left" || f.type === "room.message") {
-    const d = f.data;
-    $("room-log").append(el("li", {}, `${f.type} ${d.room}: ${d.identity || d.from || ""} ${d.message ? JSON.stringify(d.message) : ""}`));
-    showRoom(d.room);
-  } else if (f.type === "message") {
-    $("room-log").append(el("li", {}, `message from ${f.data.from}: ${JSON.stringify(f.data.message)}`));
+function onPush(m) {
+  if (m.type === "room.message") {
+    $("room-log").append(el("li", {}, `room.message ${m.room}: ${m.identity || m.from || ""} ${JSON.stringify(m.message)}`));
+  } else if (m.type === "message") {
+    $("room-log").append(el("li", {}, `message from ${m.from}: ${JSON.stringify(m.message)}`));
   }
+}
+
+function onPresence(type) {
+  return (p) => {
+    $("room-log").append(el("li", {}, `${type} ${p.room}: ${p.identity} (${p.connection_id})`));
+    showRoom(p.room);
+  };
 }
 
 // ---- wiring ----
