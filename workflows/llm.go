@@ -127,7 +127,7 @@ func LLMWith(ctx Context, p Provider, name string, req LLMRequest, opts ...StepO
 		},
 		body: func(ctx context.Context, a attempt) (LLMResponse, error) {
 			if wait := time.Until(notBefore); wait > 0 {
-				if err := sleepCtx(ctx, wait); err != nil {
+				if err := sleepCtx(ctx, wait, nil); err != nil {
 					return LLMResponse{}, err
 				}
 			}

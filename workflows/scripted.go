@@ -60,7 +60,7 @@ func (p ScriptedProvider) Stream(ctx context.Context, req LLMRequest, onDelta fu
 		}
 		onDelta(strings.Join(words[i:min(i+per, len(words))], ""))
 		if p.ChunkDelay > 0 {
-			if err := sleepCtx(ctx, p.ChunkDelay); err != nil {
+			if err := sleepCtx(ctx, p.ChunkDelay, nil); err != nil {
 				return LLMResponse{}, err
 			}
 		}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -62,17 +63,11 @@ func (c *wctx) waitUntil(ctx context.Context, wake time.Time, signal string) err
 	if c.canSuspend() && remaining > c.suspendAfter() {
 		c.run.journal.Suspend(wake, signal) // does not return
 	}
-	t := time.NewTimer(remaining)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.run.drain:
+	err := sleepCtx(ctx, remaining, c.run.drain)
+	if errors.Is(err, errDraining) {
 		runtime.Goexit() // the wait is recorded: it resumes at next start
-		return nil
 	}
+	return err
 }
 
 // ErrSignalTimeout is the error code of a signal wait that timed out.

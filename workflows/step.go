@@ -185,7 +185,12 @@ func Attempt(ctx context.Context) int {
 	return n
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// errDraining ends a wait when the server drains (see Run.Drain).
+var errDraining = errors.New("draining")
+
+// sleepCtx waits d, or until ctx ends (its error), or until drain is
+// closed (errDraining; a nil drain never is).
+func sleepCtx(ctx context.Context, d time.Duration, drain <-chan struct{}) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -193,6 +198,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-drain:
+		return errDraining
 	}
 }
 

@@ -39,12 +39,5 @@ func executionRerun(ctx context.Context, r *request) (any, error) {
 	if req.Subscribe != nil && !*req.Subscribe {
 		return res, nil
 	}
-	sub, err := r.c.svc.Subscribe(ctx, r.who, res.ExecutionID, 0)
-	if err != nil {
-		return nil, err
-	}
-	if err := r.respond(ctx, res, false); err != nil {
-		return nil, err
-	}
-	return nil, sub.Run(ctx, func(e events.Event) error { return r.event(ctx, e) })
+	return r.answerAndFollow(ctx, res, res.ExecutionID)
 }

@@ -193,7 +193,14 @@ func workflowStart(ctx context.Context, r *request) (any, error) {
 	if !subscribe {
 		return res, nil
 	}
-	sub, err := r.c.svc.Subscribe(ctx, r.who, res.ExecutionID, 0)
+	return r.answerAndFollow(ctx, res, res.ExecutionID)
+}
+
+// answerAndFollow answers a start with res (not the last frame), then
+// streams every event of the new execution on the same request id, until
+// its end.
+func (r *request) answerAndFollow(ctx context.Context, res any, executionID string) (any, error) {
+	sub, err := r.c.svc.Subscribe(ctx, r.who, executionID, 0)
 	if err != nil {
 		return nil, err
 	}
