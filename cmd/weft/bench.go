@@ -73,79 +73,69 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	}
 }
 
-func benchWorkflows(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench workflows", flag.ContinueOnError)
+// scenario builds one bench subcommand: its own flags, the shared target
+// flags, and the scenario to run.
+func scenario(stdout, stderr io.Writer, name, help string, flags func(*flag.FlagSet),
+	run func(context.Context, load.Target, load.Progress) (load.Report, error)) *ffcli.Command {
+	fs := flag.NewFlagSet("weft bench "+name, flag.ContinueOnError)
 	var t benchTarget
 	t.register(fs)
-	var o load.WorkflowsOptions
-	fs.IntVar(&o.Clients, "clients", 16, "concurrent sockets, one execution each at a time")
-	fs.StringVar(&o.Workflow, "workflow", "countdown", "countdown or echo")
-	fs.IntVar(&o.Steps, "steps", 10, "countdown steps (delay 0)")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to start executions")
+	flags(fs)
 	return &ffcli.Command{
-		Name: "workflows", ShortUsage: "weft bench workflows [flags]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Start countdown or echo executions back to back from many sockets.",
-		Exec: func(ctx context.Context, _ []string) error {
-			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
-				return load.Workflows(ctx, tg, o, p)
-			})
-		},
+		Name: name, ShortUsage: "weft bench " + name + " [flags]", ShortHelp: help, FlagSet: fs, Options: envOptions(),
+		Exec: func(ctx context.Context, _ []string) error { return t.run(ctx, stdout, stderr, run) },
 	}
+}
+
+func benchWorkflows(stdout, stderr io.Writer) *ffcli.Command {
+	var o load.WorkflowsOptions
+	return scenario(stdout, stderr, "workflows", "Start countdown or echo executions back to back from many sockets.",
+		func(fs *flag.FlagSet) {
+			fs.IntVar(&o.Clients, "clients", 16, "concurrent sockets, one execution each at a time")
+			fs.StringVar(&o.Workflow, "workflow", "countdown", "countdown or echo")
+			fs.IntVar(&o.Steps, "steps", 10, "countdown steps (delay 0)")
+			fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to start executions")
+		},
+		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
+			return load.Workflows(ctx, tg, o, p)
+		})
 }
 
 func benchConnections(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench connections", flag.ContinueOnError)
-	var t benchTarget
-	t.register(fs)
 	var o load.ConnectionsOptions
-	fs.IntVar(&o.N, "n", 1000, "idle authenticated connections to open")
-	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight at once")
-	fs.DurationVar(&o.Hold, "hold", 3*time.Second, "how long to hold them before measuring memory")
-	return &ffcli.Command{
-		Name: "connections", ShortUsage: "weft bench connections [flags]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Open N idle sockets; report connect rate and server memory per connection.",
-		Exec: func(ctx context.Context, _ []string) error {
-			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
-				return load.Connections(ctx, tg, o, p)
-			})
+	return scenario(stdout, stderr, "connections", "Open N idle sockets; report connect rate and server memory per connection.",
+		func(fs *flag.FlagSet) {
+			fs.IntVar(&o.N, "n", 1000, "idle authenticated connections to open")
+			fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight at once")
+			fs.DurationVar(&o.Hold, "hold", 3*time.Second, "how long to hold them before measuring memory")
 		},
-	}
+		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
+			return load.Connections(ctx, tg, o, p)
+		})
 }
 
 func benchStream(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench stream", flag.ContinueOnError)
-	var t benchTarget
-	t.register(fs)
 	var o load.StreamOptions
-	fs.IntVar(&o.Events, "events", 20000, "llm_delta events in the execution")
-	fs.IntVar(&o.ChunkBytes, "chunk-bytes", 16, "bytes per delta")
-	return &ffcli.Command{
-		Name: "stream", ShortUsage: "weft bench stream [flags]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "One socket, one execution streaming many llm_delta events: events/s and delivery latency.",
-		Exec: func(ctx context.Context, _ []string) error {
-			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
-				return load.Stream(ctx, tg, o, p)
-			})
+	return scenario(stdout, stderr, "stream", "One socket, one execution streaming many llm_delta events: events/s and delivery latency.",
+		func(fs *flag.FlagSet) {
+			fs.IntVar(&o.Events, "events", 20000, "llm_delta events in the execution")
+			fs.IntVar(&o.ChunkBytes, "chunk-bytes", 16, "bytes per delta")
 		},
-	}
+		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
+			return load.Stream(ctx, tg, o, p)
+		})
 }
 
 func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench broadcast", flag.ContinueOnError)
-	var t benchTarget
-	t.register(fs)
 	var o load.BroadcastOptions
-	fs.IntVar(&o.Members, "members", 1000, "sockets in the room")
-	fs.IntVar(&o.Broadcasts, "broadcasts", 50, "broadcasts to send")
-	fs.Float64Var(&o.Rate, "rate", 10, "broadcasts per second")
-	fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight while joining")
-	return &ffcli.Command{
-		Name: "broadcast", ShortUsage: "weft bench broadcast [flags]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "N members in one room, B broadcasts: time to the last member, and completeness.",
-		Exec: func(ctx context.Context, _ []string) error {
-			return t.run(ctx, stdout, stderr, func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
-				return load.Broadcast(ctx, tg, o, p)
-			})
+	return scenario(stdout, stderr, "broadcast", "N members in one room, B broadcasts: time to the last member, and completeness.",
+		func(fs *flag.FlagSet) {
+			fs.IntVar(&o.Members, "members", 1000, "sockets in the room")
+			fs.IntVar(&o.Broadcasts, "broadcasts", 50, "broadcasts to send")
+			fs.Float64Var(&o.Rate, "rate", 10, "broadcasts per second")
+			fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight while joining")
 		},
-	}
+		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
+			return load.Broadcast(ctx, tg, o, p)
+		})
 }
