@@ -24,6 +24,7 @@ type serveFlags struct {
 	llmAPIKey, llmModel            string
 	socket                         socketFlags
 	metricsToken                   string
+	debugAddr                      string
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -41,6 +42,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider (none for local servers)")
 	fs.StringVar(&f.llmModel, "llm-model", "", "model for LLM steps that name none, e.g. gpt-4o-mini or llama3.2")
 	f.socket.register(fs)
+	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
 	return &ffcli.Command{
 		Name:       "serve",
@@ -65,6 +67,11 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	llm, err := newProvider(f)
 	if err != nil {
 		return err
+	}
+	if f.debugAddr != "" {
+		if err := serveDebug(ctx, f.debugAddr, log); err != nil {
+			return err
+		}
 	}
 	reg := workflows.NewRegistry()
 	reference.Register(reg)

@@ -44,9 +44,11 @@ func NewServer(sys *actors.System, svc *actors.Service, a *auth.Authenticator, c
 		metrics: m,
 		admit:   newAdmission(cfg),
 		upgrader: websocket.Upgrader{
-			// 0: reuse the HTTP server's 4 KiB read buffer. Write buffers
-			// come from a pool only while a frame is written, so an idle
-			// connection holds none.
+			// A 1 KiB read buffer of its own instead of the HTTP server's
+			// 4 KiB one (frames larger than that are read through it).
+			// Write buffers come from a pool only while a frame is
+			// written, so an idle connection holds none.
+			ReadBufferSize:    1024,
 			WriteBufferPool:   &sync.Pool{},
 			CheckOrigin:       originChecker(cfg.AllowedOrigins),
 			EnableCompression: !cfg.DisableCompression,
