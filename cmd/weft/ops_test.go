@@ -36,6 +36,12 @@ func countStep(name string) func(context.Context) (string, error) {
 	}
 }
 
+func resetCalls() {
+	stepCalls.Lock()
+	defer stepCalls.Unlock()
+	clear(stepCalls.n)
+}
+
 func calls(name string) int {
 	stepCalls.Lock()
 	defer stepCalls.Unlock()
@@ -207,6 +213,7 @@ func TestOperatorCommands(t *testing.T) {
 }
 
 func TestRerunFromStepReusesEarlierSteps(t *testing.T) {
+	resetCalls() // the counters are per process: -count=N runs this again
 	s := startOpsServer(t, t.TempDir())
 	orig := startDetached(t, s, "counted", `{"tag":"r"}`)
 	mustRun(t, s, "tail", orig)
