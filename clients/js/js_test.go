@@ -9,8 +9,6 @@ package js_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/internal/tcpproxy"
 	"github.com/weft-run/weft/server"
 	"github.com/weft-run/weft/workflows"
 )
@@ -146,84 +145,20 @@ func (h *harness) control(p *proxy) func(http.ResponseWriter, *http.Request) {
 	}
 }
 
-// proxy is a TCP proxy whose connections can be cut, and which refuses
-// new ones (accept, then close) while blocked.
-type proxy struct {
-	ln      net.Listener
-	target  string
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	blocked bool
-	wg      sync.WaitGroup
-}
+// proxy is the shared test proxy (internal/tcpproxy): its connections can
+// be cut, and it can refuse new ones.
+type proxy struct{ *tcpproxy.Proxy }
 
 func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	t.Helper()
+	p, err := tcpproxy.New(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		p.cut()
-		p.wg.Wait()
-	})
-	return p
+	t.Cleanup(p.Close)
+	return &proxy{p}
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		in, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		blocked := p.blocked
-		p.mu.Unlock()
-		if blocked {
-			in.Close()
-			continue
-		}
-		out, err := net.Dial("tcp", p.target)
-		if err != nil {
-			in.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[in], p.conns[out] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
-	}
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *proxy) block(on bool) {
-	p.mu.Lock()
-	p.blocked = on
-	p.mu.Unlock()
-}
+func (p *proxy) addr() string  { return p.Addr() }
+func (p *proxy) cut()          { p.Cut() }
+func (p *proxy) block(on bool) { p.Block(on) }
