@@ -1,4 +1,8 @@
-// Command weft runs the weft server (`weft serve`) and, later, talks to one.
+// Command weft runs the weft server (`weft serve`), loads one (`weft
+// bench`), and operates one: executions, tail, start, cancel, signal,
+// replay, replay-check, rerun, export, import and schedules, over the
+// socket with a token or (for reads) straight from a stopped server's data
+// dir.
 //
 // Every flag also reads WEFT_<FLAG> from the environment (upper case, "-"
 // as "_"); a flag given on the command line wins.
