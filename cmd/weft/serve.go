@@ -85,8 +85,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	if token := srv.BootstrapToken(); token != "" {
 		fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
-			"Connect with it, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
-			srv.KeysFile(), token, f.addr, token)
+			"Open the console at http://%s/console/ and log in with it,\n"+
+			"or connect a socket, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
+			srv.KeysFile(), token, f.addr, f.addr, token)
 	}
 	return srv.Run(ctx)
 }
