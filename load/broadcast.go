@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,12 +16,19 @@ type BroadcastOptions struct {
 	Broadcasts int     // how many broadcasts to send
 	Rate       float64 // broadcasts per second
 	Parallel   int     // dials in flight while joining (default 64)
+	// MessageBytes pads each broadcast's message ({"n":b,"pad":"..."}) to
+	// this many bytes of JSON; 0 sends {"n":b}.
+	MessageBytes int
 }
 
 // Broadcast puts Members sockets in one room (presence off, as large rooms
 // should), has one more socket broadcast to it at Rate, and measures for
 // each broadcast the time until the last member received it. It checks that
 // every member got every message.
+//
+// When the server's pid is known (t.PID), the report has the server's CPU
+// time over the broadcast phase only (first broadcast sent to last
+// delivery, joins excluded) and per delivery.
 func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progress) (Report, error) {
 	if err := t.CheckLoopback(); err != nil {
 		return Report{}, err
@@ -77,6 +85,10 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 	sender.run()
 
 	sentAt := make([]int64, o.Broadcasts)
+	cpu, err := startCPU(t)
+	if err != nil {
+		return Report{}, err
+	}
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	began := time.Now()
 	var sendErrs int64
@@ -85,7 +97,7 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 		time.Sleep(time.Until(next))
 		sentAt[b] = time.Now().UnixNano()
 		id := fmt.Sprintf("b%d", b)
-		ch, err := sender.request(id, "room.broadcast", map[string]any{"room": room, "message": map[string]int{"n": b}})
+		ch, err := sender.request(id, "room.broadcast", map[string]any{"room": room, "message": broadcastMessage(b, o.MessageBytes)})
 		if err != nil {
 			return Report{}, err
 		}
@@ -101,23 +113,31 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 		progress.say("broadcast %d of %d", b+1, o.Broadcasts)
 	}
 	sendTime := time.Since(began)
-	// Wait for the last deliveries (bounded).
+	// Wait for the last deliveries (bounded). Members receive in order,
+	// so each member's last slot tells whether it is done; a member still
+	// waiting is checked again first.
 	lastMember, missing := newLatency(), int64(0)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		missing = 0
-		for i := range received {
-			for b := range received[i] {
-				if atomic.LoadInt64(&received[i][b]) == 0 {
-					missing++
-				}
-			}
+	for next := 0; next < len(received) && o.Broadcasts > 0; {
+		if atomic.LoadInt64(&received[next][o.Broadcasts-1]) != 0 {
+			next++
+			continue
 		}
-		if missing == 0 || time.Now().After(deadline) {
+		if time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+	for i := range received {
+		for b := range received[i] {
+			if atomic.LoadInt64(&received[i][b]) == 0 {
+				missing++
+			}
+		}
+	}
+	deliveries := float64(int64(o.Members*o.Broadcasts) - missing)
+	var cpuReport Report
+	cpu.stop(&cpuReport, deliveries)
 	for b := range o.Broadcasts {
 		var last int64
 		for i := range received {
@@ -129,16 +149,29 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 	}
 	return Report{
 		Scenario: "broadcast",
-		Params:   map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate},
+		Params:   map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate, "message_bytes": len(broadcastMessage(0, o.MessageBytes))},
 		Elapsed:  time.Since(began),
 		Figures: map[string]float64{
 			"broadcasts_per_second": float64(o.Broadcasts) / sendTime.Seconds(),
-			"deliveries":            float64(int64(o.Members*o.Broadcasts) - missing),
+			"deliveries":            deliveries,
 			"missing_deliveries":    float64(missing),
 		},
 		Latencies: map[string]Summary{"broadcast_to_last_member": lastMember.summary()},
 		Errors:    sendErrs + missing,
+		ServerCPU: cpuReport.ServerCPU,
+		ClientCPU: cpuReport.ClientCPU,
 	}, nil
+}
+
+// broadcastMessage is the message of broadcast b: {"n":b}, padded with a
+// "pad" string to size bytes when size is larger.
+func broadcastMessage(b, size int) json.RawMessage {
+	msg := fmt.Sprintf(`{"n":%d}`, b)
+	if len(msg) >= size {
+		return json.RawMessage(msg)
+	}
+	base := fmt.Sprintf(`{"n":%d,"pad":""}`, b)
+	return json.RawMessage(fmt.Sprintf(`{"n":%d,"pad":"%s"}`, b, strings.Repeat("x", max(0, size-len(base)))))
 }
 
 // joinQuietly joins room without presence (no reader runs yet).

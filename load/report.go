@@ -20,6 +20,12 @@ type Report struct {
 	Figures   map[string]float64 `json:"figures"`
 	Latencies map[string]Summary `json:"latencies_ms"`
 	Errors    int64              `json:"errors"`
+	// ServerCPU is the server process's CPU time over the measured phase,
+	// when its pid is known (a server the tool started, or --server-pid).
+	ServerCPU *CPU `json:"server_cpu,omitempty"`
+	// ClientCPU is this load tool's CPU time over the same phase (only
+	// when the server is another process).
+	ClientCPU *CPU `json:"client_cpu,omitempty"`
 }
 
 // Summary is a latency distribution in milliseconds.
@@ -75,6 +81,15 @@ func (r Report) WriteTable(w io.Writer) {
 			s := r.Latencies[k]
 			fmt.Fprintf(w, "  %-28s %8d %8.2f %8.2f %8.2f %8.2f\n", k, s.Count, s.P50, s.P90, s.P99, s.Max)
 		}
+	}
+	if c := r.ServerCPU; c != nil {
+		fmt.Fprintf(w, "  %-28s %.3f (user %.3f, system %.3f; %.2f cores; pid %d)\n", "server CPU s", c.Seconds, c.UserSeconds, c.SystemSeconds, c.Cores, c.PID)
+		if c.MicrosPerDelivery > 0 {
+			fmt.Fprintf(w, "  %-28s %.2f\n", "server CPU µs per delivery", c.MicrosPerDelivery)
+		}
+	}
+	if c := r.ClientCPU; c != nil {
+		fmt.Fprintf(w, "  %-28s %.3f (%.2f cores)\n", "load client CPU s", c.Seconds, c.Cores)
 	}
 	fmt.Fprintf(w, "  %-28s %d\n", "errors", r.Errors)
 }
