@@ -17,6 +17,7 @@ import (
 type benchTarget struct {
 	server, token string
 	local, json   bool
+	pid           int
 }
 
 func (b *benchTarget) register(fs *flag.FlagSet) {
@@ -24,12 +25,13 @@ func (b *benchTarget) register(fs *flag.FlagSet) {
 	fs.StringVar(&b.token, "token", "", "token with the admin scope")
 	fs.BoolVar(&b.local, "local", false, "start a weft server on 127.0.0.1 with a temporary data dir, and load it")
 	fs.BoolVar(&b.json, "json", false, "print the report as JSON")
+	fs.IntVar(&b.pid, "server-pid", 0, "pid of --server's process on this machine: its memory and CPU come from /proc (with --local: the started server)")
 }
 
 // run resolves the target (starting a local server if asked), runs the
 // scenario and prints its report.
 func (b *benchTarget) run(ctx context.Context, stdout, stderr io.Writer, scenario func(context.Context, load.Target, load.Progress) (load.Report, error)) error {
-	target := load.Target{URL: b.server, Token: b.token}
+	target := load.Target{URL: b.server, Token: b.token, PID: b.pid}
 	if b.local {
 		self, err := os.Executable()
 		if err != nil {
@@ -61,14 +63,14 @@ func (b *benchTarget) run(ctx context.Context, stdout, stderr io.Writer, scenari
 func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
 		Name:       "bench",
-		ShortUsage: "weft bench <workflows|connections|stream|broadcast> [flags]",
+		ShortUsage: "weft bench <workflows|connections|stream|broadcast|refserver> [flags]",
 		ShortHelp:  "Load a weft server over real sockets and report throughput and latency.",
 		Subcommands: []*ffcli.Command{
 			benchWorkflows(stdout, stderr), benchConnections(stdout, stderr), benchStream(stdout, stderr),
-			benchBroadcast(stdout, stderr),
+			benchBroadcast(stdout, stderr), benchRefserver(stdout, stderr),
 		},
 		Exec: func(context.Context, []string) error {
-			return usageError{"bench needs a scenario: workflows, connections, stream or broadcast"}
+			return usageError{"bench needs a scenario: workflows, connections, stream, broadcast or refserver"}
 		},
 	}
 }
@@ -123,19 +125,5 @@ func benchStream(stdout, stderr io.Writer) *ffcli.Command {
 		},
 		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
 			return load.Stream(ctx, tg, o, p)
-		})
-}
-
-func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
-	var o load.BroadcastOptions
-	return scenario(stdout, stderr, "broadcast", "N members in one room, B broadcasts: time to the last member, and completeness.",
-		func(fs *flag.FlagSet) {
-			fs.IntVar(&o.Members, "members", 1000, "sockets in the room")
-			fs.IntVar(&o.Broadcasts, "broadcasts", 50, "broadcasts to send")
-			fs.Float64Var(&o.Rate, "rate", 10, "broadcasts per second")
-			fs.IntVar(&o.Parallel, "parallel", 64, "dials in flight while joining")
-		},
-		func(ctx context.Context, tg load.Target, p load.Progress) (load.Report, error) {
-			return load.Broadcast(ctx, tg, o, p)
 		})
 }
