@@ -24,7 +24,9 @@ test-short:
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $(FUZZTIME) ./transport/ws/
-	$(GO) test -run '^$$' -fuzz FuzzSequencer -fuzztime $(FUZZTIME) ./events/
+	$(GO) test -run '^$$' -fuzz FuzzFollow -fuzztime $(FUZZTIME) ./events/
+	$(GO) test -run '^$$' -fuzz FuzzCanonical -fuzztime $(FUZZTIME) ./events/
+	$(GO) test -run '^$$' -fuzz FuzzFrameInto -fuzztime $(FUZZTIME) ./events/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeStream -fuzztime $(FUZZTIME) ./workflows/openai/
 	$(GO) test -run '^$$' -fuzz FuzzAuthenticate -fuzztime $(FUZZTIME) ./transport/auth/
 	$(GO) test -run '^$$' -fuzz FuzzFromRequest -fuzztime $(FUZZTIME) ./transport/auth/

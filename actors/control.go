@@ -130,14 +130,17 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 	now := time.Now().UTC()
 	e := events.New(events.ExecutionCancelled, events.ExecutionEndDetails{Reason: reason, DurationMS: now.Sub(exec.CreatedAt).Milliseconds()})
 	e.Data.Seq, e.Data.Timestamp, e.Data.ExecutionID, e.Data.Workflow = exec.LastSeq+1, now, exec.ID, exec.Workflow
-	err := s.sys.store.Commit(ctx, persistence.Write{
+	prepared, err := persistence.Prepare(persistence.Write{
 		ExecutionID: exec.ID, Events: []events.Event{e},
 		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, At: now},
 	})
+	if err == nil {
+		err = s.sys.store.CommitPreparedWait(ctx, prepared)
+	}
 	if err != nil {
 		return weft.Internal(err)
 	}
-	if err := s.sys.bus.Publish(e); err != nil {
+	if err := s.sys.bus.Publish(exec.ID, prepared.Events()...); err != nil {
 		s.sys.log.Warn().Err(err).Msg("publish cancellation")
 	}
 	s.sys.metrics.ExecutionsEnded.WithLabelValues(exec.Workflow, string(weft.StatusCancelled)).Inc()

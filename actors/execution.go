@@ -31,7 +31,7 @@ type (
 	}
 	// eventsCommitted comes back from the store's writer goroutine.
 	eventsCommitted struct {
-		events []events.Event
+		events []events.Stored
 		step   *persistence.Step
 		reply  chan<- error
 		status weft.Status // "" when the write changed no status
@@ -247,12 +247,20 @@ func (a *executionActor) append(w persistence.Write, reply chan<- error) {
 		a.ending = status.Terminal()
 	}
 	a.inflight++
-	root, self, evs := a.sys.actors.Root, a.self, w.Events
+	root, self := a.sys.actors.Root, a.self
 	var step *persistence.Step
 	if len(w.Steps) == 1 {
 		step = &w.Steps[0]
 	}
-	a.sys.store.CommitAsync(w, func(err error) {
+	// The events are encoded once, here: the store writes these bytes and
+	// the bus publishes the same ones after the commit.
+	prepared, err := persistence.Prepare(w)
+	if err != nil {
+		root.Send(self, &eventsCommitted{step: step, reply: reply, status: status, err: err})
+		return
+	}
+	evs := prepared.Events()
+	a.sys.store.CommitPrepared(prepared, func(err error) {
 		root.Send(self, &eventsCommitted{events: evs, step: step, reply: reply, status: status, err: err})
 	})
 }
@@ -280,8 +288,8 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	if msg.step != nil && !msg.step.Pending() && !msg.step.CompletedAt.IsZero() {
 		a.sys.metrics.StepDuration.WithLabelValues(msg.step.Kind).Observe(msg.step.CompletedAt.Sub(msg.step.StartedAt).Seconds())
 	}
-	if err := a.sys.bus.Publish(msg.events...); err != nil {
-		// Subscribers still get the events: they read gaps from the store.
+	if err := a.sys.bus.Publish(a.exec.ID, msg.events...); err != nil {
+		// Only a closing bus fails, and its subscribers are leaving.
 		a.log.Warn().Err(err).Msg("publish events")
 	}
 	a.sys.metrics.EventsPublished.Add(float64(len(msg.events)))

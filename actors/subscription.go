@@ -3,23 +3,13 @@ package actors
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/events"
 )
 
-// How a subscription restores order. A gap (an event arrived before the
-// ones it follows) is first given gapWait to close from the bus, which only
-// reorders; then the missing events are read from the store. With no bus
-// traffic at all the store is polled every idlePoll, so even a bus that
-// drops messages cannot leave a subscriber waiting forever.
-const (
-	gapWait     = 20 * time.Millisecond
-	idlePoll    = 2 * time.Second
-	catchUpPage = 512
-)
+// catchUpPage is how many events one store read returns (history, replay).
+const catchUpPage = 512
 
 // Subscription follows one execution: stored events after a seq, then live
 // ones, with no gap and no duplicate. Get one from Service.Subscribe, send
@@ -46,7 +36,7 @@ type SubscriptionInfo struct {
 
 // Subscribe opens a subscription to an execution's events after afterSeq.
 // It follows the bus before it reads the store, so nothing published in
-// between is missed; the sequencer drops what both deliver.
+// between is missed; Run drops by seq what both deliver.
 func (s *Service) Subscribe(ctx context.Context, who weft.Identity, id string, afterSeq uint64) (*Subscription, error) {
 	if err := who.Require(weft.ScopeExecutionsRead); err != nil {
 		return nil, err
@@ -79,78 +69,30 @@ func (s *Service) Subscribe(ctx context.Context, who weft.Identity, id string, a
 // Close stops following the bus. Run returns soon after.
 func (sub *Subscription) Close() { sub.cancel() }
 
-// errStop is what a deliver func returns to end Run quietly.
-var errStop = errors.New("subscription stopped")
-
-// Run delivers events in seq order until the terminal event has been
-// delivered (nil), ctx ends, or deliver fails. deliver runs in Run's
-// goroutine.
+// Run delivers events in seq order, each once, until the terminal event has
+// been delivered (nil), ctx ends, or deliver fails: the stored events after
+// the requested seq, then live ones. deliver runs in Run's goroutine.
 func (sub *Subscription) Run(ctx context.Context, deliver func(events.Event) error) error {
+	return sub.RunStored(ctx, func(s events.Stored) error {
+		e, err := s.Decode()
+		if err != nil {
+			return weft.Internal(err)
+		}
+		return deliver(e)
+	})
+}
+
+// RunStored is Run without decoding: deliver gets each event's stored
+// bytes, ready to be framed (events.Follow). Transports use it, so that
+// following an execution costs no encoding or decoding per subscriber.
+func (sub *Subscription) RunStored(ctx context.Context, deliver func(events.Stored) error) error {
 	defer sub.cancel()
 	if sub.Ended {
 		return nil
 	}
-	seq := events.NewSequencer(sub.after)
-	release := func(evs []events.Event) (bool, error) {
-		for _, e := range evs {
-			if err := deliver(e); err != nil {
-				return false, err
-			}
-			if e.Type.Terminal() {
-				return true, nil
-			}
-		}
-		return false, nil
+	err := events.Follow(ctx, sub.feed, sub.svc.sys.store, sub.id, sub.after, deliver)
+	if errors.Is(err, events.ErrBusClosed) {
+		return weft.Errorf(weft.CodeUnavailable, "server shutting down")
 	}
-	catchUp := func() (bool, error) {
-		for {
-			evs, err := sub.svc.sys.store.Events(ctx, sub.id, seq.Next()-1, catchUpPage)
-			if err != nil {
-				return false, fmt.Errorf("read events of %s: %w", sub.id, err)
-			}
-			for _, e := range evs {
-				if done, err := release(seq.Push(e)); done || err != nil {
-					return done, err
-				}
-			}
-			if len(evs) < catchUpPage {
-				return false, nil
-			}
-		}
-	}
-	if done, err := catchUp(); done || err != nil {
-		return err
-	}
-	timer := time.NewTimer(idlePoll)
-	defer timer.Stop()
-	for {
-		select {
-		case <-sub.feed.Lost:
-			if done, err := catchUp(); done || err != nil {
-				return err
-			}
-		case e, ok := <-sub.feed.C:
-			if !ok {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				return weft.Errorf(weft.CodeUnavailable, "event bus closed")
-			}
-			if done, err := release(seq.Push(e)); done || err != nil {
-				return err
-			}
-			if seq.Waiting() {
-				timer.Reset(gapWait)
-			} else {
-				timer.Reset(idlePoll)
-			}
-		case <-timer.C:
-			if done, err := catchUp(); done || err != nil {
-				return err
-			}
-			timer.Reset(idlePoll)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return err
 }

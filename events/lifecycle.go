@@ -27,9 +27,14 @@ var LifecycleTopics = []string{
 	TopicMessageReceived, TopicMessageSent, TopicBroadcastCompleted,
 }
 
-// PublishLifecycle publishes one lifecycle event as JSON on topic.
-func (b *Bus) PublishLifecycle(topic string, payload any) error {
-	raw, err := json.Marshal(payload)
+// PublishLifecycle publishes one lifecycle event as JSON on topic, if
+// anyone follows topic: payload is only called (and its result encoded)
+// then, so a socket's every frame costs nothing when nobody listens.
+func (b *Bus) PublishLifecycle(topic string, payload func() any) error {
+	if !b.Followed(topic) {
+		return nil
+	}
+	raw, err := json.Marshal(payload())
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", topic, err)
 	}

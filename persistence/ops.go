@@ -128,7 +128,7 @@ func putIndexes(tx *bolt.Tx, e *Execution) error {
 type writeOp struct {
 	id       []byte
 	firstSeq uint64
-	events   [][]byte
+	events   []events.Stored // encoded once: stored, then published as is
 	stepIDs  [][]byte
 	steps    [][]byte
 	status   *StatusUpdate
@@ -143,7 +143,7 @@ func newWriteOp(w Write) (*writeOp, error) {
 	o := &writeOp{id: []byte(w.ExecutionID), consume: append([]uint64(nil), w.ConsumeSignals...)}
 	if len(w.Events) > 0 {
 		o.firstSeq = w.Events[0].Seq()
-		o.events = make([][]byte, len(w.Events))
+		o.events = make([]events.Stored, len(w.Events))
 	}
 	for i, ev := range w.Events {
 		if want := o.firstSeq + uint64(i); ev.Seq() != want {
@@ -152,11 +152,11 @@ func newWriteOp(w Write) (*writeOp, error) {
 		if ev.Data.ExecutionID != "" && ev.Data.ExecutionID != w.ExecutionID {
 			return nil, fmt.Errorf("%w: event seq %d of %s belongs to %s", ErrInvalid, ev.Seq(), w.ExecutionID, ev.Data.ExecutionID)
 		}
-		raw, err := json.Marshal(ev)
+		st, err := events.Encode(ev)
 		if err != nil {
-			return nil, fmt.Errorf("persistence: encode event seq %d of %s: %w", ev.Seq(), w.ExecutionID, err)
+			return nil, fmt.Errorf("persistence: %s: %w", w.ExecutionID, err)
 		}
-		o.events[i] = raw
+		o.events[i] = st
 	}
 	for _, st := range w.Steps {
 		if st.ID == "" || len(st.ID) > bolt.MaxKeySize {
@@ -218,8 +218,8 @@ func (o *writeOp) put(tx *bolt.Tx) error {
 		// The log is append-only: full pages waste no space and are never
 		// split by a later insert in the middle.
 		log.FillPercent = 1.0
-		for i, raw := range o.events {
-			if err := log.Put(seqKey(o.firstSeq+uint64(i)), raw); err != nil {
+		for _, ev := range o.events {
+			if err := log.Put(seqKey(ev.Seq), ev.JSON); err != nil {
 				return err
 			}
 		}

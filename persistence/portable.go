@@ -157,7 +157,13 @@ func newImportOp(rec Record) (*importOp, error) {
 		if head.Data.Seq != uint64(i+1) || head.Data.ExecutionID != e.ID {
 			return nil, fmt.Errorf("%w: event %d of %s has seq %d of %q", ErrSeqGap, i+1, e.ID, head.Data.Seq, head.Data.ExecutionID)
 		}
-		o.events[i] = raw
+		// Stored bytes must be canonical (subscribers frame them as they
+		// are): a hand-made file's events are re-encoded, ours kept as is.
+		st, err := events.Canonical(uint64(i+1), raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: event %d of %s: %v", ErrInvalid, i+1, e.ID, err)
+		}
+		o.events[i] = st.JSON
 	}
 	for _, st := range rec.Steps {
 		raw, err := json.Marshal(st)

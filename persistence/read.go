@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,6 +78,38 @@ func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit in
 				return fmt.Errorf("persistence: decode event seq %d of %s: %w", seqOf(k), id, err)
 			}
 			out = append(out, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// StoredEvents is Events without decoding: each event's stored bytes (a
+// copy: bbolt's memory dies with the transaction), seq and type, which is
+// all a subscriber needs to frame it.
+func (s *Store) StoredEvents(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Stored, error) {
+	var out []events.Stored
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bktExecutions).Get([]byte(id)) == nil {
+			return fmt.Errorf("execution %s: %w", id, ErrNotFound)
+		}
+		log := tx.Bucket(bktEvents).Bucket([]byte(id))
+		if log == nil || afterSeq == ^uint64(0) {
+			return nil
+		}
+		c := log.Cursor()
+		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			st, err := events.ParseStored(seqOf(k), bytes.Clone(v))
+			if err != nil {
+				return fmt.Errorf("persistence: %s: %w", id, err)
+			}
+			out = append(out, st)
 		}
 		return nil
 	})

@@ -143,12 +143,31 @@ func (s *Store) CreateExecution(ctx context.Context, exec Execution, first event
 // (re-read the log) rather than retry blindly, which would fail with
 // ErrSeqGap if w did land.
 func (s *Store) Commit(ctx context.Context, w Write) error {
-	o, err := newWriteOp(w)
+	p, err := Prepare(w)
 	if err != nil {
 		return err
 	}
-	return s.do(ctx, o)
+	return s.CommitPreparedWait(ctx, p)
 }
+
+// Prepared is a Write already encoded for the store. Its events are
+// encoded exactly once, here: the execution actor publishes the same bytes
+// once they are committed (Events), and subscribers frame them as they are.
+type Prepared struct{ op *writeOp }
+
+// Prepare validates and encodes w, in the caller's goroutine (the writer
+// goroutine only moves bytes). The caller may reuse w afterwards.
+func Prepare(w Write) (*Prepared, error) {
+	o, err := newWriteOp(w)
+	if err != nil {
+		return nil, err
+	}
+	return &Prepared{op: o}, nil
+}
+
+// Events are the prepared write's events as they will be stored. Their
+// bytes are shared: do not modify them.
+func (p *Prepared) Events() []events.Stored { return p.op.events }
 
 // CommitAsync queues w and returns without waiting for the fsync. done, if
 // not nil, is called with Commit's result once w is committed (or rejected),
@@ -160,11 +179,24 @@ func (s *Store) Commit(ctx context.Context, w Write) error {
 // which is the store's backpressure. Invalid writes and writes after Close
 // get done(err) before CommitAsync returns, from the caller's goroutine.
 func (s *Store) CommitAsync(w Write, done func(error)) {
-	a, err := newWriteOp(w)
-	if err == nil {
-		err = s.enqueue(context.Background(), &op{a: a, done: done})
+	p, err := Prepare(w)
+	if err != nil {
+		if done != nil {
+			done(err)
+		}
+		return
 	}
-	if err != nil && done != nil {
+	s.CommitPrepared(p, done)
+}
+
+// CommitPreparedWait is Commit for a write prepared by Prepare.
+func (s *Store) CommitPreparedWait(ctx context.Context, p *Prepared) error {
+	return s.do(ctx, p.op)
+}
+
+// CommitPrepared is CommitAsync for a write prepared by Prepare.
+func (s *Store) CommitPrepared(p *Prepared, done func(error)) {
+	if err := s.enqueue(context.Background(), &op{a: p.op, done: done}); err != nil && done != nil {
 		done(err)
 	}
 }

@@ -54,7 +54,7 @@ type execSnapshot struct {
 	LastSeq uint64 `json:"last_seq"`
 }
 
-func getExecution(t *testing.T, c *client, id string) execSnapshot {
+func getExecution(t testing.TB, c *client, id string) execSnapshot {
 	t.Helper()
 	f := c.call("get-"+id, "execution.get", map[string]any{"execution_id": id})
 	if f.Error != nil {
@@ -64,7 +64,7 @@ func getExecution(t *testing.T, c *client, id string) execSnapshot {
 }
 
 // waitStatus polls execution.get until the status is want.
-func waitStatus(t *testing.T, c *client, id, want string) execSnapshot {
+func waitStatus(t testing.TB, c *client, id, want string) execSnapshot {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

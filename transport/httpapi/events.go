@@ -141,10 +141,10 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, who weft.Iden
 	}
 
 	// Run delivers on this channel; only this goroutine writes to w.
-	feed := make(chan events.Event)
+	feed := make(chan events.Stored)
 	ran := make(chan error, 1)
 	go func() {
-		ran <- sub.Run(ctx, func(e events.Event) error {
+		ran <- sub.RunStored(ctx, func(e events.Stored) error {
 			select {
 			case feed <- e:
 				return nil
@@ -183,21 +183,16 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, who weft.Iden
 	}
 }
 
-// sseEvent renders one event block. Event data is one line of JSON, so a
-// single data: line carries it.
-func sseEvent(e events.Event) []byte {
-	data, err := json.Marshal(e.Data)
-	if err != nil {
-		data = []byte(`{}`)
-	}
-	var b strings.Builder
-	b.Grow(len(data) + 64)
-	b.WriteString("id: ")
-	b.WriteString(strconv.FormatUint(e.Data.Seq, 10))
-	b.WriteString("\nevent: ")
-	b.WriteString(string(e.Type))
-	b.WriteString("\ndata: ")
-	b.Write(data)
-	b.WriteString("\n\n")
-	return []byte(b.String())
+// sseEvent renders one event block from the stored bytes. Event data is
+// one line of JSON, so a single data: line carries it.
+func sseEvent(e events.Stored) []byte {
+	data := e.DataJSON()
+	b := make([]byte, 0, len(data)+64)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, e.Seq, 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, e.Type...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
 }

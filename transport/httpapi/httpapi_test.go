@@ -121,7 +121,11 @@ func TestSSEEvent(t *testing.T) {
 	}}
 	want := "id: 4\nevent: task_end\n" +
 		`data: {"timestamp":"2026-01-10T12:00:00Z","execution_id":"exec_1","workflow":"w","seq":4,"details":{"output":"two\nlines"}}` + "\n\n"
-	if got := string(sseEvent(e)); got != want {
+	s, err := events.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(sseEvent(s)); got != want {
 		t.Errorf("got  %q\nwant %q", got, want)
 	}
 }

@@ -46,9 +46,11 @@ func (r *request) fail(err error) {
 	_ = r.send(context.Background(), encodeError(r.id, err), true)
 }
 
-func (r *request) event(ctx context.Context, e events.Event) error {
+// event frames a stored event for this request: its bytes with the id
+// spliced in, no encoding.
+func (r *request) event(ctx context.Context, e events.Stored) error {
 	final := e.Type.Terminal()
-	return r.send(ctx, encodeEvent(r.id, e, final), final)
+	return r.send(ctx, e.FrameInto(make([]byte, 0, e.FrameSize(r.id)), r.id, final), final)
 }
 
 // decode reads the request payload into v; a missing payload is {}.
@@ -207,7 +209,7 @@ func (r *request) answerAndFollow(ctx context.Context, res any, executionID stri
 	if err := r.respond(ctx, res, false); err != nil {
 		return nil, err
 	}
-	return nil, sub.Run(ctx, func(e events.Event) error { return r.event(ctx, e) })
+	return nil, sub.RunStored(ctx, func(e events.Stored) error { return r.event(ctx, e) })
 }
 
 // executionID takes the execution id from the request or from "flow".
@@ -251,7 +253,7 @@ func executionSubscribe(ctx context.Context, r *request) (any, error) {
 	if err := r.respond(ctx, sub.Info, sub.Ended); err != nil || sub.Ended {
 		return nil, err
 	}
-	return nil, sub.Run(ctx, func(e events.Event) error { return r.event(ctx, e) })
+	return nil, sub.RunStored(ctx, func(e events.Stored) error { return r.event(ctx, e) })
 }
 
 func deadlineSoon() time.Time { return time.Now().Add(time.Second) }
