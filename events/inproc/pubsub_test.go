@@ -513,3 +513,17 @@ func TestOverflowedHelper(t *testing.T) {
 		t.Fatal("marker not recognised")
 	}
 }
+
+// TestIdleSubscriptionCost keeps an idle subscription cheap: no goroutine
+// and well under 8 KB (heap plus stacks) each.
+func TestIdleSubscriptionCost(t *testing.T) {
+	const n = 10_000
+	bytes, goroutines := idleCost(t, newInproc, n)
+	t.Logf("%d idle subscriptions: %.0f B and %.3f goroutines per subscription", n, bytes, goroutines)
+	if goroutines != 0 {
+		t.Errorf("idle subscriptions hold %.3f goroutines each, want 0", goroutines)
+	}
+	if bytes >= 8<<10 {
+		t.Errorf("an idle subscription costs %.0f B, want well under 8 KB", bytes)
+	}
+}
