@@ -72,3 +72,32 @@ func TestBenchReportCPU(t *testing.T) {
 		t.Fatal(js.String())
 	}
 }
+
+func TestBenchMessageNumber(t *testing.T) {
+	for frame, want := range map[string]int{
+		`{"type":"room.message","data":{"from":"ws_1","identity":"bench","message":{"n":42,"pad":"xx"},"room":"r"}}`: 42,
+		`{"data":{"room":"r","message":{ "n" : 7 }},"type":"room.message"}`:                                          7,
+		`{"type":"room.message","data":{"message":{"pad":"x","n":3}}}`:                                               3,
+	} {
+		if n, ok := messageNumber([]byte(frame)); !ok || n != want {
+			t.Errorf("%s: %d %v, want %d", frame, n, ok, want)
+		}
+	}
+	for _, frame := range []string{`{"type":"pong","data":{}}`, `{"type":"room.message","data":{"message":{"x":1}}}`, `{"type":"room.joined"`} {
+		if _, ok := messageNumber([]byte(frame)); ok {
+			t.Errorf("%s: matched", frame)
+		}
+	}
+}
+
+func TestBenchReadAllReusesBuffer(t *testing.T) {
+	buf := make([]byte, 0, 4)
+	got, err := readAll(strings.NewReader("hello, world"), buf)
+	if err != nil || string(got) != "hello, world" {
+		t.Fatalf("%q %v", got, err)
+	}
+	again, _ := readAll(strings.NewReader("abc"), got[:0])
+	if string(again) != "abc" || &again[0] != &got[0] {
+		t.Fatal("buffer not reused")
+	}
+}

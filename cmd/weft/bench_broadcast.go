@@ -167,6 +167,9 @@ func ratios(runs []broadcastRun) map[string]float64 {
 			return 0
 		}
 		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
 		return v[len(v)/2]
 	}
 	isWeft := func(s string) bool { return s == "weft" }

@@ -22,6 +22,7 @@ func benchRefserver(stdout, stderr io.Writer) *ffcli.Command {
 	addr := fs.String("addr", "127.0.0.1:0", "loopback address to listen on (port 0: any free port)")
 	mode := fs.String("mode", string(refserver.Inline), "how a broadcast writes to members: inline (the broadcaster writes each) or writer (a writer goroutine and queue per connection)")
 	queue := fs.Int("queue-frames", 256, "writer mode: frames queued per connection before it is closed as slow")
+	workers := fs.Int("workers", 0, "inline mode: goroutines a fan-out to 256 members or more is split over (0: GOMAXPROCS)")
 	writeTimeout := fs.Duration("write-timeout", 10*time.Second, "deadline of a fan-out (inline) or a frame (writer)")
 	return &ffcli.Command{
 		Name:       "refserver",
@@ -42,7 +43,7 @@ func benchRefserver(stdout, stderr io.Writer) *ffcli.Command {
 				return err
 			}
 			fmt.Fprintf(stdout, "%shttp://%s\n", refserverBanner, ln.Addr())
-			return refserver.New(refserver.Options{Mode: m, QueueFrames: *queue, WriteTimeout: *writeTimeout}).Serve(ctx, ln)
+			return refserver.New(refserver.Options{Mode: m, QueueFrames: *queue, WriteTimeout: *writeTimeout, Workers: *workers}).Serve(ctx, ln)
 		},
 	}
 }

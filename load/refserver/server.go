@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,10 @@ type Options struct {
 	Mode         Mode          // default Inline
 	QueueFrames  int           // Writer: frames queued per connection before it is closed as slow (default 256)
 	WriteTimeout time.Duration // per fan-out (Inline) or frame (Writer), default 10 s
+	// Workers: Inline splits a fan-out over this many goroutines, each
+	// writing a contiguous share of the members (default GOMAXPROCS;
+	// rooms under 256 members are written by the broadcaster alone).
+	Workers int
 }
 
 // Server is the reference broadcast server. It is an http.Handler.
@@ -55,6 +60,9 @@ func New(o Options) *Server {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	return &Server{
 		opts: o,
@@ -205,16 +213,42 @@ func (s *Server) broadcast(from *conn, name string, message json.RawMessage) (in
 	}
 	members := r.snapshot()
 	deadline := time.Now().Add(s.opts.WriteTimeout)
-	n := 0
-	for _, m := range members {
-		if m == from {
-			continue
+	write := func(share []*conn) int {
+		n := 0
+		for _, m := range share {
+			if m != from && m.send(pm, deadline) {
+				n++
+			}
 		}
-		if m.send(pm, deadline) {
-			n++
-		}
+		return n
 	}
-	return n, len(members), nil
+	workers := s.opts.Workers
+	if s.opts.Mode != Inline || len(members) < 256 {
+		workers = 1
+	}
+	if workers == 1 {
+		return write(members), len(members), nil
+	}
+	// Each worker writes a contiguous share; the broadcaster writes the
+	// last share itself and waits for the others, so a member still gets
+	// broadcasts in the order they were sent.
+	var delivered atomic.Int64
+	var wg sync.WaitGroup
+	size := (len(members) + workers - 1) / workers
+	for lo := 0; lo < len(members); lo += size {
+		share := members[lo:min(lo+size, len(members))]
+		if lo+size >= len(members) {
+			delivered.Add(int64(write(share)))
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			delivered.Add(int64(write(share)))
+		}()
+	}
+	wg.Wait()
+	return int(delivered.Load()), len(members), nil
 }
 
 // roomMessage is weft's room.message push (fields in the order weft's map

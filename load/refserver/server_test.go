@@ -35,10 +35,18 @@ func start(t *testing.T, o refserver.Options) string {
 // TestRefBroadcastScenario runs weft's own broadcast scenario against the
 // reference server, in both write modes.
 func TestRefBroadcastScenario(t *testing.T) {
-	for _, mode := range []refserver.Mode{refserver.Inline, refserver.Writer} {
-		t.Run(string(mode), func(t *testing.T) {
-			url := start(t, refserver.Options{Mode: mode})
-			const members, broadcasts = 20, 5
+	for _, tc := range []struct {
+		name    string
+		o       refserver.Options
+		members int
+	}{
+		{"inline", refserver.Options{Mode: refserver.Inline}, 20},
+		{"inline-parallel", refserver.Options{Mode: refserver.Inline, Workers: 3}, 300},
+		{"writer", refserver.Options{Mode: refserver.Writer}, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := start(t, tc.o)
+			members, broadcasts := tc.members, 5
 			// PID: this process, to exercise the CPU measurement (it holds
 			// client and server here).
 			r, err := load.Broadcast(context.Background(), load.Target{URL: url, Token: "any", PID: os.Getpid()},
@@ -46,10 +54,10 @@ func TestRefBroadcastScenario(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.Errors != 0 || r.Figures["deliveries"] != members*broadcasts || r.Figures["missing_deliveries"] != 0 {
+			if r.Errors != 0 || r.Figures["deliveries"] != float64(members*broadcasts) || r.Figures["missing_deliveries"] != 0 {
 				t.Fatalf("errors %d, figures %v", r.Errors, r.Figures)
 			}
-			if s := r.Latencies["broadcast_to_last_member"]; s.Count != broadcasts {
+			if s := r.Latencies["broadcast_to_last_member"]; s.Count != int64(broadcasts) {
 				t.Fatalf("latencies %+v", s)
 			}
 			if r.ServerCPU == nil || r.ServerCPU.PID != os.Getpid() || r.ClientCPU != nil {
