@@ -1,13 +1,6 @@
-//go:build conformance
 
-// Watermill's conformance suite imports testify, which weft's go.mod does
-// not require; the tag keeps `go test ./...` building without it. To run:
-//
-//	go get -modfile=/tmp/inproc.mod github.com/stretchr/testify@v1.12.1   # after copying go.mod/go.sum there
-//	go test -race -tags conformance -modfile=/tmp/inproc.mod ./events/inproc/
-//
-// or add `github.com/stretchr/testify v1.12.1 // indirect` to go.mod and
-// drop the tag.
+// Watermill's own Pub/Sub conformance suite (pubsub/tests) against
+// inproc, with GuaranteedOrder.
 
 package inproc_test
 
