@@ -20,12 +20,13 @@ type ConnRef struct {
 	Identity    weft.Identity
 	PID         *actor.PID
 	ConnectedAt time.Time
-	// Push queues an encoded frame on the connection's outbox directly,
+	// Push queues a shared frame on the connection's outbox directly,
 	// without a message per frame to its actor: a broadcast to ten
 	// thousand members is ten thousand queue appends, not ten thousand
-	// actor dispatches. It must be safe for concurrent use and never
-	// block. Nil: frames go to the actor as Deliver messages.
-	Push func(frame []byte)
+	// actor dispatches, and the frame is encoded once (see Frame). It
+	// must be safe for concurrent use and never block. Nil: frames go to
+	// the actor as Deliver messages.
+	Push func(frame *Frame)
 }
 
 const maxRoomName = 128
@@ -71,6 +72,10 @@ func (s *Service) ConnectionClosed(c ConnRef, code int) {
 type RoomCount struct {
 	Room    string `json:"room"`
 	Members int    `json:"members"`
+	// Presence (room.join only) says whether the connection gets
+	// room.joined / room.left pushes: it asked for them and the room is
+	// within the presence limit (see roomActor).
+	Presence *bool `json:"presence,omitempty"`
 }
 
 func checkRoom(room string) error {
@@ -81,7 +86,8 @@ func checkRoom(room string) error {
 }
 
 // Join puts the connection in a room of its workspace. With presence, the
-// connection gets room.joined / room.left of the other members.
+// connection gets room.joined / room.left of the other members while the
+// room is within the presence limit (the answer's Presence says).
 func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room string, presence bool) (RoomCount, error) {
 	if err := who.Require(weft.ScopeRoomsJoin); err != nil {
 		return RoomCount{}, err
@@ -91,7 +97,8 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 	}
 	reply := make(chan int, 1)
 	m := member{connID: c.ID, identity: who.Name, pid: c.PID, push: c.Push, presence: presence, joinedAt: time.Now().UTC()}
-	op := &joinRoom{key: roomKey{who.Workspace, room}, m: m, reply: reply}
+	var presenceOn bool // written by the room before it replies
+	op := &joinRoom{key: roomKey{who.Workspace, room}, m: m, reply: reply, presence: &presenceOn}
 	n, err := ask(ctx, s, s.sys.connections, &viaConnection{id: c.ID, op: op, rooms: s.sys.rooms}, reply)
 	if err != nil {
 		return RoomCount{}, err
@@ -99,7 +106,7 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 	if n < 0 {
 		return RoomCount{}, weft.Errorf(weft.CodeConnectionNotFound, "connection %q is closing", c.ID)
 	}
-	return RoomCount{Room: room, Members: n}, nil
+	return RoomCount{Room: room, Members: n, Presence: &presenceOn}, nil
 }
 
 // Leave takes the connection out of a room.

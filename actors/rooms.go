@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -16,8 +17,8 @@ type member struct {
 	connID   string
 	identity string
 	pid      *actor.PID
-	push     func([]byte) // direct to the outbox, when the connection offers it
-	presence bool         // receives room.joined / room.left
+	push     func(*Frame) // direct to the outbox, when the connection offers it
+	presence bool         // asked for room.joined / room.left
 	joinedAt time.Time
 }
 
@@ -27,6 +28,32 @@ type MemberInfo struct {
 	Identity     string    `json:"identity"`
 	ConnectedAt  time.Time `json:"connected_at"`
 }
+
+// Frame is an encoded push frame shared by every member a room sends it to
+// (a broadcast, a presence change). It is encoded once; a transport may
+// also keep one form of its own per frame, built by whichever member's
+// push comes first (transport/ws: a websocket.PreparedMessage, framed and
+// compressed once for all the sockets instead of once per socket).
+type Frame struct {
+	Data []byte
+
+	once     sync.Once
+	prepared any
+}
+
+// NewFrame wraps an encoded frame.
+func NewFrame(data []byte) *Frame { return &Frame{Data: data} }
+
+// Prepared returns prepare(f.Data), calling prepare once per frame however
+// many members' pushes ask (and from whichever goroutine asks first).
+func (f *Frame) Prepared(prepare func([]byte) any) any {
+	f.once.Do(func() { f.prepared = prepare(f.Data) })
+	return f.prepared
+}
+
+// DefaultRoomPresenceLimit is the largest room that gets presence pushes
+// when Config.RoomPresenceLimit is 0.
+const DefaultRoomPresenceLimit = 1000
 
 // BroadcastResult answers room.broadcast.
 type BroadcastResult struct {
@@ -41,6 +68,10 @@ type (
 		key   roomKey
 		m     member
 		reply chan<- int
+		// presence is set by the room before it replies: whether the
+		// member gets presence pushes (it asked for them and the room is
+		// within the presence limit).
+		presence *bool
 	}
 	leaveRoom struct {
 		key    roomKey
@@ -64,7 +95,8 @@ type (
 // knows (as its own bookkeeping) which connections each room holds, and a
 // room is never stopped while a join is on its way to it.
 type roomsSupervisor struct {
-	rooms map[roomKey]*roomEntry
+	rooms         map[roomKey]*roomEntry
+	presenceLimit int // see roomActor.presenceLimit
 }
 
 type roomEntry struct {
@@ -72,8 +104,16 @@ type roomEntry struct {
 	members map[string]bool
 }
 
-func newRoomsSupervisor() *roomsSupervisor {
-	return &roomsSupervisor{rooms: map[roomKey]*roomEntry{}}
+// newRoomsSupervisor: presenceLimit as in Config.RoomPresenceLimit (0:
+// the default, negative: no limit).
+func newRoomsSupervisor(presenceLimit int) *roomsSupervisor {
+	switch {
+	case presenceLimit == 0:
+		presenceLimit = DefaultRoomPresenceLimit
+	case presenceLimit < 0:
+		presenceLimit = 0
+	}
+	return &roomsSupervisor{rooms: map[roomKey]*roomEntry{}, presenceLimit: presenceLimit}
 }
 
 func (s *roomsSupervisor) Receive(ctx actor.Context) {
@@ -81,8 +121,8 @@ func (s *roomsSupervisor) Receive(ctx actor.Context) {
 	case *joinRoom:
 		r := s.rooms[msg.key]
 		if r == nil {
-			key := msg.key
-			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(key) }))
+			key, limit := msg.key, s.presenceLimit
+			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(key, limit) }))
 			r = &roomEntry{pid: pid, members: map[string]bool{}}
 			s.rooms[msg.key] = r
 		}
@@ -127,13 +167,29 @@ func (r *roomEntry) membersOrNil() map[string]bool {
 }
 
 // roomActor owns one room's members.
+//
+// Presence at scale: announcing every join to every member costs N²/2
+// pushes for a room of N (50 million frames for 10,000 members). So a room
+// sends room.joined / room.left only while it is small: a join is
+// announced when the room, the joiner counted, has at most presenceLimit
+// members, a leave when it had at most presenceLimit with the leaver. In a
+// larger room there are no presence pushes at all (room.members still
+// lists the members), and room.join answers "presence":false, so a client
+// knows it will not be told. The limit is Config.RoomPresenceLimit
+// (weft serve --room-presence-limit, default 1000; 0 here: no limit).
 type roomActor struct {
-	key     roomKey
-	members map[string]*member
+	key           roomKey
+	members       map[string]*member
+	presenceLimit int // 0: no limit
 }
 
-func newRoomActor(key roomKey) *roomActor {
-	return &roomActor{key: key, members: map[string]*member{}}
+func newRoomActor(key roomKey, presenceLimit int) *roomActor {
+	return &roomActor{key: key, members: map[string]*member{}, presenceLimit: presenceLimit}
+}
+
+// presenceOn says whether a room of n members sends presence pushes.
+func (r *roomActor) presenceOn(n int) bool {
+	return r.presenceLimit <= 0 || n <= r.presenceLimit
 }
 
 func (r *roomActor) Receive(ctx actor.Context) {
@@ -144,25 +200,36 @@ func (r *roomActor) Receive(ctx actor.Context) {
 			old.presence = m.presence // joining again only updates presence
 		} else {
 			r.members[m.connID] = &m
-			r.presence(ctx, "room.joined", &m)
+			if r.presenceOn(len(r.members)) {
+				r.presence(ctx, "room.joined", &m)
+			}
+		}
+		if msg.presence != nil {
+			*msg.presence = m.presence && r.presenceOn(len(r.members))
 		}
 		msg.reply <- len(r.members)
 	case *leaveRoom:
 		if m, ok := r.members[msg.connID]; ok {
+			on := r.presenceOn(len(r.members))
 			delete(r.members, msg.connID)
-			r.presence(ctx, "room.left", m)
+			if on {
+				r.presence(ctx, "room.left", m)
+			}
 		}
 		if msg.reply != nil {
 			msg.reply <- len(r.members)
 		}
 	case *broadcastRoom:
-		frame := pushFrame("room.message", map[string]any{
+		// One encoding for every member (and, through Frame.Prepared,
+		// one socket framing and compression).
+		frame := NewFrame(pushFrame("room.message", map[string]any{
 			"room": r.key.name, "from": msg.from, "identity": msg.identity, "message": msg.message,
-		})
-		deliver, n := &Deliver{Frame: frame}, 0
+		}))
+		var deliver *Deliver
+		n := 0
 		for id, m := range r.members {
 			if id != msg.from {
-				m.send(ctx, deliver)
+				m.send(ctx, frame, &deliver)
 				n++
 			}
 		}
@@ -180,27 +247,33 @@ func (r *roomActor) Receive(ctx actor.Context) {
 // presence tells the other members that asked for presence that m joined
 // or left. The frame is encoded once for all of them.
 func (r *roomActor) presence(ctx actor.Context, typ string, m *member) {
+	var frame *Frame
 	var deliver *Deliver
 	for id, other := range r.members {
 		if id == m.connID || !other.presence {
 			continue
 		}
-		if deliver == nil {
-			deliver = &Deliver{Frame: pushFrame(typ, map[string]string{
+		if frame == nil {
+			frame = NewFrame(pushFrame(typ, map[string]string{
 				"room": r.key.name, "connection_id": m.connID, "identity": m.identity,
-			})}
+			}))
 		}
-		other.send(ctx, deliver)
+		other.send(ctx, frame, &deliver)
 	}
 }
 
-// send hands an encoded frame to the member's connection.
-func (m *member) send(ctx actor.Context, d *Deliver) {
+// send hands a shared frame to the member's connection: straight onto its
+// outbox when it offers a push, else as a Deliver message (made once per
+// frame, in *deliver) to its actor.
+func (m *member) send(ctx actor.Context, f *Frame, deliver **Deliver) {
 	if m.push != nil {
-		m.push(d.Frame)
+		m.push(f)
 		return
 	}
-	ctx.Send(m.pid, d)
+	if *deliver == nil {
+		*deliver = &Deliver{Frame: f.Data}
+	}
+	ctx.Send(m.pid, *deliver)
 }
 
 // pushFrame encodes a push frame (no request id).

@@ -31,6 +31,10 @@ type Config struct {
 	// within RestartWindow before its execution fails (default 3 in 1 min).
 	MaxRestarts   int
 	RestartWindow time.Duration
+	// RoomPresenceLimit is the largest room whose joins and leaves are
+	// pushed to its members as room.joined / room.left (larger rooms send
+	// none: see roomActor). 0: DefaultRoomPresenceLimit; negative: no limit.
+	RoomPresenceLimit int
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -87,7 +91,7 @@ func NewSystem(cfg Config) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn connections supervisor: %w", err)
 	}
-	s.rooms, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor() }), "rooms")
+	s.rooms, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(cfg.RoomPresenceLimit) }), "rooms")
 	if err != nil {
 		return nil, fmt.Errorf("spawn rooms supervisor: %w", err)
 	}

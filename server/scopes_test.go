@@ -347,12 +347,12 @@ var wsCases = map[string]wsCase{
 		scope: weft.ScopeRoomsJoin, kind: kindList,
 		request: func(*scopeFixture) any { return map[string]any{"room": scopeRoom} },
 		works: func(t *testing.T, _ *scopeFixture, frames []frame) {
-			if !sameJSONValue(expectWSOK(t, frames).Response, `{"room":"lobby","members":2}`) {
+			if !sameJSONValue(expectWSOK(t, frames).Response, `{"room":"lobby","members":2,"presence":true}`) {
 				t.Fatalf("join answered %s, want the member and this one", lastFrame(frames).Response)
 			}
 		},
 		foreign: func(t *testing.T, _ *scopeFixture, frames []frame) {
-			if !sameJSONValue(expectWSOK(t, frames).Response, `{"room":"lobby","members":1}`) {
+			if !sameJSONValue(expectWSOK(t, frames).Response, `{"room":"lobby","members":1,"presence":true}`) {
 				t.Fatalf("another workspace's join answered %s, want only itself", lastFrame(frames).Response)
 			}
 		},

@@ -46,6 +46,9 @@ type Config struct {
 	// DrainTimeout bounds how long a graceful shutdown waits for running
 	// steps to reach a checkpoint (default 10 s).
 	DrainTimeout time.Duration
+	// RoomPresenceLimit is the largest room that gets room.joined /
+	// room.left pushes (default 1000; negative: no limit).
+	RoomPresenceLimit int
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync  bool
 	Version string
@@ -99,7 +102,7 @@ func New(cfg Config) (*Server, error) {
 	s.bus = events.NewGoChannelBus(slogOf(s.log.With().Str("component", "bus").Logger()))
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics,
-		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log},
+		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 	})
 	if err != nil {
 		_ = s.store.Close()

@@ -25,6 +25,7 @@ type serveFlags struct {
 	socket                         socketFlags
 	metricsToken                   string
 	debugAddr                      string
+	roomPresenceLimit              int
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -42,6 +43,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider (none for local servers)")
 	fs.StringVar(&f.llmModel, "llm-model", "", "model for LLM steps that name none, e.g. gpt-4o-mini or llama3.2")
 	f.socket.register(fs)
+	fs.IntVar(&f.roomPresenceLimit, "room-presence-limit", 1000, "largest room whose joins and leaves are pushed to its members (room.joined/room.left); larger rooms send none (0: no limit)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
 	return &ffcli.Command{
@@ -79,6 +81,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version,
 		Socket: f.socket.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
+		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit),
 	})
 	if err != nil {
 		return err
@@ -123,4 +126,13 @@ func newProvider(f serveFlags) (workflows.Provider, error) {
 	default:
 		return nil, usageError{fmt.Sprintf("--llm-provider %q: want scripted or openai", f.llmProvider)}
 	}
+}
+
+// presenceLimit maps --room-presence-limit (0: no limit) to
+// server.Config.RoomPresenceLimit (0: the default, negative: no limit).
+func presenceLimit(flag int) int {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }

@@ -232,12 +232,31 @@ func (c *connActor) refuseAuth(err error) {
 }
 
 // push queues a frame from another actor (a room) straight on the outbox;
-// safe from any goroutine. A full outbox closes the connection (1013)
-// through the actor.
-func (c *connActor) push(frame []byte) {
-	if !c.outbox.push(frame) {
+// safe from any goroutine. The frame is shared by every member it goes
+// to: the first push makes its PreparedMessage, which frames (and
+// compresses, for the sockets that negotiated it) once for all of them. A
+// full outbox closes the connection (1013) through the actor.
+func (c *connActor) push(f *actors.Frame) {
+	pm, _ := f.Prepared(prepareFrame).(*websocket.PreparedMessage)
+	var ok bool
+	if pm != nil {
+		ok = c.outbox.pushPrepared(pm, f.Data)
+	} else {
+		ok = c.outbox.push(f.Data)
+	}
+	if !ok {
 		c.root.Send(c.self, &slowConsumer{})
 	}
+}
+
+// prepareFrame makes a shared frame's PreparedMessage (nil if gorilla
+// refused: the frame is then written as is).
+func prepareFrame(data []byte) any {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return nil
+	}
+	return pm
 }
 
 // ref is how the service knows this connection.

@@ -11,8 +11,10 @@ import (
 
 // outbox is a connection's bounded queue of encoded frames, and the writer
 // that drains it. The writer goroutine exists only while there is something
-// to write: an idle connection costs one goroutine (its reader), which is
-// what keeps ten thousand idle sockets cheap.
+// to write, and for writerLinger after: an idle connection costs one
+// goroutine (its reader), which is what keeps ten thousand idle sockets
+// cheap, while a busy one (a room broadcasting several times a second)
+// keeps one writer instead of starting and stopping one per frame.
 //
 // The connection actor pushes; the writer pops. Both sides take mu briefly;
 // the socket write itself happens outside it.
@@ -23,17 +25,31 @@ type outbox struct {
 	maxBytes  int
 	onWritten func(frames int) // counts frames sent (metrics); may be nil
 
-	mu      sync.Mutex
-	frames  [][]byte
-	bytes   int
-	writing bool          // a writer goroutine is running
-	closing *closeRequest // written after the queue (or instead of it)
-	done    bool          // the socket is closed
-	closed  chan struct{} // closed once the socket is closed
+	mu        sync.Mutex
+	frames    []outFrame
+	bytes     int
+	writing   bool          // a writer goroutine is running
+	lingering bool          // the writer is idle, waiting on wake
+	closing   *closeRequest // written after the queue (or instead of it)
+	done      bool          // the socket is closed
+	closed    chan struct{} // closed once the socket is closed
 
 	readerDone chan struct{} // closed when the read pump exits
 	space      chan struct{} // signalled when the writer takes a batch
+	wake       chan struct{} // signalled when a lingering writer has work
 }
+
+// outFrame is one queued frame: its bytes, or a frame prepared once for
+// every socket a broadcast goes to (then data is the payload, for the
+// byte bound).
+type outFrame struct {
+	data     []byte
+	prepared *websocket.PreparedMessage
+}
+
+// writerLinger is how long a writer that drained its queue waits for more
+// before it exits.
+const writerLinger = time.Second
 
 // reserveFrames lets the actor's own frames (errors, pongs, the final frame
 // of a stream) through when a burst from a request has filled the queue.
@@ -50,6 +66,7 @@ func newOutbox(sock *websocket.Conn, cfg Config) *outbox {
 		closed:     make(chan struct{}),
 		readerDone: make(chan struct{}),
 		space:      make(chan struct{}, 1),
+		wake:       make(chan struct{}, 1),
 	}
 }
 
@@ -59,7 +76,16 @@ func newOutbox(sock *websocket.Conn, cfg Config) *outbox {
 func (o *outbox) push(frame []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.tryPushLocked(frame, reserveFrames) != errFull
+	return o.tryPushLocked(outFrame{data: frame}, reserveFrames) != errFull
+}
+
+// pushPrepared queues a frame shared with other sockets, as push does.
+// data is its payload (counted against the byte bound: it is what this
+// client owes, even if the memory is shared).
+func (o *outbox) pushPrepared(pm *websocket.PreparedMessage, data []byte) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.tryPushLocked(outFrame{data: data, prepared: pm}, reserveFrames) != errFull
 }
 
 var (
@@ -67,15 +93,15 @@ var (
 	errOutboxClosed = errors.New("connection closing")
 )
 
-func (o *outbox) tryPushLocked(frame []byte, reserve int) error {
+func (o *outbox) tryPushLocked(frame outFrame, reserve int) error {
 	if o.done || o.closing != nil {
 		return errOutboxClosed
 	}
-	if len(o.frames) >= o.maxFrames+reserve || (len(o.frames) > 0 && o.bytes+len(frame) > o.maxBytes+reserve*1024) {
+	if len(o.frames) >= o.maxFrames+reserve || (len(o.frames) > 0 && o.bytes+len(frame.data) > o.maxBytes+reserve*1024) {
 		return errFull
 	}
 	o.frames = append(o.frames, frame)
-	o.bytes += len(frame)
+	o.bytes += len(frame.data)
 	o.startWriterLocked()
 	return nil
 }
@@ -88,7 +114,7 @@ func (o *outbox) pushWait(ctx context.Context, frame []byte) error {
 	var deadline <-chan time.Time
 	for {
 		o.mu.Lock()
-		err := o.tryPushLocked(frame, 0)
+		err := o.tryPushLocked(outFrame{data: frame}, 0)
 		o.mu.Unlock()
 		if err != errFull {
 			return err
@@ -137,36 +163,89 @@ func (o *outbox) abort() {
 	o.finishLocked()
 }
 
+// startWriterLocked makes sure a writer will see the queue: it starts one,
+// or wakes the lingering one.
 func (o *outbox) startWriterLocked() {
-	if o.writing || o.done {
+	if o.done {
+		return
+	}
+	if o.writing {
+		if o.lingering {
+			o.lingering = false
+			select {
+			case o.wake <- struct{}{}:
+			default:
+			}
+		}
 		return
 	}
 	o.writing = true
 	go o.write()
 }
 
-// write drains the queue, then exits. It is the socket's only writer of
-// data frames.
+// write drains the queue, waits up to writerLinger for more, then exits.
+// It is the socket's only writer of data frames.
 func (o *outbox) write() {
+	var idle *time.Timer // made on the first linger, reused after
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
+	lingered := false // the last wait ran out
 	for {
 		o.mu.Lock()
-		batch, closing := o.frames, o.closing
-		o.frames, o.bytes = nil, 0
-		if len(batch) == 0 && closing == nil {
-			o.writing = false
+		if o.done {
 			o.mu.Unlock()
 			return
 		}
+		batch, closing := o.frames, o.closing
+		o.frames, o.bytes = nil, 0
+		if len(batch) == 0 && closing == nil {
+			if lingered {
+				o.writing, o.lingering = false, false
+				o.mu.Unlock()
+				return
+			}
+			// Linger: pushes and closes from now on signal wake (a
+			// token left from an earlier linger is dropped first).
+			select {
+			case <-o.wake:
+			default:
+			}
+			o.lingering = true
+			o.mu.Unlock()
+			if idle == nil {
+				idle = time.NewTimer(writerLinger)
+			} else {
+				idle.Reset(writerLinger)
+			}
+			select {
+			case <-o.wake:
+				idle.Stop()
+			case <-idle.C:
+				lingered = true
+			case <-o.closed:
+			}
+			continue
+		}
+		lingered = false
 		o.mu.Unlock()
 		select {
 		case o.space <- struct{}{}:
 		default:
 		}
-		for _, frame := range batch {
+		for _, f := range batch {
 			// Longer than pushWait's wait: a stalled client is first
 			// detected there and closed with 1013, within closeGrace.
 			_ = o.sock.SetWriteDeadline(time.Now().Add(o.writeWait + closeGrace))
-			if err := o.sock.WriteMessage(websocket.TextMessage, frame); err != nil {
+			var err error
+			if f.prepared != nil {
+				err = o.sock.WritePreparedMessage(f.prepared)
+			} else {
+				err = o.sock.WriteMessage(websocket.TextMessage, f.data)
+			}
+			if err != nil {
 				o.abort()
 				return
 			}
