@@ -99,6 +99,7 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	began := time.Now()
 	var sendErrs atomic.Int64
+	var firstErr atomic.Value // string: the first failed answer
 	answer := newLatency()
 	var answers sync.WaitGroup
 	for b := range o.Broadcasts {
@@ -123,9 +124,11 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 				answer.record(time.Since(sent))
 				if f.Error != nil {
 					sendErrs.Add(1)
+					firstErr.CompareAndSwap(nil, f.Error.Code+": "+f.Error.Message)
 				}
 			case <-time.After(30 * time.Second):
 				sendErrs.Add(1)
+				firstErr.CompareAndSwap(nil, "no answer in 30s")
 			}
 		}()
 		progress.say("broadcast %d of %d", b+1, o.Broadcasts)
@@ -166,9 +169,13 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 			lastMember.record(time.Duration(last - sentAt[b]))
 		}
 	}
+	params := map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate, "message_bytes": len(broadcastMessage(0, o.MessageBytes))}
+	if e, ok := firstErr.Load().(string); ok {
+		params["first_answer_error"] = e
+	}
 	return Report{
 		Scenario: "broadcast",
-		Params:   map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate, "message_bytes": len(broadcastMessage(0, o.MessageBytes))},
+		Params:   params,
 		Elapsed:  time.Since(began),
 		Figures: map[string]float64{
 			"broadcasts_per_second": float64(o.Broadcasts) / sendTime.Seconds(),
