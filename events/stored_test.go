@@ -166,3 +166,28 @@ func FuzzCanonical(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEncodeMatchesMarshal: Encode's hand-written bytes are json.Marshal's.
+func FuzzEncodeMatchesMarshal(f *testing.F) {
+	f.Add("task_end", "exec_1", "wf", uint64(3), []byte(`{"a":"b"}`), false, int64(0))
+	f.Add("llm_delta", "é<>&\u2028", "w\"f", uint64(1<<40), []byte(`{"text":"héllo \u2028"}`), true, int64(1e18))
+	f.Add("x", "", "", uint64(0), []byte(` {"a": 1}`), false, int64(-1))
+	f.Add("x", "", "", uint64(0), []byte(`"s`), false, int64(5))
+	f.Fuzz(func(t *testing.T, typ, id, wf string, seq uint64, details []byte, replay bool, nanos int64) {
+		if !json.Valid(details) && len(details) > 0 {
+			return // Details are JSON by contract (events.New)
+		}
+		e := events.Event{Type: events.Type(typ), Data: events.Data{
+			Timestamp: time.Unix(0, nanos).UTC(), ExecutionID: id, Workflow: wf, Seq: seq,
+			Details: details, Replay: replay,
+		}}
+		want, wantErr := json.Marshal(e)
+		got, err := events.Encode(e)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("Encode error %v, json.Marshal error %v", err, wantErr)
+		}
+		if err == nil && !bytes.Equal(got.JSON, want) {
+			t.Fatalf("Encode  %s\nMarshal %s", got.JSON, want)
+		}
+	})
+}

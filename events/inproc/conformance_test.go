@@ -1,4 +1,3 @@
-
 // Watermill's own Pub/Sub conformance suite (pubsub/tests) against
 // inproc, with GuaranteedOrder.
 
