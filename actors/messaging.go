@@ -53,7 +53,9 @@ func ask[T any](ctx context.Context, s *Service, pid *actor.PID, msg any, reply 
 func (s *Service) ConnectionOpened(c ConnRef) {
 	info := ConnectionInfo{ID: c.ID, Identity: c.Identity.Name, Workspace: c.Identity.Workspace, ConnectedAt: c.ConnectedAt, Rooms: []string{}}
 	s.sys.actors.Root.Send(s.sys.connections, &registerConnection{info: info, pid: c.PID})
-	s.lifecycle(events.TopicConnectionOpened, map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace})
+	s.lifecycle(events.TopicConnectionOpened, func() any {
+		return map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace}
+	})
 	s.trigger(c.Identity.Workspace, c.ID, "connection.opened", func(t workflows.Triggers) bool { return t.ConnectionOpened },
 		map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "event": "opened"})
 }
@@ -63,7 +65,9 @@ func (s *Service) ConnectionOpened(c ConnRef) {
 // starts the workflows bound to connection closings. It never blocks.
 func (s *Service) ConnectionClosed(c ConnRef, code int) {
 	s.sys.actors.Root.Send(s.sys.connections, &unregisterConnection{id: c.ID, rooms: s.sys.rooms})
-	s.lifecycle(events.TopicConnectionClosed, map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace, "code": code})
+	s.lifecycle(events.TopicConnectionClosed, func() any {
+		return map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace, "code": code}
+	})
 	s.trigger(c.Identity.Workspace, c.ID, "connection.closed", func(t workflows.Triggers) bool { return t.ConnectionClosed },
 		map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "event": "closed", "code": code})
 }
@@ -175,7 +179,9 @@ func (s *Service) deliverBroadcast(ctx context.Context, workspace, room, from, i
 	}
 	s.sys.metrics.Broadcasts.Inc()
 	s.sys.metrics.BroadcastRecipients.Add(float64(res.DeliveredTo))
-	s.lifecycle(events.TopicBroadcastCompleted, map[string]any{"workspace": workspace, "room": room, "from": from, "delivered_to": res.DeliveredTo})
+	s.lifecycle(events.TopicBroadcastCompleted, func() any {
+		return map[string]any{"workspace": workspace, "room": room, "from": from, "delivered_to": res.DeliveredTo}
+	})
 	return res, nil
 }
 
@@ -277,9 +283,10 @@ func (s *Service) SendToConnection(ctx context.Context, workspace, connID, from 
 var _ workflows.Messenger = (*Service)(nil)
 
 // Lifecycle publishes a lifecycle event on the bus (best effort).
-func (s *Service) Lifecycle(topic string, payload any) { s.lifecycle(topic, payload) }
+// payload is called only if someone follows topic.
+func (s *Service) Lifecycle(topic string, payload func() any) { s.lifecycle(topic, payload) }
 
-func (s *Service) lifecycle(topic string, payload any) {
+func (s *Service) lifecycle(topic string, payload func() any) {
 	if err := s.sys.bus.PublishLifecycle(topic, payload); err != nil {
 		s.sys.log.Debug().Err(err).Str("topic", topic).Msg("lifecycle event")
 	}

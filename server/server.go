@@ -99,7 +99,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s.bus = events.NewGoChannelBus(slogOf(s.log.With().Str("component", "bus").Logger()))
+	s.bus = events.NewInProcessBus(slogOf(s.log.With().Str("component", "bus").Logger()))
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,

@@ -64,7 +64,7 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActo
 	out := newOutbox(sock, s.cfg)
 	out.onWritten = func(n int) {
 		s.metrics.MessagesSent.Add(float64(n))
-		s.svc.Lifecycle(events.TopicMessageSent, map[string]any{"connection_id": id, "frames": n})
+		s.svc.Lifecycle(events.TopicMessageSent, func() any { return map[string]any{"connection_id": id, "frames": n} })
 	}
 	admitted := ""
 	if who != nil {
@@ -94,7 +94,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.started(ctx)
 	case *frameReceived:
 		c.server.metrics.MessagesReceived.Inc()
-		c.svc.Lifecycle(events.TopicMessageReceived, map[string]any{"connection_id": c.id, "bytes": len(msg.data)})
+		c.svc.Lifecycle(events.TopicMessageReceived, func() any { return map[string]any{"connection_id": c.id, "bytes": len(msg.data)} })
 		c.received(msg.data)
 	case *outbound:
 		if msg.final {

@@ -130,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reject refuses an upgrade with an HTTP status, counted by reason.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
 	s.metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
-	s.svc.Lifecycle(events.TopicConnectionRejected, map[string]any{"reason": reason, "remote": r.RemoteAddr})
+	s.svc.Lifecycle(events.TopicConnectionRejected, func() any { return map[string]any{"reason": reason, "remote": r.RemoteAddr} })
 	s.log.Info().Str("reason", reason).Err(err).Msg("connection rejected")
 	writeHTTPError(w, status, err)
 }
