@@ -7,7 +7,6 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
-	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
 
 	"github.com/weft-run/weft"
@@ -39,7 +38,7 @@ type connActor struct {
 	svc    *actors.Service
 	auth   *auth.Authenticator
 	cfg    Config
-	log    zerolog.Logger
+	log    connLog
 	who    *weft.Identity // nil until authenticated
 	since  time.Time
 	root   *actor.RootContext
@@ -70,7 +69,7 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActo
 	if who != nil {
 		admitted = who.Workspace
 	}
-	return &connActor{
+	c := &connActor{
 		server:   s,
 		admitted: admitted,
 		id:       id,
@@ -78,7 +77,6 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActo
 		svc:      s.svc,
 		auth:     s.auth,
 		cfg:      s.cfg,
-		log:      s.log.With().Str("connection_id", id).Logger(),
 		who:      who,
 		since:    time.Now().UTC(),
 		root:     s.sys.Root(),
@@ -86,6 +84,8 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActo
 		inflight: make(map[string]context.CancelFunc),
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
 	}
+	c.log = connLog{c}
+	return c
 }
 
 func (c *connActor) Receive(ctx actor.Context) {
@@ -142,7 +142,7 @@ func (c *connActor) started(ctx actor.Context) {
 	c.self = ctx.Self()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.heartbeat = time.AfterFunc(c.cfg.HeartbeatInterval, c.beat)
-	go readPump(c.sock, c.root, c.self, c.cfg, c.outbox.readerDone)
+	startReader(c.sock, c.root, c.self, c.cfg, c.outbox.readerDone)
 	if c.who != nil {
 		c.sendConnected()
 		return
@@ -266,7 +266,6 @@ func (c *connActor) ref() actors.ConnRef {
 
 func (c *connActor) sendConnected() {
 	c.svc.ConnectionOpened(c.ref())
-	c.log = c.log.With().Str("identity", c.who.Name).Str("workspace", c.who.Workspace).Logger()
 	c.log.Info().Msg("connection opened")
 	c.enqueue(encodePush("connected", map[string]any{
 		"connection_id":         c.id,

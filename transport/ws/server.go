@@ -44,11 +44,13 @@ func NewServer(sys *actors.System, svc *actors.Service, a *auth.Authenticator, c
 		metrics: m,
 		admit:   newAdmission(cfg),
 		upgrader: websocket.Upgrader{
-			// A 1 KiB read buffer of its own instead of the HTTP server's
-			// 4 KiB one (frames larger than that are read through it).
+			// A read buffer of 256 bytes instead of the HTTP server's
+			// 4 KiB one, held by every socket, idle or not: enough for a
+			// frame header and a small frame; the payload of a larger one
+			// is read past it, straight into the read pump's pooled buffer.
 			// Write buffers come from a pool only while a frame is
 			// written, so an idle connection holds none.
-			ReadBufferSize:    1024,
+			ReadBufferSize:    256,
 			WriteBufferPool:   &sync.Pool{},
 			CheckOrigin:       originChecker(cfg.AllowedOrigins),
 			EnableCompression: !cfg.DisableCompression,
@@ -125,6 +127,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = sock.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryAgainLater, "server busy"), deadlineSoon())
 		_ = sock.Close()
 	}
+}
+
+// connLog is a connection's logger: the server's, with the connection's
+// fields (its id, and its identity once authenticated) added to each event
+// instead of kept in a zerolog context of its own, which would cost every
+// socket a buffer of about 0.5 KiB.
+type connLog struct{ c *connActor }
+
+func (l connLog) Debug() *zerolog.Event { return l.fields(l.c.server.log.Debug()) }
+func (l connLog) Info() *zerolog.Event  { return l.fields(l.c.server.log.Info()) }
+func (l connLog) Warn() *zerolog.Event  { return l.fields(l.c.server.log.Warn()) }
+func (l connLog) Error() *zerolog.Event { return l.fields(l.c.server.log.Error()) }
+
+func (l connLog) fields(e *zerolog.Event) *zerolog.Event {
+	if e == nil { // the level is off
+		return nil
+	}
+	e = e.Str("connection_id", l.c.id)
+	if who := l.c.who; who != nil {
+		e = e.Str("identity", who.Name).Str("workspace", who.Workspace)
+	}
+	return e
 }
 
 // reject refuses an upgrade with an HTTP status, counted by reason.
