@@ -56,7 +56,7 @@ func (s *Service) ConnectionOpened(c ConnRef) {
 	s.lifecycle(events.TopicConnectionOpened, func() any {
 		return map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace}
 	})
-	s.trigger(c.Identity.Workspace, c.ID, "connection.opened", func(t workflows.Triggers) bool { return t.ConnectionOpened },
+	s.trigger(c.Identity, c.ID, "connection.opened", func(t workflows.Triggers) bool { return t.ConnectionOpened },
 		map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "event": "opened"})
 }
 
@@ -68,7 +68,7 @@ func (s *Service) ConnectionClosed(c ConnRef, code int) {
 	s.lifecycle(events.TopicConnectionClosed, func() any {
 		return map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "workspace": c.Identity.Workspace, "code": code}
 	})
-	s.trigger(c.Identity.Workspace, c.ID, "connection.closed", func(t workflows.Triggers) bool { return t.ConnectionClosed },
+	s.trigger(c.Identity, c.ID, "connection.closed", func(t workflows.Triggers) bool { return t.ConnectionClosed },
 		map[string]any{"connection_id": c.ID, "identity": c.Identity.Name, "event": "closed", "code": code})
 }
 
@@ -152,7 +152,7 @@ func (s *Service) Broadcast(ctx context.Context, who weft.Identity, fromConn, ro
 		return BroadcastResult{}, err
 	}
 	if room != "" {
-		s.trigger(who.Workspace, fromConn, "room.message", func(t workflows.Triggers) bool { return slicesContains(t.Rooms, room) },
+		s.trigger(who, fromConn, "room.message", func(t workflows.Triggers) bool { return slicesContains(t.Rooms, room) },
 			map[string]any{"room": room, "from": fromConn, "identity": who.Name, "message": message})
 	}
 	return res, nil
@@ -293,10 +293,14 @@ func (s *Service) lifecycle(topic string, payload func() any) {
 }
 
 // trigger starts every workflow bound to a socket event, in the workspace
-// where it happened, on behalf of the connection. Starting waits for an
-// fsync, so it happens in a goroutine that ends with the start; a failed
-// start is logged, never the caller's error.
-func (s *Service) trigger(workspace, connID, event string, bound func(workflows.Triggers) bool, params map[string]any) {
+// of who (the sender of a room message, the connection that opened or
+// closed) and as who: the execution is who's, started with who's scopes,
+// so an event starts workflows only when who holds workflows:start (a
+// rooms:broadcast token alone runs nothing). Without it the event is
+// delivered all the same and the start is skipped (logged at debug).
+// Starting waits for an fsync, so it happens in a goroutine that ends with
+// the start; a failed start is logged, never the caller's error.
+func (s *Service) trigger(who weft.Identity, connID, event string, bound func(workflows.Triggers) bool, params map[string]any) {
 	var defs []*workflows.Definition
 	for _, def := range s.sys.registry.Definitions() {
 		if bound(def.Triggers()) {
@@ -306,14 +310,18 @@ func (s *Service) trigger(workspace, connID, event string, bound func(workflows.
 	if len(defs) == 0 {
 		return
 	}
+	if !who.Can(weft.ScopeWorkflowsStart) {
+		s.sys.log.Debug().Str("identity", who.Name).Str("workspace", who.Workspace).Str("trigger", event).
+			Int("bound_workflows", len(defs)).Msg("bound workflows not started: the sender lacks workflows:start")
+		return
+	}
 	raw, _ := json.Marshal(params)
 	meta, _ := json.Marshal(map[string]string{"trigger": event})
-	who := weft.Identity{Name: "trigger:" + event, Workspace: workspace, Scopes: []weft.Scope{weft.ScopeWorkflowsStart}}
 	go func() {
 		for _, def := range defs {
 			_, err := s.Start(context.Background(), who, StartRequest{Name: def.Name(), Parameters: raw, Metadata: meta, ConnectionID: connID})
 			if err != nil {
-				s.sys.log.Warn().Err(err).Str("workflow", def.Name()).Str("trigger", event).Msg("start bound workflow")
+				s.sys.log.Warn().Err(err).Str("workflow", def.Name()).Str("trigger", event).Str("identity", who.Name).Msg("start bound workflow")
 			}
 		}
 	}()

@@ -21,6 +21,11 @@ type RerunRequest struct {
 	FromStep int `json:"from_step"`
 	// ConnectionID is the socket the rerun came from (set by the adapter).
 	ConnectionID string `json:"-"`
+	// Follow says the adapter will stream the new execution's events to
+	// the caller (the socket's default, "subscribe" not false), which needs
+	// executions:read too: Rerun then checks it with the rest, before it
+	// stores anything (set by the adapter, not the client).
+	Follow bool `json:"-"`
 }
 
 // Rerun starts a new execution of the same workflow with the same
@@ -35,11 +40,16 @@ type RerunRequest struct {
 // then the events of the steps from FromStep on. Its metadata is the
 // original's plus "rerun_of" (the original id) and "from_step".
 //
-// It needs workflows:start (it starts an execution) and the original must
-// be visible to the caller.
+// It needs workflows:start (it starts an execution), and executions:read
+// when req.Follow; the original must be visible to the caller. Every scope
+// is checked before anything is read or stored: a refused rerun leaves no
+// execution behind.
 func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest) (StartResult, error) {
 	if err := who.Require(weft.ScopeWorkflowsStart); err != nil {
 		return StartResult{}, err
+	}
+	if req.Follow && !who.Can(weft.ScopeExecutionsRead) {
+		return StartResult{}, weft.Errorf(weft.CodeForbidden, "execution.rerun streams events, which needs scope %q; send \"subscribe\":false to rerun without it", weft.ScopeExecutionsRead)
 	}
 	if req.FromStep < 1 {
 		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "from_step must be 1 or more")

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +22,6 @@ import (
 	"github.com/weft-run/weft/console"
 	"github.com/weft-run/weft/examples/reference"
 	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/transport/ws"
 	"github.com/weft-run/weft/workflows"
 )
 
@@ -72,13 +70,8 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	}
 	bin := chromium(t)
 
-	// The console is served by the test's own server; the weft server
-	// allows that origin.
-	mux := http.NewServeMux()
-	mux.Handle("/console/", console.Handler())
-	web := httptest.NewServer(mux)
-	defer web.Close()
-
+	// The console is served by the weft server it talks to (it talks to
+	// no other).
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
 	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-console","identity":"carol","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
@@ -87,7 +80,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	reg := workflows.NewRegistry()
 	reference.Register(reg)
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		LLM: reference.ScriptedLLM(), NoSync: true, Socket: ws.Config{AllowedOrigins: []string{web.URL}}})
+		LLM: reference.ScriptedLLM(), NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +113,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
-	socket := "ws://" + srv.Addr() + "/api/v1/socket"
-	page := web.URL + "/console/?server=" + url.QueryEscape(socket)
+	page := "http://" + srv.Addr() + "/console/"
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	selectWorkflow := func(name string) chromedp.Action[chromedp.Void] {
 		return chromedp.Steps(

@@ -20,7 +20,7 @@ import (
 )
 
 // jwtSecret is the HS256 secret startServer configures.
-const jwtSecret = "test-secret"
+const jwtSecret = "test-secret-0123456789-0123456789-abcdef"
 
 // authServerWithSocket is startServer with explicit socket limits (used for
 // a short auth_timeout).

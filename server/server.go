@@ -32,13 +32,15 @@ type Config struct {
 	Addr      string // default 127.0.0.1:8080; ":0" style picks a free port
 	DataDir   string // default ./weft-data: the bbolt file (and keys.json when KeysFile is empty)
 	KeysFile  string // tokens; "" = <DataDir>/keys.json, created with one admin token on first start
-	JWTSecret string // HS256 secret; "" = JWTs refused
+	JWTSecret string // HS256 secret, at least 32 bytes; "" = JWTs refused
 	Registry  *workflows.Registry
 	LLM       workflows.Provider // default: the offline scripted provider
 	Logger    *zerolog.Logger    // default: no logs
 	Socket    ws.Config
 	// HTTP bounds the HTTP resource plane; its MaxBodyBytes defaults to
-	// the socket's MaxMessageBytes.
+	// the socket's MaxMessageBytes. Its timeouts and header bound apply to
+	// the whole HTTP server, its per-address rate limit to every request
+	// but /healthz, /readyz and /metrics.
 	HTTP httpapi.Config
 	// MetricsToken, when set, puts /metrics behind
 	// "Authorization: Bearer <MetricsToken>" (default: no token).
@@ -123,7 +125,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.api = httpapi.New(s.svc, authn, httpCfg, s.log)
 	s.mux = s.routes(sock, s.api)
-	s.http = &http.Server{Handler: withConsole(s.mux), ReadHeaderTimeout: 10 * time.Second}
+	// Guard limits the requests that do not authenticate per address, in
+	// front of everything but health and metrics; the API limits each
+	// token. Upgraded sockets drop the server's deadlines (net/http clears
+	// them on hijack) and keep their own.
+	s.http = &http.Server{Handler: s.api.Guard(withConsole(s.mux))}
+	s.api.Config().ServerConfig(s.http)
 	// Event streams follow executions that may run for days: end them when
 	// shutdown starts instead of waiting for them (clients resume with
 	// Last-Event-ID).
@@ -175,6 +182,7 @@ func (s *Server) openAuth() (*auth.Authenticator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	s.warnKeysFileMode()
 	return a, nil
 }
 
@@ -188,7 +196,16 @@ func (s *Server) ReloadKeys() error {
 		return err
 	}
 	s.log.Info().Str("keys_file", s.keysFile).Msg("keys reloaded")
+	s.warnKeysFileMode()
 	return nil
+}
+
+// warnKeysFileMode logs a warning when others than the server's user may
+// read the keys file.
+func (s *Server) warnKeysFileMode() {
+	if w := auth.KeysFileModeWarning(s.keysFile); w != "" {
+		s.log.Warn().Str("keys_file", s.keysFile).Msg(w)
+	}
 }
 
 // BootstrapToken is the admin token written to a keys file created by this

@@ -23,6 +23,7 @@ type serveFlags struct {
 	llmProvider, llmBaseURL        string
 	llmAPIKey, llmModel            string
 	socket                         socketFlags
+	http                           httpFlags
 	metricsToken                   string
 	debugAddr                      string
 	roomPresenceLimit              int
@@ -43,6 +44,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.llmAPIKey, "llm-api-key", "", "API key of the LLM provider (none for local servers)")
 	fs.StringVar(&f.llmModel, "llm-model", "", "model for LLM steps that name none, e.g. gpt-4o-mini or llama3.2")
 	f.socket.register(fs)
+	f.http.register(fs)
 	fs.IntVar(&f.roomPresenceLimit, "room-presence-limit", 1000, "largest room whose joins and leaves are pushed to its members (room.joined/room.left); larger rooms send none (0: no limit)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
@@ -80,7 +82,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version,
-		Socket: f.socket.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
+		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit),
 	})
 	if err != nil {

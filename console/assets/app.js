@@ -8,7 +8,10 @@ let following = null; // the selected execution's subscription (an Execution)
 let selected = null;
 let listTimer = null;
 
-const defaultSocket = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/socket";
+// The console talks only to the server that served it: no field or URL
+// parameter can point it (and the operator's token) at another host, and
+// the Content-Security-Policy (connect-src 'self') would refuse it anyway.
+const ownSocket = () => (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/api/v1/socket";
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -19,15 +22,14 @@ function el(tag, attrs = {}, ...children) {
   return e;
 }
 
-async function login(server, token) {
+async function login(token) {
   $("login-error").textContent = "";
   try {
-    weft = await WeftClient.connect(server, {
+    weft = await WeftClient.connect(ownSocket(), {
       token, auth: "inband", // browsers cannot set headers on a WebSocket
       reconnect: { maxAttempts: 0 },
       onStateChange: (state) => { if (weft) $("who").textContent = who(state); },
     });
-    sessionStorage.setItem("weft.server", server);
     sessionStorage.setItem("weft.token", token);
     $("who").textContent = who("connected");
     $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
@@ -168,37 +170,102 @@ function schemaOf(w) {
   return s;
 }
 
+// paramType is a property's JSON type ("json" when it has none or several).
+function paramType(p) {
+  const types = (Array.isArray(p.type) ? p.type : [p.type]).filter((t) => t && t !== "null");
+  return types.length === 1 ? types[0] : "json";
+}
+
 function renderParams() {
   const w = workflows.find((x) => x.name === $("workflow").value);
   if (!w) return;
   $("workflow-description").textContent = w.description || "";
+  $("start-error").textContent = "";
   const props = schemaOf(w).properties || {};
-  const fields = Object.entries(props).map(([name, p]) => el("label", {}, `${name} (${p.type || "json"}) `,
-    el("input", { "data-param": name, "data-type": p.type || "json", placeholder: p.description || "" })));
-  if (fields.length === 0) fields.push(el("label", {}, "parameters (JSON) ", el("input", { "data-param": "", "data-type": "json", value: "{}" })));
+  const field = (label, name, type, attrs) => el("label", {}, label,
+    el("input", { "data-param": name, "data-type": type, oninput: clearParamError, ...attrs }),
+    el("span", { class: "error param-error", "data-param-error": name, "aria-live": "polite" }));
+  const fields = Object.entries(props).map(([name, p]) => {
+    const type = paramType(p);
+    const attrs = { placeholder: p.description || "" };
+    if (type === "integer") attrs.inputmode = "numeric";
+    if (type === "number") attrs.inputmode = "decimal";
+    return field(`${name} (${type}) `, name, type, attrs);
+  });
+  if (fields.length === 0) fields.push(field("parameters (JSON) ", "", "json", { value: "{}" }));
   $("params").replaceChildren(...fields);
 }
 
+function clearParamError(ev) {
+  ev.target.removeAttribute("aria-invalid");
+  const msg = ev.target.parentElement.querySelector(".param-error");
+  if (msg) msg.textContent = "";
+}
+
+// A JSON number as people type it: 12, -3.5, 1e3 (not "", "0x10", "1,5"
+// or "abc", which Number() would turn into 0, 16 or NaN, and NaN is sent
+// as null).
+const numberText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+// parseParam reads one field of the start form as its schema type, or
+// throws the reason it is not one.
+function parseParam(type, v) {
+  if (type === "integer" || type === "number") {
+    const n = Number(v);
+    if (!numberText.test(v) || !Number.isFinite(n)) throw new Error("not a number");
+    if (type === "integer" && !Number.isInteger(n)) throw new Error("not a whole number");
+    return n;
+  }
+  if (type === "boolean") {
+    if (v !== "true" && v !== "false") throw new Error("must be true or false");
+    return v === "true";
+  }
+  if (type === "string") return v;
+  try { return JSON.parse(v); } catch { throw new Error("not valid JSON"); }
+}
+
+// readParams builds the parameters from the form. A field that does not
+// hold its type is marked, with its reason next to it, and nothing is
+// sent: readParams throws the first reason.
 function readParams() {
   const out = {};
-  for (const input of $("params").querySelectorAll("input")) {
+  let whole, firstInput = null, firstReason = "";
+  for (const input of $("params").querySelectorAll("input[data-param]")) {
     const name = input.dataset.param, type = input.dataset.type, v = input.value.trim();
+    const msg = input.parentElement.querySelector(".param-error");
+    input.removeAttribute("aria-invalid");
+    if (msg) msg.textContent = "";
     if (v === "") continue;
-    let value = v;
-    if (type === "integer" || type === "number") value = Number(v);
-    else if (type === "boolean") value = v === "true";
-    else if (type !== "string") value = JSON.parse(v);
-    if (name === "") return value;
-    out[name] = value;
+    let value;
+    try {
+      value = parseParam(type, v);
+    } catch (err) {
+      input.setAttribute("aria-invalid", "true");
+      if (msg) msg.textContent = err.message;
+      if (!firstInput) { firstInput = input; firstReason = `${name || "parameters"}: ${err.message}`; }
+      continue;
+    }
+    if (name === "") whole = value; else out[name] = value;
   }
-  return out;
+  if (firstInput) {
+    firstInput.focus();
+    throw new Error(firstReason);
+  }
+  return whole !== undefined ? whole : out;
 }
 
 async function start(ev) {
   ev.preventDefault();
   $("start-error").textContent = "";
+  let parameters;
   try {
-    const res = await weft.call("workflow.start", { name: $("workflow").value, parameters: readParams(), subscribe: false });
+    parameters = readParams();
+  } catch (err) {
+    $("start-error").textContent = err.message; // nothing is sent
+    return;
+  }
+  try {
+    const res = await weft.call("workflow.start", { name: $("workflow").value, parameters, subscribe: false });
     refreshList();
     select(res.execution_id);
   } catch (err) {
@@ -241,8 +308,7 @@ function onPresence(type) {
 
 // ---- wiring ----
 
-$("server").value = sessionStorage.getItem("weft.server") || new URLSearchParams(location.search).get("server") || defaultSocket();
-$("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("server").value, $("token").value); });
+$("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("token").value); });
 $("logout").addEventListener("click", logout);
 $("workflow").addEventListener("change", renderParams);
 $("start-form").addEventListener("submit", start);
@@ -250,4 +316,4 @@ $("cancel-button").addEventListener("click", cancelSelected);
 $("signal-button").addEventListener("click", signalSelected);
 $("room-form").addEventListener("submit", joinRoom);
 const saved = sessionStorage.getItem("weft.token");
-if (saved) login($("server").value, saved);
+if (saved) login(saved);

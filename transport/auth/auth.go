@@ -20,6 +20,11 @@ import (
 // hash or base64-decode megabytes per attempt.
 const MaxTokenBytes = 8 << 10
 
+// MinJWTSecretBytes is the shortest HS256 secret New accepts: RFC 7518
+// section 3.2 asks for a key at least as long as the hash output (256
+// bits), and a short or guessable secret lets anyone mint tokens offline.
+const MinJWTSecretBytes = 32
+
 // Messages sent to clients. One message covers every way a presented token
 // can be wrong, so a client learns nothing about which check failed (an
 // expired JWT is refused like a forged one, PROTOCOL section 2).
@@ -59,7 +64,12 @@ type keySet map[[sha256.Size]byte]weft.Identity
 // Authenticator with neither keys file nor secret refuses every token; that
 // is allowed (closed, never open) but is almost always a configuration
 // mistake the caller should catch.
+//
+// A JWT secret shorter than MinJWTSecretBytes is refused.
 func New(opts Options) (*Authenticator, error) {
+	if n := len(opts.JWTSecret); n > 0 && n < MinJWTSecretBytes {
+		return nil, fmt.Errorf("auth: the JWT secret is %d bytes; HS256 needs at least %d random bytes (e.g. openssl rand -hex 32)", n, MinJWTSecretBytes)
+	}
 	a := &Authenticator{
 		keysFile: opts.KeysFile,
 		secret:   slices.Clone(opts.JWTSecret), // the caller may reuse its buffer

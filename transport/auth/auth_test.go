@@ -170,7 +170,7 @@ func TestKeysTokenWithDotsAndSecret(t *testing.T) {
 	// A keys-file token shaped like a JWT must still work when JWTs are on.
 	path := writeFile(t, t.TempDir(), "keys.json",
 		`{"keys":[{"token":"part1.part2.part3","identity":"a","workspace":"w"}]}`)
-	a, err := auth.New(auth.Options{KeysFile: path, JWTSecret: []byte("s3cret")})
+	a, err := auth.New(auth.Options{KeysFile: path, JWTSecret: []byte("s3cret-s3cret-s3cret-s3cret-s3cret")})
 	if err != nil {
 		t.Fatal(err)
 	}

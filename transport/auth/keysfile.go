@@ -208,3 +208,21 @@ func writeNew(path string, data []byte) error {
 	}
 	return f.Close()
 }
+
+// KeysFileModeWarning returns a warning when the keys file at path can be
+// read or written by its group or by others (its tokens are secrets: 0600
+// is right), or "" when its mode is fine or it cannot be checked (New and
+// Reload report a missing file). Servers log it at start and on reload.
+func KeysFileModeWarning(path string) string {
+	if path == "" {
+		return ""
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	if mode := fi.Mode().Perm(); mode&0o077 != 0 {
+		return fmt.Sprintf("keys file %s has mode %04o: its group or others may read it, and its tokens are secrets (chmod 600 %s)", path, mode, path)
+	}
+	return ""
+}

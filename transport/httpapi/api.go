@@ -28,6 +28,36 @@ type Config struct {
 	// Heartbeat is the interval of the SSE comment lines that keep an idle
 	// stream open through proxies (default 15 s).
 	Heartbeat time.Duration
+
+	// The http.Server bounds (see ServerConfig). ReadTimeout bounds
+	// reading one request, headers and body (default 30 s); event streams
+	// lift it once their request is read, and upgraded sockets manage their
+	// own deadlines.
+	ReadTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers (default 5 s).
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection that waits this long for
+	// its next request (default 30 s).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header block (default 32 KiB;
+	// tokens are at most 8 KiB).
+	MaxHeaderBytes int
+
+	// RatePerToken and BurstPerToken are the token bucket of each token:
+	// requests per second and the burst above it (default 100/s, burst
+	// 200; a negative rate: no limit). Over it: 429 RATE_LIMITED with
+	// Retry-After.
+	RatePerToken  float64
+	BurstPerToken int
+	// RatePerIP and BurstPerIP are the token bucket of each client address
+	// (IPv6: its /64) for requests that do not authenticate: missing or
+	// wrong tokens, failed socket upgrades, documents, unknown routes
+	// (default 50/s, burst 100; a negative rate: no limit). An address over
+	// it gets 429 for every request, good token or not, until it refills.
+	// /healthz, /readyz and /metrics are not limited (a refused metrics
+	// token counts).
+	RatePerIP  float64
+	BurstPerIP int
 }
 
 // WithDefaults fills the zero fields.
@@ -41,7 +71,41 @@ func (c Config) WithDefaults() Config {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 15 * time.Second
 	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Second
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = 32 << 10
+	}
+	if c.RatePerToken == 0 {
+		c.RatePerToken = 100
+	}
+	if c.BurstPerToken <= 0 {
+		c.BurstPerToken = max(200, int(c.RatePerToken))
+	}
+	if c.RatePerIP == 0 {
+		c.RatePerIP = 50
+	}
+	if c.BurstPerIP <= 0 {
+		c.BurstPerIP = max(100, int(c.RatePerIP))
+	}
 	return c
+}
+
+// ServerConfig sets the bounds of Config on srv: ReadTimeout,
+// ReadHeaderTimeout, IdleTimeout and MaxHeaderBytes.
+func (c Config) ServerConfig(srv *http.Server) {
+	c = c.WithDefaults()
+	srv.ReadTimeout = c.ReadTimeout
+	srv.ReadHeaderTimeout = c.ReadHeaderTimeout
+	srv.IdleTimeout = c.IdleTimeout
+	srv.MaxHeaderBytes = c.MaxHeaderBytes
 }
 
 // API serves the resource plane over an actors.Service.
@@ -53,18 +117,27 @@ type API struct {
 
 	done     chan struct{} // closed by Shutdown: open event streams end
 	doneOnce sync.Once
+
+	tokens *limiterSet // per token; nil: no limit
+	ips    *limiterSet // per client address, unauthenticated requests; nil: no limit
 }
 
 // New returns the HTTP adapter of svc, authenticating with a.
 func New(svc *actors.Service, a *auth.Authenticator, cfg Config, log zerolog.Logger) *API {
+	cfg = cfg.WithDefaults()
 	return &API{
-		svc:  svc,
-		auth: a,
-		cfg:  cfg.WithDefaults(),
-		log:  log.With().Str("component", "http").Logger(),
-		done: make(chan struct{}),
+		svc:    svc,
+		auth:   a,
+		cfg:    cfg,
+		log:    log.With().Str("component", "http").Logger(),
+		done:   make(chan struct{}),
+		tokens: newLimiterSet(cfg.RatePerToken, cfg.BurstPerToken),
+		ips:    newLimiterSet(cfg.RatePerIP, cfg.BurstPerIP),
 	}
 }
+
+// Config returns the effective configuration (defaults filled).
+func (a *API) Config() Config { return a.cfg }
 
 // Shutdown ends every open SSE stream (clients resume with Last-Event-ID),
 // so that http.Server.Shutdown does not wait for streams that follow
@@ -110,14 +183,25 @@ func document(contentType string, body []byte) http.Handler {
 // errors and returns nil.
 type handler func(w http.ResponseWriter, r *http.Request, who weft.Identity) error
 
-// authed resolves the bearer token, then runs h.
+// authed resolves the bearer token and charges its rate limit before
+// anything reads the body, then runs h. A refusal is answered at once: a
+// slow or large body is not waited for (see refuse).
 func (a *API) authed(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		who, err := a.identify(r)
-		if err == nil {
-			err = h(w, r, who)
-		}
+		token, who, err := a.identify(r)
 		if err != nil {
+			a.log.Info().Err(err).Str("remote_addr", r.RemoteAddr).Str("method", r.Method).
+				Str("path", r.URL.Path).Msg("authentication failed")
+			a.refuse(w, r, err)
+			return
+		}
+		if err := a.allowToken(w, token); err != nil {
+			a.log.Debug().Str("identity", who.Name).Str("workspace", who.Workspace).Str("remote_addr", r.RemoteAddr).
+				Str("path", r.URL.Path).Msg("token over its rate limit")
+			a.refuse(w, r, err)
+			return
+		}
+		if err := h(w, r, who); err != nil {
 			a.fail(w, r, err)
 		}
 	})
@@ -125,12 +209,17 @@ func (a *API) authed(h handler) http.Handler {
 
 // identify takes the token from Authorization: Bearer only (PROTOCOL
 // section 8): ?token= and the subprotocol are socket-upgrade conveniences.
-func (a *API) identify(r *http.Request) (weft.Identity, error) {
+// Guard may have authenticated it already.
+func (a *API) identify(r *http.Request) (string, weft.Identity, error) {
 	creds, ok := auth.FromRequest(r)
 	if !ok || creds.Method != auth.MethodBearer {
-		return weft.Identity{}, weft.Errorf(weft.CodeUnauthenticated, "missing token: send Authorization: Bearer <token>")
+		return "", weft.Identity{}, weft.Errorf(weft.CodeUnauthenticated, "missing token: send Authorization: Bearer <token>")
 	}
-	return a.auth.Authenticate(creds.Token)
+	if st, ok := r.Context().Value(guardKey{}).(*guardState); ok && st.checked && st.token == creds.Token {
+		return st.token, st.who, st.err
+	}
+	who, err := a.auth.Authenticate(creds.Token)
+	return creds.Token, who, err
 }
 
 // fail answers err, logging the ones that are bugs.

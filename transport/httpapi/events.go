@@ -67,6 +67,8 @@ func wantsSSE(r *http.Request) bool {
 // own status; an error after that ends the body with an {"error":{...}}
 // line.
 func (a *API) historyLines(w http.ResponseWriter, r *http.Request, who weft.Identity, after uint64) error {
+	rc := longAnswer(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve another request
 	started := false
 	start := func() {
 		if !started {
@@ -82,6 +84,7 @@ func (a *API) historyLines(w http.ResponseWriter, r *http.Request, who weft.Iden
 			return weft.Internal(err)
 		}
 		start()
+		_ = rc.SetWriteDeadline(time.Now().Add(a.cfg.WriteTimeout))
 		_, err = w.Write(append(line, '\n'))
 		return err
 	})
@@ -122,7 +125,8 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, who weft.Iden
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	rc := http.NewResponseController(w)
+	rc := longAnswer(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve another request
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -181,6 +185,16 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, who weft.Iden
 			return nil
 		}
 	}
+}
+
+// longAnswer lifts the server's ReadTimeout for an answer that may last
+// longer (an event stream, a long history): the request has been read,
+// and a read deadline passing would cancel the request's context. Writes
+// are bounded by Config.WriteTimeout each instead.
+func longAnswer(w http.ResponseWriter) *http.ResponseController {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	return rc
 }
 
 // sseEvent renders one event block from the stored bytes. Event data is

@@ -155,7 +155,7 @@ func (l connLog) fields(e *zerolog.Event) *zerolog.Event {
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
 	s.metrics.ConnectionsRejected.WithLabelValues(reason).Inc()
 	s.svc.Lifecycle(events.TopicConnectionRejected, func() any { return map[string]any{"reason": reason, "remote": r.RemoteAddr} })
-	s.log.Info().Str("reason", reason).Err(err).Msg("connection rejected")
+	s.log.Info().Str("reason", reason).Str("remote_addr", r.RemoteAddr).Err(err).Msg("connection rejected")
 	writeHTTPError(w, status, err)
 }
 
