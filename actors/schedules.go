@@ -146,7 +146,7 @@ func (s *Service) CreateSchedule(ctx context.Context, who weft.Identity, req Sch
 		return ScheduleCreated{}, err
 	}
 	if err := def.Validate(params); err != nil {
-		return ScheduleCreated{}, weft.Errorf(weft.CodeInvalidRequest, "%s: %v", req.Workflow, err)
+		return ScheduleCreated{}, err // INVALID_REQUEST naming the field: "parameters.steps: must be <= 100000"
 	}
 	switch req.Overlap {
 	case "":

@@ -107,7 +107,7 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		return StartResult{}, err
 	}
 	if err := def.Validate(params); err != nil {
-		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "%s: %v", req.Name, err)
+		return StartResult{}, err // INVALID_REQUEST naming the field: "parameters.steps: must be <= 100000"
 	}
 	if len(req.IdempotencyKey) > maxIdempotencyKey {
 		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "idempotency_key longer than %d", maxIdempotencyKey)

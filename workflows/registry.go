@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/invopop/jsonschema"
+	jsonschema6 "github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // Registry holds the workflows a server can run, by name. It is safe for
@@ -29,6 +30,7 @@ type Definition struct {
 	name        string
 	description string
 	schema      json.RawMessage
+	params      *jsonschema6.Schema // schema compiled once, at registration
 	decode      func(json.RawMessage) (any, error)
 	run         func(Context, any) (any, error)
 	timeout     time.Duration
@@ -99,11 +101,22 @@ func (d *Definition) Description() string { return d.description }
 // ParametersSchema returns the JSON schema of the workflow's input.
 func (d *Definition) ParametersSchema() json.RawMessage { return d.schema }
 
-// Validate reports whether params decode into the workflow's input type, so
-// a start with bad parameters is refused before anything is stored.
+// Validate checks parameters at the door, so a start (or a schedule) with
+// bad parameters is refused before anything is stored: against the
+// advertised parameters schema (required fields, types, minimum/maximum,
+// lengths, enums, unknown fields), then by decoding them into the
+// workflow's input type. params is a JSON document; empty or null stands
+// for {}. The error, if any, is an INVALID_REQUEST *weft.Error naming the
+// first offending field, e.g. "parameters.steps: must be <= 100000". It
+// never panics, whatever params holds.
 func (d *Definition) Validate(params json.RawMessage) error {
-	_, err := d.decode(params)
-	return err
+	if err := validateParameters(d.params, params); err != nil {
+		return err
+	}
+	if _, err := d.decode(params); err != nil {
+		return decodeError(err)
+	}
+	return nil
 }
 
 // Option configures a registration.
@@ -123,14 +136,24 @@ func ExecutionTimeout(d time.Duration) Option {
 // Register adds a workflow written as a plain function of its typed input.
 // Parameters are decoded from JSON into In (an empty or null parameter set
 // decodes to In's zero value); the output is encoded back as JSON.
-// Registering a name twice panics: it is a programming error, found at start.
+//
+// The parameters schema advertised by workflow.list is derived from In and
+// enforced by every start (Validate): a field is optional (absent: its zero
+// value) unless tagged `jsonschema:"required"`; bounds and enums come from
+// tags such as `jsonschema:"minimum=0,maximum=1000"` or
+// `jsonschema:"enum=a,enum=b"`; a field In does not have is refused (a typo
+// is not silently dropped), except for workflows bound to a trigger, whose
+// parameters the server sets. A map, json.RawMessage or interface input
+// takes any JSON object.
+//
+// Registering a name twice, or an input whose schema does not compile (a
+// bad pattern tag), panics: it is a programming error, found at start.
 func Register[In, Out any](r *Registry, name string, fn func(Context, In) (Out, error), opts ...Option) {
 	if name == "" {
 		panic("workflows: Register with empty name")
 	}
 	d := &Definition{
 		name:   name,
-		schema: schemaOf[In](),
 		decode: func(raw json.RawMessage) (any, error) { return decodeInput[In](raw) },
 		run: func(ctx Context, in any) (any, error) {
 			return fn(ctx, in.(In))
@@ -139,6 +162,13 @@ func Register[In, Out any](r *Registry, name string, fn func(Context, In) (Out, 
 	for _, opt := range opts {
 		opt(d)
 	}
+	t := d.triggers
+	d.schema = parametersSchemaOf[In](len(t.Rooms) > 0 || t.ConnectionOpened || t.ConnectionClosed)
+	compiled, err := compileSchema(name, d.schema)
+	if err != nil {
+		panic(fmt.Sprintf("workflows: parameters schema of %q: %v", name, err))
+	}
+	d.params = compiled
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.defs[name]; dup {
@@ -193,11 +223,23 @@ func decodeInput[In any](raw json.RawMessage) (In, error) {
 	return in, nil
 }
 
-// schemaOf derives a JSON schema from a Go type, so clients (and the web
-// console's start form) know what parameters a workflow takes.
+// schemaOf derives a JSON schema from a Go type (tools: fields without
+// omitempty are required, other fields allowed).
 func schemaOf[T any]() json.RawMessage {
+	return reflectSchema[T](&jsonschema.Reflector{DoNotReference: true, AllowAdditionalProperties: true})
+}
+
+// parametersSchemaOf derives a workflow's parameters schema from its input
+// type, so clients (and the web console's start form) know what parameters
+// it takes, and starts are checked against it. Structs refuse fields they
+// do not have unless allowExtra; only fields tagged `jsonschema:"required"`
+// are required (an absent field decodes to its zero value).
+func parametersSchemaOf[T any](allowExtra bool) json.RawMessage {
+	return reflectSchema[T](&jsonschema.Reflector{DoNotReference: true, AllowAdditionalProperties: allowExtra, RequiredFromJSONSchemaTags: true})
+}
+
+func reflectSchema[T any](r *jsonschema.Reflector) json.RawMessage {
 	t := reflect.TypeFor[T]()
-	r := &jsonschema.Reflector{DoNotReference: true, AllowAdditionalProperties: true}
 	var s *jsonschema.Schema
 	if t.Kind() == reflect.Map || t.Kind() == reflect.Interface || t == reflect.TypeFor[json.RawMessage]() {
 		s = &jsonschema.Schema{Type: "object"}

@@ -11,10 +11,13 @@ import (
 )
 
 // SearchInput are the parameters of search-candidates (the AGNT5 example).
+// Filters is any JSON object, its values of any type, e.g.
+// {"location":"remote","min_years":5}: the pool is filtered by the ones it
+// knows (location, matched without regard to case) and others are ignored.
 type SearchInput struct {
-	UserQuery      string            `json:"user_query" jsonschema:"description=what the recruiter is looking for"`
-	OrganizationID string            `json:"organization_id" jsonschema:"description=whose candidate pool to search"`
-	Filters        map[string]string `json:"filters,omitempty" jsonschema:"description=exact-match filters, e.g. location"`
+	UserQuery      string         `json:"user_query" jsonschema:"required,minLength=1,maxLength=2000,description=what the recruiter is looking for"`
+	OrganizationID string         `json:"organization_id,omitempty" jsonschema:"maxLength=200,description=whose candidate pool to search"`
+	Filters        map[string]any `json:"filters,omitempty" jsonschema:"description=any JSON object: location filters the pool by exact match; other keys are accepted and ignored"`
 }
 
 // Candidate is one person in a candidate pool.
@@ -131,7 +134,7 @@ func SearchCandidates(ctx workflows.Context, in SearchInput) (SearchResult, erro
 
 // candidatePool stands in for a real database: a fixed pool, the same for
 // every organization, filtered by exact-match filters.
-func candidatePool(org string, filters map[string]string) []Candidate {
+func candidatePool(org string, filters map[string]any) []Candidate {
 	pool := []Candidate{
 		{ID: "c1", Name: "Ada Lovelace", Title: "Senior Go Engineer", Location: "London", Skills: []string{"go", "distributed systems", "postgres"}},
 		{ID: "c2", Name: "Grace Hopper", Title: "Staff Engineer", Location: "New York", Skills: []string{"compilers", "go", "kubernetes"}},
@@ -141,7 +144,7 @@ func candidatePool(org string, filters map[string]string) []Candidate {
 	}
 	_ = org
 	return slices.DeleteFunc(pool, func(c Candidate) bool {
-		if loc, ok := filters["location"]; ok && !strings.EqualFold(loc, c.Location) {
+		if loc, ok := filters["location"].(string); ok && !strings.EqualFold(loc, c.Location) {
 			return true
 		}
 		return false
