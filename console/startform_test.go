@@ -1,0 +1,139 @@
+package console_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/server"
+	"github.com/weft-run/weft/workflows"
+)
+
+// TestStartFormRefusesBadNumbers: the start form refuses a non-number in a
+// number field with a message next to it (it used to send null), sends
+// nothing, and starts once the field is fixed.
+func TestStartFormRefusesBadNumbers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a browser; skipped with -short")
+	}
+	bin := chromium(t)
+
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-form","identity":"dora","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := workflows.NewRegistry()
+	reference.Register(reg)
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
+		LLM: reference.ScriptedLLM(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	who := weft.Identity{Name: "dora", Workspace: "acme", Scopes: []weft.Scope{weft.ScopeAdmin}}
+	executions := func() int {
+		list, err := srv.Service().ListExecutions(context.Background(), who, actors.ListRequest{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list.Items)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+
+	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+	steps := css(`input[data-param="steps"]`)
+	stepsError := css(`[data-param-error="steps"]`)
+	err = chromedp.Do(ctx,
+		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
+		chromedp.WaitVisible(css("#login-form")),
+		chromedp.SetValue(css("#token"), "tok-form"),
+		chromedp.Click(css("#login-button")),
+		chromedp.WaitVisible(css("#app")),
+		chromedp.WaitReady(css(`#workflow option[value="countdown"]`)),
+		chromedp.SetValue(css("#workflow"), "countdown"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
+		chromedp.WaitVisible(steps),
+		// Not a number: refused in the page, with a visible reason.
+		chromedp.SetValue(steps, "abc"),
+		chromedp.Click(css("#start-button")),
+		waitText("#start-error", "steps: not a number"),
+		waitText(`[data-param-error="steps"]`, "not a number"),
+		// Not a whole number, for an integer field.
+		chromedp.SetValue(steps, "1.5"),
+		chromedp.Click(css("#start-button")),
+		waitText("#start-error", "steps: not a whole number"),
+	)
+	if err != nil {
+		t.Fatalf("bad numbers in the start form: %v", err)
+	}
+	invalid, err := chromedp.Run(ctx, chromedp.AttributeValue(steps, "aria-invalid"))
+	if err != nil || invalid.Value != "true" {
+		t.Errorf("the refused field has aria-invalid=%q (%v), want true", invalid.Value, err)
+	}
+	if n := executions(); n != 0 {
+		t.Fatalf("the refused form started %d executions", n)
+	}
+
+	// Out of the advertised bounds: the server answers INVALID_REQUEST
+	// naming the field, shown as is.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(steps, "200000"),
+		chromedp.Click(css("#start-button")),
+		waitText("#start-error", "parameters.steps: must be <= 10000"),
+	)
+	if err != nil {
+		t.Fatalf("steps over the maximum: %v", err)
+	}
+	if n := executions(); n != 0 {
+		t.Fatalf("steps over the maximum started %d executions", n)
+	}
+
+	// Fixed: the message goes and the execution starts.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(steps, "2"),
+		chromedp.SetValue(css(`input[data-param="delay_ms"]`), "1"),
+		chromedp.Click(css("#start-button")),
+		waitText("#detail-status", "completed"),
+	)
+	if err != nil {
+		t.Fatalf("a fixed form: %v", err)
+	}
+	msg, err := chromedp.Run(ctx, chromedp.Text(stepsError))
+	if err != nil || msg != "" {
+		t.Errorf("the field's message after the fix = %q (%v), want none", msg, err)
+	}
+	if n := executions(); n != 1 {
+		t.Fatalf("%d executions after one good start, want 1", n)
+	}
+}
