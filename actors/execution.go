@@ -31,10 +31,8 @@ type (
 	}
 	// eventsCommitted comes back from the store's writer goroutine.
 	eventsCommitted struct {
-		events []events.Stored
-		step   *persistence.Step
-		reply  chan<- error
-		status weft.Status // "" when the write changed no status
+		write  *pendingWrite
+		events []events.Stored // as stored, to publish
 		err    error
 	}
 	// workflowReturned: the workflow function returned.
@@ -86,7 +84,8 @@ type executionActor struct {
 	cancelRun context.CancelCauseFunc // of the current run
 	suspended *time.Timer             // wake timer while suspended
 	waitingOn string                  // signal a suspended run waits for
-	inflight  int                     // commits handed to the store, not yet back
+	inflight  int                     // commits handed to the store, not yet back (0 or 1)
+	queued    *pendingWrite           // appends waiting for the commit in flight
 	ending    bool                    // terminal events handed to the store
 	stop      *stopRequest            // why the run is being stopped
 	panicked  *workflows.PanicError   // restart once the store has caught up
@@ -241,68 +240,87 @@ func (a *executionActor) append(w persistence.Write, reply chan<- error) {
 		a.nextSeq++
 	}
 	w.ExecutionID = a.exec.ID
-	var status weft.Status
 	if w.Status != nil {
-		status = w.Status.Status
-		a.ending = status.Terminal()
+		a.ending = w.Status.Status.Terminal()
 	}
+	if a.inflight == 0 {
+		a.commit(newPendingWrite(w, reply))
+		return
+	}
+	// A write is with the store: this one waits for it, merged with any
+	// other that arrives meanwhile (see pendingWrite).
+	if a.queued == nil {
+		a.queued = newPendingWrite(w, reply)
+		return
+	}
+	a.queued.merge(w, reply)
+}
+
+// commit hands one (possibly merged) write to the store's group-commit
+// writer; the answer comes back as eventsCommitted.
+func (a *executionActor) commit(p *pendingWrite) {
 	a.inflight++
 	root, self := a.sys.actors.Root, a.self
-	var step *persistence.Step
-	if len(w.Steps) == 1 {
-		step = &w.Steps[0]
-	}
 	// The events are encoded once, here: the store writes these bytes and
 	// the bus publishes the same ones after the commit.
-	prepared, err := persistence.Prepare(w)
+	prepared, err := persistence.Prepare(p.w)
 	if err != nil {
-		root.Send(self, &eventsCommitted{step: step, reply: reply, status: status, err: err})
+		root.Send(self, &eventsCommitted{write: p, err: err})
 		return
 	}
 	evs := prepared.Events()
 	a.sys.store.CommitPrepared(prepared, func(err error) {
-		root.Send(self, &eventsCommitted{events: evs, step: step, reply: reply, status: status, err: err})
+		root.Send(self, &eventsCommitted{write: p, events: evs, err: err})
 	})
 }
 
-// committed publishes durable events (persist, then publish) and wakes the
-// goroutine waiting for its checkpoint.
+// committed publishes durable events (persist, then publish), wakes the
+// goroutines waiting for their checkpoints, and commits what queued up
+// meanwhile.
 func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	a.inflight--
+	p := msg.write
 	if msg.err != nil {
 		// The log cannot continue without a gap: stop, and let recovery
 		// run the workflow again from what is durable.
 		a.log.Error().Err(msg.err).Msg("store events; stopping execution")
-		if msg.reply != nil {
-			msg.reply <- msg.err
+		p.answer(msg.err)
+		if a.queued != nil {
+			a.queued.answer(msg.err)
+			a.queued = nil
 		}
 		ctx.Stop(a.self)
 		return
 	}
-	if msg.status != "" {
-		a.exec.Status = msg.status
+	status := p.status()
+	if status != "" {
+		a.exec.Status = status
 	}
-	if msg.status.Terminal() {
-		a.sys.metrics.ExecutionsEnded.WithLabelValues(a.exec.Workflow, string(msg.status)).Inc()
+	if status.Terminal() {
+		a.sys.metrics.ExecutionsEnded.WithLabelValues(a.exec.Workflow, string(status)).Inc()
 	}
-	if msg.step != nil && !msg.step.Pending() && !msg.step.CompletedAt.IsZero() {
-		a.sys.metrics.StepDuration.WithLabelValues(msg.step.Kind).Observe(msg.step.CompletedAt.Sub(msg.step.StartedAt).Seconds())
+	for _, st := range p.w.Steps {
+		if !st.Pending() && !st.CompletedAt.IsZero() {
+			a.sys.metrics.StepDuration.WithLabelValues(st.Kind).Observe(st.CompletedAt.Sub(st.StartedAt).Seconds())
+		}
 	}
 	if err := a.sys.bus.Publish(a.exec.ID, msg.events...); err != nil {
 		// Only a closing bus fails, and its subscribers are leaving.
 		a.log.Warn().Err(err).Msg("publish events")
 	}
 	a.sys.metrics.EventsPublished.Add(float64(len(msg.events)))
-	if msg.reply != nil {
-		msg.reply <- nil
+	p.answer(nil)
+	if next := a.queued; next != nil {
+		a.queued = nil
+		a.commit(next)
 	}
 	switch {
-	case msg.status.Terminal():
+	case status.Terminal():
 		ctx.Stop(a.self)
 	case a.panicked != nil && a.inflight == 0:
-		p := a.panicked
+		panicked := a.panicked
 		a.panicked = nil
-		panic(p) // the supervisor restarts this actor: the workflow runs again
+		panic(panicked) // the supervisor restarts this actor: the workflow runs again
 	}
 }
 

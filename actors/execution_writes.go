@@ -1,0 +1,60 @@
+package actors
+
+import (
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/persistence"
+)
+
+// pendingWrite is what an execution actor hands the store in one commit:
+// one append, or several merged.
+//
+// An execution keeps at most one write with the store. Appends that arrive
+// while it is out (a token stream's deltas, parallel branches'
+// checkpoints) are merged into the next one, in order, and committed
+// together when it is back: group commit per execution, on top of the
+// store's group commit across executions. A stream that emits faster than
+// the disk syncs then costs one store operation, one callback and one
+// publish per commit instead of per event, and its appends cannot pile up
+// in the store's queue.
+type pendingWrite struct {
+	w       persistence.Write
+	replies []chan<- error // the steps waiting for this commit
+}
+
+func newPendingWrite(w persistence.Write, reply chan<- error) *pendingWrite {
+	p := &pendingWrite{w: w}
+	if reply != nil {
+		p.replies = []chan<- error{reply}
+	}
+	return p
+}
+
+// merge appends w after what p holds. Seqs were assigned in append order,
+// so the merged events still continue the log; a later status replaces an
+// earlier one (the record ends at the last).
+func (p *pendingWrite) merge(w persistence.Write, reply chan<- error) {
+	p.w.Events = append(p.w.Events, w.Events...)
+	p.w.Steps = append(p.w.Steps, w.Steps...)
+	p.w.ConsumeSignals = append(p.w.ConsumeSignals, w.ConsumeSignals...)
+	if w.Status != nil {
+		p.w.Status = w.Status
+	}
+	if reply != nil {
+		p.replies = append(p.replies, reply)
+	}
+}
+
+// status is the status the write sets, "" for none.
+func (p *pendingWrite) status() weft.Status {
+	if p.w.Status == nil {
+		return ""
+	}
+	return p.w.Status.Status
+}
+
+// answer tells every waiting step how the commit went.
+func (p *pendingWrite) answer(err error) {
+	for _, reply := range p.replies {
+		reply <- err
+	}
+}
