@@ -61,7 +61,7 @@ func validateParameters(sch *jsonschema.Schema, params json.RawMessage) error {
 	if err != nil {
 		return weft.Errorf(weft.CodeInvalidRequest, "parameters: not valid JSON")
 	}
-	if loc, ok := unrepresentableNumber(doc, nil); ok {
+	if loc, ok := unrepresentableNumber(doc); ok {
 		return weft.Errorf(weft.CodeInvalidRequest, "%s: number out of range", fieldPath(doc, loc))
 	}
 	if sch == nil {
@@ -98,27 +98,38 @@ func safeValidate(sch *jsonschema.Schema, doc any) (err error) {
 const maxExponent = 400
 
 // unrepresentableNumber finds the first number (in a stable order) whose
-// exponent is past maxExponent or that float64 cannot hold.
-func unrepresentableNumber(v any, at []string) ([]string, bool) {
-	switch v := v.(type) {
-	case json.Number:
-		if !representable(string(v)) {
-			return at, true
-		}
-	case []any:
-		for i, item := range v {
-			if loc, bad := unrepresentableNumber(item, append(slices.Clip(at), strconv.Itoa(i))); bad {
-				return loc, true
+// exponent is past maxExponent or that float64 cannot hold, and returns
+// its location. The path is built only for that number, on the way back
+// up: deep documents cost no more than their size.
+func unrepresentableNumber(v any) ([]string, bool) {
+	var rev []string // the location, innermost first
+	var walk func(v any) bool
+	walk = func(v any) bool {
+		switch v := v.(type) {
+		case json.Number:
+			return !representable(string(v))
+		case []any:
+			for i, item := range v {
+				if walk(item) {
+					rev = append(rev, strconv.Itoa(i))
+					return true
+				}
+			}
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				if walk(v[k]) {
+					rev = append(rev, k)
+					return true
+				}
 			}
 		}
-	case map[string]any:
-		for _, k := range slices.Sorted(maps.Keys(v)) {
-			if loc, bad := unrepresentableNumber(v[k], append(slices.Clip(at), k)); bad {
-				return loc, true
-			}
-		}
+		return false
 	}
-	return nil, false
+	if !walk(v) {
+		return nil, false
+	}
+	slices.Reverse(rev)
+	return rev, true
 }
 
 func representable(num string) bool {
@@ -265,10 +276,22 @@ func fieldPath(doc any, loc []string) string {
 			cur = nil
 		}
 	}
-	return b.String()
+	return shortPath(b.String())
 }
 
-func childPath(parent, name string) string { return parent + key(name) }
+// maxPathLen bounds a path in a message: a field 9000 arrays deep is named
+// by its start and its end.
+const maxPathLen = 200
+
+func shortPath(p string) string {
+	if len(p) <= maxPathLen {
+		return p
+	}
+	head, tail := p[:maxPathLen/2], p[len(p)-maxPathLen/2:]
+	return strings.ToValidUTF8(head, "") + "..." + strings.ToValidUTF8(tail, "")
+}
+
+func childPath(parent, name string) string { return shortPath(parent + key(name)) }
 
 func key(name string) string {
 	if identifier.MatchString(name) {

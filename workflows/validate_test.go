@@ -89,6 +89,10 @@ func TestValidateParameters(t *testing.T) {
 		{"past_float64", "typed", `{"steps":1e400}`, "parameters.steps: number out of range"},
 		{"long_integer", "typed", `{"steps":1` + strings.Repeat("0", 400) + `}`, "parameters.steps: number out of range"},
 		{"number_deep_in_any", "any-object", `{"a":[0,{"b":1e999}]}`, "parameters.a[1].b: number out of range"},
+		{"deep_path_shortened", "any-object", `{"a":` + strings.Repeat("[", 5000) + "1e999" + strings.Repeat("]", 5000) + `}`,
+			"parameters.a" + strings.Repeat("[0]", 29) + "[...]" + strings.Repeat("[0]", 33) + ": number out of range"},
+		{"long_key_shortened", "typed", `{"steps":1,"` + strings.Repeat("k", 500) + `":1}`,
+			"parameters." + strings.Repeat("k", 89) + "..." + strings.Repeat("k", 100) + ": unknown field (not in the workflow's parameters_schema)"},
 		{"tiny_is_fine", "typed", `{"steps":1,"ratio":1e-300}`, ""},
 		{"any_object_takes_anything", "any-object", `{"a":{"b":[1,2,{"c":null}]}}`, ""},
 		{"any_map_takes_anything", "any-map", `{"min_years":5,"location":"remote"}`, ""},
@@ -102,6 +106,9 @@ func TestValidateParameters(t *testing.T) {
 				t.Fatalf("no workflow %s", tc.workflow)
 			}
 			err := def.Validate(json.RawMessage(tc.params))
+			if len(tc.params) > 200 {
+				tc.params = tc.params[:200] + "..."
+			}
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("Validate(%s) = %v, want ok", tc.params, err)
