@@ -168,7 +168,7 @@ func TestErrorsMapToCodes(t *testing.T) {
 	check("reader start", err, client.CodeForbidden, false)
 
 	// A failed workflow is an *ExecutionError from Result.
-	exec, err := c.Start(ctx, "countdown", map[string]int{"steps": -1})
+	exec, err := c.Start(ctx, "flaky", map[string]int{"fail_times": 11})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,6 +30,11 @@ func Child[Out any](ctx Context, name string, input any) (Out, error) {
 	if err != nil {
 		return zero, NonRetryable(fmt.Errorf("encode input of child %q: %w", name, err))
 	}
+	// A child's input is checked like a start's: a parent cannot pass
+	// what no client could.
+	if err := def.Validate(params); err != nil {
+		return zero, NonRetryable(fmt.Errorf("child %q: %w", name, err))
+	}
 	in, err := def.decode(params)
 	if err != nil {
 		return zero, NonRetryable(fmt.Errorf("child %q: %w", name, err))

@@ -121,7 +121,7 @@ test('errors carry the protocol code', { skip, timeout }, async () => {
     await assert.rejects(c.subscribe('exec_missing'), code(Codes.EXECUTION_NOT_FOUND));
     await assert.rejects(c.call('no.such.service'), code(Codes.UNKNOWN_SERVICE));
     await assert.rejects(reader.start('echo'), code(Codes.FORBIDDEN));
-    const exec = await c.start('countdown', { steps: -1 });
+    const exec = await c.start('flaky', { fail_times: 11 });
     await assert.rejects(exec.result(), (err) => {
       assert.ok(err instanceof ExecutionError);
       assert.equal(err.status, 'failed');
