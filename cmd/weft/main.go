@@ -87,6 +87,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			rerunCommand(stdout, stderr),
 			exportCommand(stdout, stderr),
 			importCommand(stdout, stderr),
+			compactCommand(stdout, stderr),
 			versionCommand(stdout),
 		},
 		Exec: func(context.Context, []string) error {
