@@ -120,7 +120,7 @@ func putIndexes(tx *bolt.Tx, e *Execution) error {
 		return err
 	}
 	if e.Status.Terminal() {
-		return nil
+		return putEnded(tx, e) // retention.go
 	}
 	return tx.Bucket(bktUnfinished).Put(unfinishedKey(e), []byte{})
 }
@@ -271,6 +271,9 @@ func applyStatus(tx *bolt.Tx, rec *Execution, st *StatusUpdate) error {
 		if err := bs.Put(statusKey(rec), []byte{}); err != nil {
 			return err
 		}
+	}
+	if err := moveEnded(tx, &old, rec); err != nil { // retention.go
+		return err
 	}
 	un := tx.Bucket(bktUnfinished)
 	switch {
