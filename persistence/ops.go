@@ -129,6 +129,7 @@ type writeOp struct {
 	id       []byte
 	firstSeq uint64
 	events   []events.Stored // encoded once: stored, then published as is
+	packs    []deltaPack     // how llm_delta events pack (pack.go); nil: none
 	stepIDs  [][]byte
 	steps    [][]byte
 	status   *StatusUpdate
@@ -158,6 +159,7 @@ func newWriteOp(w Write) (*writeOp, error) {
 		}
 		o.events[i] = st
 	}
+	o.packs = cutDeltas(w.Events, o.events)
 	for _, st := range w.Steps {
 		if st.ID == "" || len(st.ID) > bolt.MaxKeySize {
 			return nil, fmt.Errorf("%w: step id %q of %s", ErrInvalid, st.ID, w.ExecutionID)
@@ -218,10 +220,8 @@ func (o *writeOp) put(tx *bolt.Tx) error {
 		// The log is append-only: full pages waste no space and are never
 		// split by a later insert in the middle.
 		log.FillPercent = 1.0
-		for _, ev := range o.events {
-			if err := log.Put(seqKey(ev.Seq), ev.JSON); err != nil {
-				return err
-			}
+		if err := putEvents(log, o.events, o.packs); err != nil {
+			return err
 		}
 	}
 	if len(o.steps) > 0 {

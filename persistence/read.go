@@ -63,10 +63,10 @@ func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit in
 			}
 			out = make([]events.Event, 0, min(n, 4096))
 		}
-		c := log.Cursor()
-		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+		// eachEvent unpacks packed llm_delta records (pack.go).
+		return eachEvent(log, afterSeq, func(seq uint64, v []byte) error {
 			if limit > 0 && len(out) >= limit {
-				break
+				return errStopEvents
 			}
 			if len(out)%ctxCheckEvery == ctxCheckEvery-1 {
 				if err := ctx.Err(); err != nil {
@@ -75,11 +75,11 @@ func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit in
 			}
 			var ev events.Event
 			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("persistence: decode event seq %d of %s: %w", seqOf(k), id, err)
+				return fmt.Errorf("persistence: decode event seq %d of %s: %w", seq, id, err)
 			}
 			out = append(out, ev)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -100,18 +100,17 @@ func (s *Store) StoredEvents(ctx context.Context, id string, afterSeq uint64, li
 		if log == nil || afterSeq == ^uint64(0) {
 			return nil
 		}
-		c := log.Cursor()
-		for k, v := c.Seek(seqKey(afterSeq + 1)); k != nil; k, v = c.Next() {
+		return eachEvent(log, afterSeq, func(seq uint64, v []byte) error {
 			if limit > 0 && len(out) >= limit {
-				break
+				return errStopEvents
 			}
-			st, err := events.ParseStored(seqOf(k), bytes.Clone(v))
+			st, err := events.ParseStored(seq, bytes.Clone(v))
 			if err != nil {
 				return fmt.Errorf("persistence: %s: %w", id, err)
 			}
 			out = append(out, st)
-		}
-		return nil
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
