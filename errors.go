@@ -20,6 +20,7 @@ const (
 	CodeExecutionNotFound     Code = "EXECUTION_NOT_FOUND"
 	CodeConflict              Code = "CONFLICT"
 	CodeRateLimited           Code = "RATE_LIMITED"
+	CodeLimitExceeded         Code = "LIMIT_EXCEEDED"
 	CodeMessageTooLarge       Code = "WS_MESSAGE_TOO_LARGE"
 	CodeConnectionNotFound    Code = "WS_CONNECTION_NOT_FOUND"
 	CodeMaxConnectionsReached Code = "WS_MAX_CONNECTIONS_REACHED"

@@ -80,12 +80,19 @@ type registeredConnection struct {
 // registry of the authenticated ones (connections.list, connection.send,
 // workspace broadcasts).
 type connectionsSupervisor struct {
-	conns map[string]*registeredConnection
+	conns    map[string]*registeredConnection
+	maxRooms int // rooms one connection may be in; <= 0: no limit
 }
 
-func newConnectionsSupervisor() *connectionsSupervisor {
-	return &connectionsSupervisor{conns: map[string]*registeredConnection{}}
+func newConnectionsSupervisor(maxRooms int) *connectionsSupervisor {
+	return &connectionsSupervisor{conns: map[string]*registeredConnection{}, maxRooms: maxRooms}
 }
+
+// Answers of a join routed through the registry, besides the member count.
+const (
+	joinConnectionGone = -1
+	joinTooManyRooms   = -2
+)
 
 func (s *connectionsSupervisor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
@@ -108,10 +115,14 @@ func (s *connectionsSupervisor) Receive(ctx actor.Context) {
 		switch op := msg.op.(type) {
 		case *joinRoom:
 			if !ok {
-				op.reply <- -1 // the connection is gone
+				op.reply <- joinConnectionGone
 				return
 			}
 			if !slices.Contains(c.info.Rooms, op.key.name) {
+				if s.maxRooms > 0 && len(c.info.Rooms) >= s.maxRooms {
+					op.reply <- joinTooManyRooms
+					return
+				}
 				c.info.Rooms = append(c.info.Rooms, op.key.name)
 			}
 		case *leaveRoom:

@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -112,7 +113,10 @@ func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalReque
 	if exec.Status.Terminal() {
 		return SignalResult{Delivered: false, Status: exec.Status}, nil
 	}
-	sig, err := s.sys.store.AddSignal(ctx, exec.ID, req.Name, req.Payload)
+	sig, err := s.sys.store.AddSignal(ctx, exec.ID, req.Name, req.Payload, s.sys.quotas.SignalsPerExecution)
+	if errors.Is(err, persistence.ErrLimit) {
+		return SignalResult{}, weft.Errorf(weft.CodeLimitExceeded, "execution %s already holds %d signals it has not consumed", exec.ID, s.sys.quotas.SignalsPerExecution)
+	}
 	if err != nil {
 		return SignalResult{}, weft.Internal(fmt.Errorf("store signal: %w", err))
 	}
@@ -144,5 +148,6 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 		s.sys.log.Warn().Err(err).Msg("publish cancellation")
 	}
 	s.sys.metrics.ExecutionsEnded.WithLabelValues(exec.Workflow, string(weft.StatusCancelled)).Inc()
+	s.sys.unfinished.release(exec.Workspace)
 	return nil
 }

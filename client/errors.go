@@ -16,6 +16,7 @@ const (
 	CodeExecutionNotFound     = "EXECUTION_NOT_FOUND"
 	CodeConflict              = "CONFLICT"
 	CodeRateLimited           = "RATE_LIMITED"
+	CodeLimitExceeded         = "LIMIT_EXCEEDED"
 	CodeMessageTooLarge       = "WS_MESSAGE_TOO_LARGE"
 	CodeConnectionNotFound    = "WS_CONNECTION_NOT_FOUND"
 	CodeMaxConnectionsReached = "WS_MAX_CONNECTIONS_REACHED"

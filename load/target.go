@@ -74,9 +74,11 @@ func StartLocal(ctx context.Context, bin string, extraArgs ...string) (*LocalSer
 	_ = ln.Close()
 	args := append([]string{"serve", "--addr", addr, "--data-dir", filepath.Join(dir, "data"), "--keys", keys,
 		"--log-level", "error", "--log-format", "json", "--max-connections", "200000",
-		// The load tool sends faster than one client should: lift the
-		// per-connection rate limit.
-		"--messages-per-second", "1000000"}, extraArgs...)
+		// The load tool sends faster than one client should, from one
+		// address, and leaves many executions behind: lift the rate
+		// limits and the quotas meant for apps.
+		"--messages-per-second", "1000000", "--max-connections-per-ip", "0",
+		"--max-executions-per-workspace", "0", "--http-rate-per-token", "0", "--http-rate-per-ip", "0"}, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -13,6 +13,10 @@ var ErrSeqGap = errors.New("persistence: event seq does not continue the log")
 // retry is caught by the idempotency key instead).
 var ErrExists = errors.New("persistence: execution already exists")
 
+// ErrLimit rejects a write that would take something past a quota (the
+// pending signals of an execution). Nothing is written.
+var ErrLimit = errors.New("persistence: limit reached")
+
 // ErrInvalid rejects malformed input: a missing id or workspace, an unknown
 // status, an event of another execution, a bad cursor. Nothing is written.
 var ErrInvalid = errors.New("persistence: invalid input")

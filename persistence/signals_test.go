@@ -15,11 +15,11 @@ func TestSignalInbox(t *testing.T) {
 	s, _ := openStore(t, persistence.Options{})
 	exec := newExec("acme", "approval", "exec_sig", time.Now())
 	create(t, s, exec)
-	a, err := s.AddSignal(ctx, exec.ID, "approve", json.RawMessage(`{"by":"ann"}`))
+	a, err := s.AddSignal(ctx, exec.ID, "approve", json.RawMessage(`{"by":"ann"}`), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.AddSignal(ctx, exec.ID, "approve", json.RawMessage(`{"by":"bob"}`))
+	b, err := s.AddSignal(ctx, exec.ID, "approve", json.RawMessage(`{"by":"bob"}`), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,36 @@ func TestSignalInbox(t *testing.T) {
 	if len(got) != 1 || got[0].Seq != b.Seq {
 		t.Fatalf("after consume = %+v", got)
 	}
-	if _, err := s.AddSignal(ctx, "exec_nope", "approve", nil); !errors.Is(err, persistence.ErrNotFound) {
+	if _, err := s.AddSignal(ctx, "exec_nope", "approve", nil, 0); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("signal to unknown execution: %v", err)
 	}
 	if _, err := s.Signals(ctx, "exec_nope"); !errors.Is(err, persistence.ErrNotFound) {
 		t.Fatalf("signals of unknown execution: %v", err)
+	}
+}
+
+func TestAddSignalRefusesPastMaxPending(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, persistence.Options{})
+	exec := newExec("acme", "approval", "exec_full", time.Now())
+	create(t, s, exec)
+	for i := range 3 {
+		if _, err := s.AddSignal(ctx, exec.ID, "tick", nil, 3); err != nil {
+			t.Fatalf("signal %d: %v", i, err)
+		}
+	}
+	if _, err := s.AddSignal(ctx, exec.ID, "tick", nil, 3); !errors.Is(err, persistence.ErrLimit) {
+		t.Fatalf("fourth signal: %v, want ErrLimit", err)
+	}
+	got, _ := s.Signals(ctx, exec.ID)
+	if len(got) != 3 {
+		t.Fatalf("%d signals stored, want 3", len(got))
+	}
+	// Consuming one makes room again.
+	if err := s.Commit(ctx, persistence.Write{ExecutionID: exec.ID, ConsumeSignals: []uint64{got[0].Seq}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddSignal(ctx, exec.ID, "tick", nil, 3); err != nil {
+		t.Fatalf("after a consume: %v", err)
 	}
 }

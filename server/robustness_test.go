@@ -44,7 +44,7 @@ func TestOversizedFrameIsRefusedWithoutBufferingIt(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	ts := startServerWith(t, ws.Config{MessagesPerSecond: 5, AbuseThreshold: 20})
+	ts := startServerWith(t, ws.Config{MessagesPerSecond: 5, AbuseAfter: 300 * time.Millisecond})
 	c := dial(t, ts, adminToken)
 	for i := range 10 {
 		c.request("r"+string(rune('a'+i)), "ping", nil)
@@ -62,9 +62,10 @@ func TestRateLimit(t *testing.T) {
 	if limited < 4 || limited > 5 {
 		t.Fatalf("%d of 10 frames limited, want 5 (burst 5)", limited)
 	}
-	// Keeping on regardless: closed with 1008.
+	// Staying over the rate for AbuseAfter: closed with 1008.
 	go func() {
-		for range 40 {
+		for range 600 { // 3 s at most
+			time.Sleep(5 * time.Millisecond)
 			if c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)) != nil {
 				return
 			}

@@ -44,11 +44,11 @@ func (f *httpFlags) config() httpapi.Config {
 	}
 }
 
-// noLimitIfZero maps a flag's 0 (no limit) to httpapi's negative rate (0
-// there is the default).
-func noLimitIfZero(perSecond float64) float64 {
-	if perSecond <= 0 {
+// noLimitIfZero maps a flag's 0 (no limit) to the negative value the
+// configurations take for it (0 there is the default).
+func noLimitIfZero[N int | float64](n N) N {
+	if n <= 0 {
 		return -1
 	}
-	return perSecond
+	return n
 }

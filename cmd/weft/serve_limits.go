@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/transport/ws"
 )
 
@@ -22,6 +23,15 @@ type socketFlags struct {
 	allowedOrigins     string
 	disableCompression bool
 	drainTimeout       time.Duration
+	maxPerIP           int
+	maxPendingPerIP    int
+	maxInflight        int
+	abuseAfter         time.Duration
+
+	// Quotas of the service (actors.Quotas).
+	maxRooms      int
+	maxSignals    int
+	maxExecutions int
 }
 
 func (f *socketFlags) register(fs *flag.FlagSet) {
@@ -37,6 +47,23 @@ func (f *socketFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.allowedOrigins, "allowed-origins", "", "comma-separated browser origins allowed to connect (empty: same origin; *: any)")
 	fs.BoolVar(&f.disableCompression, "disable-compression", false, "do not negotiate permessage-deflate")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", 10*time.Second, "on SIGTERM, how long running steps get to reach a checkpoint")
+	fs.IntVar(&f.maxPerIP, "max-connections-per-ip", 1000, "sockets per remote address, an IPv6 /64 counting as one (0: no limit)")
+	fs.IntVar(&f.maxPendingPerIP, "max-unauthenticated-per-ip", 32, "sockets per remote address still waiting to authenticate in-band (0: no limit)")
+	fs.IntVar(&f.maxInflight, "max-inflight", 1000, "requests in flight per connection, streams and subscriptions included; more: LIMIT_EXCEEDED")
+	fs.DurationVar(&f.abuseAfter, "abuse-after", 5*time.Second, "a client over --messages-per-second for this long is closed with 1008")
+	fs.IntVar(&f.maxRooms, "max-rooms-per-connection", 100, "rooms one connection may be in; more: LIMIT_EXCEEDED (0: no limit)")
+	fs.IntVar(&f.maxSignals, "max-signals-per-execution", 1000, "signals stored for an execution and not yet consumed; more: LIMIT_EXCEEDED (0: no limit)")
+	fs.IntVar(&f.maxExecutions, "max-executions-per-workspace", 100000, "unfinished (running, waiting, queued) executions per workspace; more: LIMIT_EXCEEDED (0: no limit)")
+}
+
+// quotas maps the quota flags (0: no limit) to actors.Quotas (0: the
+// default, negative: no limit).
+func (f *socketFlags) quotas() actors.Quotas {
+	return actors.Quotas{
+		RoomsPerConnection:     noLimitIfZero(f.maxRooms),
+		SignalsPerExecution:    noLimitIfZero(f.maxSignals),
+		ExecutionsPerWorkspace: noLimitIfZero(f.maxExecutions),
+	}
 }
 
 func (f *socketFlags) config() ws.Config {
@@ -58,5 +85,9 @@ func (f *socketFlags) config() ws.Config {
 		WriteTimeout:               f.writeTimeout,
 		AllowedOrigins:             origins,
 		DisableCompression:         f.disableCompression,
+		MaxConnectionsPerIP:        noLimitIfZero(f.maxPerIP),
+		MaxUnauthenticatedPerIP:    noLimitIfZero(f.maxPendingPerIP),
+		MaxInflight:                f.maxInflight,
+		AbuseAfter:                 f.abuseAfter,
 	}
 }

@@ -27,7 +27,9 @@ func Status(code weft.Code) int {
 		return http.StatusConflict
 	case weft.CodeMessageTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case weft.CodeRateLimited:
+	case weft.CodeRateLimited, weft.CodeLimitExceeded:
+		// A quota is not a rate, but 429 is what HTTP has for "too
+		// many"; the body's code (not retryable) tells them apart.
 		return http.StatusTooManyRequests
 	case weft.CodeUnavailable, weft.CodeMaxConnectionsReached:
 		return http.StatusServiceUnavailable

@@ -1,61 +1,113 @@
 package ws
 
-import "sync"
+import (
+	"net"
+	"net/http"
+	"sync"
+)
 
 // admission enforces the connection limits: per server (every socket,
-// authenticated or not) and per workspace (counted once authenticated).
+// authenticated or not), per remote address (all its sockets, and a
+// tighter cap on those still waiting to authenticate in-band) and per
+// workspace (counted once authenticated).
 type admission struct {
 	maxTotal        int
-	maxPerWorkspace int // 0: no limit
+	maxPerWorkspace int // <= 0: no limit
+	maxPerIP        int // <= 0: no limit
+	maxPendingPerIP int // <= 0: no limit
 
 	mu          sync.Mutex
 	total       int
 	byWorkspace map[string]int
+	byIP        map[string]int
+	pendingByIP map[string]int
 }
 
 func newAdmission(cfg Config) *admission {
-	return &admission{maxTotal: cfg.MaxConnections, maxPerWorkspace: cfg.MaxConnectionsPerWorkspace, byWorkspace: map[string]int{}}
+	return &admission{
+		maxTotal: cfg.MaxConnections, maxPerWorkspace: cfg.MaxConnectionsPerWorkspace,
+		maxPerIP: cfg.MaxConnectionsPerIP, maxPendingPerIP: cfg.MaxUnauthenticatedPerIP,
+		byWorkspace: map[string]int{}, byIP: map[string]int{}, pendingByIP: map[string]int{},
+	}
 }
 
-// admit takes a server slot and, when the workspace is known, a workspace
-// slot. It names the limit that refused, or "" when admitted.
-func (a *admission) admit(workspace string) string {
+// slot is what one socket holds: its address, and its workspace once
+// authenticated ("" while in-band auth is pending).
+type slot struct {
+	ip        string
+	workspace string
+}
+
+// admit takes the slots of a new socket. It names the limit that refused,
+// or "" when admitted.
+func (a *admission) admit(s slot) string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.total >= a.maxTotal {
+	switch {
+	case a.total >= a.maxTotal:
 		return "max_connections"
-	}
-	if workspace != "" && a.maxPerWorkspace > 0 && a.byWorkspace[workspace] >= a.maxPerWorkspace {
+	case a.maxPerIP > 0 && a.byIP[s.ip] >= a.maxPerIP:
+		return "max_connections_per_ip"
+	case s.workspace == "" && a.maxPendingPerIP > 0 && a.pendingByIP[s.ip] >= a.maxPendingPerIP:
+		return "max_unauthenticated_per_ip"
+	case s.workspace != "" && a.maxPerWorkspace > 0 && a.byWorkspace[s.workspace] >= a.maxPerWorkspace:
 		return "max_connections_per_workspace"
 	}
 	a.total++
-	if workspace != "" {
-		a.byWorkspace[workspace]++
+	a.byIP[s.ip]++
+	if s.workspace == "" {
+		a.pendingByIP[s.ip]++
+	} else {
+		a.byWorkspace[s.workspace]++
 	}
 	return ""
 }
 
-// admitWorkspace takes the workspace slot of a socket that authenticated
-// in-band (its server slot is already held).
-func (a *admission) admitWorkspace(workspace string) bool {
+// admitWorkspace moves a socket that authenticated in-band from pending to
+// its workspace (its server and address slots are already held). On false
+// nothing changed: the socket is still pending.
+func (a *admission) admitWorkspace(s *slot, workspace string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.maxPerWorkspace > 0 && a.byWorkspace[workspace] >= a.maxPerWorkspace {
 		return false
 	}
 	a.byWorkspace[workspace]++
+	decrement(a.pendingByIP, s.ip)
+	s.workspace = workspace
 	return true
 }
 
-// leave gives back a socket's slots ("" workspace: never authenticated).
-func (a *admission) leave(workspace string) {
+// leave gives back a socket's slots.
+func (a *admission) leave(s slot) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.total--
-	if workspace == "" {
+	decrement(a.byIP, s.ip)
+	if s.workspace == "" {
+		decrement(a.pendingByIP, s.ip)
 		return
 	}
-	if a.byWorkspace[workspace]--; a.byWorkspace[workspace] <= 0 {
-		delete(a.byWorkspace, workspace)
+	decrement(a.byWorkspace, s.workspace)
+}
+
+func decrement(m map[string]int, key string) {
+	if m[key]--; m[key] <= 0 {
+		delete(m, key)
 	}
+}
+
+// remoteIP is the address a socket is counted under: the host of the
+// peer's address, and for IPv6 its /64 (one host usually has a whole one).
+// No X-Forwarded-For: behind a proxy, every client counts as the proxy.
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

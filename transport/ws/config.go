@@ -14,6 +14,17 @@ type Config struct {
 	WriteTimeout               time.Duration // default 10 s per frame
 	MaxConnections             int           // per server, default 10,000
 	MaxConnectionsPerWorkspace int           // default 0: no limit
+	// MaxConnectionsPerIP bounds the sockets of one remote address (IPv6:
+	// one /64), default 1,000; negative: no limit.
+	MaxConnectionsPerIP int
+	// MaxUnauthenticatedPerIP bounds the sockets of one remote address
+	// that have not authenticated yet (in-band auth pending), default 32;
+	// negative: no limit.
+	MaxUnauthenticatedPerIP int
+	// MaxInflight bounds the requests a connection has in flight, streams
+	// and subscriptions included (default 1,000); past it a request gets
+	// LIMIT_EXCEEDED.
+	MaxInflight int
 	// AllowedOrigins lists the browser origins ("https://app.example.com")
 	// that may open a socket. Empty: same origin only; "*": any. Clients
 	// that send no Origin (not browsers) are always allowed.
@@ -21,9 +32,10 @@ type Config struct {
 	// DisableCompression turns off permessage-deflate (negotiated when the
 	// client offers it otherwise).
 	DisableCompression bool
-	// AbuseThreshold is how many rate-limited frames in a row close the
-	// connection with 1008 (default 2 × the rate).
-	AbuseThreshold int
+	// AbuseAfter is how long a client may stay over the rate, every frame
+	// refused, before it is closed with 1008 (default 5 s). A single burst
+	// only gets RATE_LIMITED answers.
+	AbuseAfter time.Duration
 }
 
 // WithDefaults fills every zero field with its PROTOCOL default.
@@ -52,8 +64,17 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 10000
 	}
-	if c.AbuseThreshold <= 0 {
-		c.AbuseThreshold = int(2 * c.MessagesPerSecond)
+	if c.AbuseAfter <= 0 {
+		c.AbuseAfter = 5 * time.Second
+	}
+	if c.MaxConnectionsPerIP == 0 {
+		c.MaxConnectionsPerIP = 1000
+	}
+	if c.MaxUnauthenticatedPerIP == 0 {
+		c.MaxUnauthenticatedPerIP = 32
+	}
+	if c.MaxInflight <= 0 {
+		c.MaxInflight = 1000
 	}
 	return c
 }
@@ -62,6 +83,8 @@ func (c Config) WithDefaults() Config {
 const (
 	closeNormal          = 1000
 	closeGoingAway       = 1001
+	closeUnsupported     = 1003
+	closeInvalidPayload  = 1007
 	closePolicy          = 1008
 	closeTooBig          = 1009
 	closeInternal        = 1011

@@ -22,12 +22,19 @@ type (
 	// request id: it leaves the in-flight set.
 	outbound struct {
 		id    string
+		slot  uint64
 		frame []byte
 		final bool
 	}
 	authDeadline struct{}
 	// slowConsumer: a request could not queue its frames in time.
 	slowConsumer struct{}
+	// requestAnswered: a request sent its first frame (a stream's
+	// acknowledgement). requestEnded: its goroutine returned.
+	requestAnswered struct{ slot uint64 }
+	requestEnded    struct{ slot uint64 }
+	// abuseDeadline: the answers an abusive client was owed took too long.
+	abuseDeadline struct{}
 )
 
 // connActor owns one socket's state. Only it enqueues frames for the write
@@ -49,40 +56,47 @@ type connActor struct {
 	server       *Server
 	outbox       *outbox
 	heartbeat    *time.Timer
-	closed       bool   // a close has been requested or the peer is gone
-	closeCode    int    // how the socket was closed, for metrics
-	unregistered bool   // taken out of the registry and its rooms
-	admitted     string // workspace whose connection slot this socket holds
+	closed       bool // a close has been requested or the peer is gone
+	closeCode    int  // how the socket was closed, for metrics
+	unregistered bool // taken out of the registry and its rooms
+	held         slot // the admission slots this socket holds
 	inflight     map[string]context.CancelFunc
 	limiter      *rate.Limiter
-	limited      int // rate-limited frames in a row
+	limitedSince time.Time // first refused frame of the current run over the rate
+	lastLimited  time.Time // latest refused frame
+
+	// Requests in flight, by slot: running counts their goroutines (the
+	// in-flight quota); unanswered holds those that have sent nothing yet,
+	// which a close for abuse waits for (a close never swallows an
+	// acknowledgement).
+	nextSlot   uint64
+	running    int
+	unanswered map[uint64]struct{}
+	abusing    bool // over the rate for AbuseAfter: closing once answered
 }
 
-func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity) *connActor {
+func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot) *connActor {
 	id := weft.NewID("ws_")
 	out := newOutbox(sock, s.cfg)
 	out.onWritten = func(n int) {
 		s.metrics.MessagesSent.Add(float64(n))
 		s.svc.Lifecycle(events.TopicMessageSent, func() any { return map[string]any{"connection_id": id, "frames": n} })
 	}
-	admitted := ""
-	if who != nil {
-		admitted = who.Workspace
-	}
 	c := &connActor{
-		server:   s,
-		admitted: admitted,
-		id:       id,
-		sock:     sock,
-		svc:      s.svc,
-		auth:     s.auth,
-		cfg:      s.cfg,
-		who:      who,
-		since:    time.Now().UTC(),
-		root:     s.sys.Root(),
-		outbox:   out,
-		inflight: make(map[string]context.CancelFunc),
-		limiter:  rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
+		server:     s,
+		held:       held,
+		id:         id,
+		sock:       sock,
+		svc:        s.svc,
+		auth:       s.auth,
+		cfg:        s.cfg,
+		who:        who,
+		since:      time.Now().UTC(),
+		root:       s.sys.Root(),
+		outbox:     out,
+		inflight:   make(map[string]context.CancelFunc),
+		unanswered: make(map[uint64]struct{}),
+		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
 	}
 	c.log = connLog{c}
 	return c
@@ -104,6 +118,18 @@ func (c *connActor) Receive(ctx actor.Context) {
 			}
 		}
 		c.enqueue(msg.frame)
+		c.answered(msg.slot)
+	case *requestAnswered:
+		c.answered(msg.slot)
+	case *requestEnded:
+		c.running--
+		c.answered(msg.slot)
+	case *abuseDeadline:
+		c.closeWith(closePolicy, "rate limit exceeded", true)
+	case *binaryFrame:
+		c.enqueue(encodeError("", weft.Errorf(weft.CodeInvalidRequest, "binary frames are not accepted: send JSON in text frames")))
+	case *invalidUTF8:
+		c.closeWith(closeInvalidPayload, "text frame is not valid UTF-8", true)
 	case *actors.Deliver:
 		c.enqueue(msg.Frame)
 	case *actors.Disconnect:
@@ -131,7 +157,7 @@ func (c *connActor) Receive(ctx actor.Context) {
 		c.cancel()
 	case *actor.Stopped:
 		c.unregister()
-		c.server.admit.leave(c.admitted)
+		c.server.admit.leave(c.held)
 		c.server.metrics.ConnectionsActive.Dec()
 		c.server.metrics.Disconnects.WithLabelValues(metrics.CloseCode(c.closeCode)).Inc()
 		c.log.Info().Int("code", c.closeCode).Msg("connection closed")
@@ -153,7 +179,7 @@ func (c *connActor) started(ctx actor.Context) {
 
 // received handles one client frame.
 func (c *connActor) received(data []byte) {
-	if c.closed {
+	if c.closed || c.abusing {
 		return
 	}
 	f, err := decodeFrame(data)
@@ -184,19 +210,54 @@ func (c *connActor) received(data []byte) {
 }
 
 // allow applies the per-connection token bucket. A frame over the rate is
-// answered RATE_LIMITED; a client that keeps going is closed with 1008.
+// answered RATE_LIMITED (a burst gets as many answers as the bucket holds,
+// and RATE_LIMITED for the rest). A client that stays over the rate for
+// AbuseAfter is abusive: it is closed with 1008. It stays over the rate
+// while frames keep being refused with no second free of refusals; the
+// frames the bucket lets through meanwhile do not count as a return under
+// the rate.
 func (c *connActor) allow(requestID string) bool {
 	if c.limiter.Allow() {
-		c.limited = 0
 		return true
 	}
-	c.limited++
-	if c.limited >= c.cfg.AbuseThreshold {
-		c.closeWith(closePolicy, "rate limit exceeded", true)
+	now := time.Now()
+	if c.lastLimited.IsZero() || now.Sub(c.lastLimited) > time.Second {
+		c.limitedSince = now // a new run over the rate
+	}
+	c.lastLimited = now
+	if now.Sub(c.limitedSince) >= c.cfg.AbuseAfter {
+		c.abuse()
 		return false
 	}
 	c.enqueue(encodeError(requestID, weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)))
 	return false
+}
+
+// abuse closes an abusive client with 1008, but only once every request
+// already accepted has sent its answer: a close never swallows an
+// acknowledgement (a start that was accepted is an execution the client
+// must learn about). Meanwhile its frames are dropped; answers that do not
+// come within the write timeout are not waited for.
+func (c *connActor) abuse() {
+	if c.abusing {
+		return
+	}
+	c.abusing = true
+	c.log.Warn().Int("unanswered", len(c.unanswered)).Msg("over the rate limit for too long: closing")
+	if len(c.unanswered) == 0 {
+		c.closeWith(closePolicy, "rate limit exceeded", true)
+		return
+	}
+	root, self := c.root, c.self
+	time.AfterFunc(c.cfg.WriteTimeout, func() { root.Send(self, &abuseDeadline{}) })
+}
+
+// answered notes that a request has sent its first frame (or ended).
+func (c *connActor) answered(slot uint64) {
+	delete(c.unanswered, slot)
+	if c.abusing && len(c.unanswered) == 0 {
+		c.closeWith(closePolicy, "rate limit exceeded", true)
+	}
 }
 
 // authenticate handles the first frame of a socket upgraded without
@@ -211,19 +272,20 @@ func (c *connActor) authenticate(f clientFrame, decodeErr error) {
 		c.refuseAuth(err)
 		return
 	}
-	if !c.server.admit.admitWorkspace(who.Workspace) {
+	if !c.server.admit.admitWorkspace(&c.held, who.Workspace) {
 		c.server.metrics.ConnectionsRejected.WithLabelValues("max_connections_per_workspace").Inc()
 		c.enqueue(encodeError("", weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit of workspace %q reached", who.Workspace)))
 		c.closeWith(closeTryAgainLater, "too many connections", true)
 		return
 	}
-	c.admitted = who.Workspace
 	c.who = &who
 	c.sendConnected()
 }
 
 // refuseAuth answers a failed in-band authentication and closes with 4001.
+// It is logged with the remote address, never with the token.
 func (c *connActor) refuseAuth(err error) {
+	c.log.Info().Str("remote_addr", c.held.ip).Str("reason", string(weft.ErrorCode(err))).Msg("in-band authentication failed")
 	c.enqueue(mustJSON(struct {
 		Type  string    `json:"type"`
 		Error errorBody `json:"error"`

@@ -3,6 +3,7 @@ package ws
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -19,6 +20,39 @@ const (
 )
 
 const maxRequestID = 128
+
+// maxJSONDepth bounds how deeply a frame's JSON may nest: decoding (and
+// every later pass over the parameters) recurses once per level, so a
+// 64 KB frame of brackets must not reach them.
+const maxJSONDepth = 64
+
+// nestedDeeper reports whether data opens more than max objects or arrays
+// inside one another. It only counts brackets outside strings; validity is
+// json.Unmarshal's job.
+func nestedDeeper(data []byte, max int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > max {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
 
 // clientFrame is one decoded client frame.
 type clientFrame struct {
@@ -50,6 +84,9 @@ func decodeFrame(data []byte) (clientFrame, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return clientFrame{}, invalid("", "frame must be a JSON object")
+	}
+	if nestedDeeper(trimmed, maxJSONDepth) {
+		return clientFrame{}, invalid("", fmt.Sprintf("JSON nested deeper than %d levels", maxJSONDepth))
 	}
 	if err := json.Unmarshal(trimmed, &raw); err != nil {
 		return clientFrame{}, invalid("", "frame is not valid JSON")

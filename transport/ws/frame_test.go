@@ -150,3 +150,30 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestNestingDepthCapped(t *testing.T) {
+	deep := func(n int) string {
+		return `{"id":"r","service":"ping","request":{"a":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}`
+	}
+	for _, tc := range []struct {
+		name  string
+		frame string
+		ok    bool
+	}{
+		{"shallow", deep(10), true},
+		{"at the cap", deep(maxJSONDepth - 2), true}, // the frame and request objects count too
+		{"past the cap", deep(maxJSONDepth), false},
+		{"brackets in a string do not count", `{"id":"r","service":"ping","request":{"a":"` + strings.Repeat("[", 500) + `"}}`, true},
+		{"escaped quote keeps the string open", `{"id":"r","service":"ping","request":{"a":"\"` + strings.Repeat("{", 500) + `"}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeFrame([]byte(tc.frame))
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "nested deeper")) {
+				t.Fatalf("got %v, want a nesting error", err)
+			}
+		})
+	}
+}

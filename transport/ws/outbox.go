@@ -257,9 +257,16 @@ func (o *outbox) write() {
 			msg := websocket.FormatCloseMessage(closing.code, closing.reason)
 			if o.sock.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
 				// The closing handshake: the read pump sees the peer's
-				// close frame (or gives up) and exits.
-				_ = o.sock.SetReadDeadline(time.Now().Add(closeGrace))
-				<-o.readerDone
+				// close frame and exits. A peer that does not answer, or
+				// keeps sending frames instead (each would push the read
+				// deadline on), is dropped after closeGrace whatever it
+				// sends: a closing socket frees its slot.
+				grace := time.NewTimer(closeGrace)
+				select {
+				case <-o.readerDone:
+				case <-grace.C:
+				}
+				grace.Stop()
 			}
 			o.abort()
 			return

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/gorilla/websocket"
@@ -16,6 +17,10 @@ type (
 	frameReceived struct{ data []byte }
 	frameTooLarge struct{}
 	socketClosed  struct{ err error }
+	// binaryFrame: the client sent a binary frame (weft speaks JSON text).
+	binaryFrame struct{}
+	// invalidUTF8: a text frame was not UTF-8 (RFC 6455: close 1007).
+	invalidUTF8 struct{}
 )
 
 // closeRequest asks the writer to close the socket with a code. With flush,
@@ -115,10 +120,15 @@ func (p *reader) frame(typ int, r io.Reader, err error) bool {
 		_, _ = io.Copy(io.Discard, r)
 		return true
 	}
-	if typ != websocket.TextMessage && typ != websocket.BinaryMessage {
-		return true
+	switch {
+	case typ == websocket.BinaryMessage:
+		p.root.Send(p.self, &binaryFrame{})
+	case typ != websocket.TextMessage:
+	case !utf8.Valid(data):
+		p.root.Send(p.self, &invalidUTF8{})
+	default:
+		p.root.Send(p.self, &frameReceived{data: data})
 	}
-	p.root.Send(p.self, &frameReceived{data: data})
 	return true
 }
 

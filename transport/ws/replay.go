@@ -32,6 +32,7 @@ func executionRerun(ctx context.Context, r *request) (any, error) {
 	}
 	req.ExecutionID = r.executionID(req.ExecutionID)
 	req.ConnectionID = r.c.id
+	req.Follow = req.Subscribe == nil || *req.Subscribe // then executions:read is checked before anything is stored
 	res, err := r.c.svc.Rerun(ctx, r.who, req.RerunRequest)
 	if err != nil {
 		return nil, err

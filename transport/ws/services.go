@@ -14,11 +14,13 @@ import (
 // request is one in-flight request, handled in its own goroutine. Its
 // methods send frames back to the connection actor.
 type request struct {
-	c       *connActor
-	id      string
-	who     weft.Identity
-	flow    string
-	payload json.RawMessage
+	c        *connActor
+	id       string
+	slot     uint64 // the connection's handle on this request
+	who      weft.Identity
+	flow     string
+	payload  json.RawMessage
+	answered bool // a frame has been sent (read and written by the request's goroutine only)
 }
 
 // send writes a frame of this request. Frames before the last go straight
@@ -27,12 +29,17 @@ type request struct {
 // that reuses the id on receipt never meets DUPLICATE_REQUEST_ID.
 func (r *request) send(ctx context.Context, frame []byte, final bool) error {
 	if final {
-		r.c.root.Send(r.c.self, &outbound{id: r.id, frame: frame, final: true})
+		r.answered = true
+		r.c.root.Send(r.c.self, &outbound{id: r.id, slot: r.slot, frame: frame, final: true})
 		return nil
 	}
 	err := r.c.outbox.pushWait(ctx, frame)
 	if errors.Is(err, errFull) {
 		r.c.root.Send(r.c.self, &slowConsumer{})
+	}
+	if err == nil && !r.answered {
+		r.answered = true
+		r.c.root.Send(r.c.self, &requestAnswered{slot: r.slot})
 	}
 	return err
 }
@@ -81,6 +88,7 @@ func init() {
 		"execution.subscribe": executionSubscribe,
 		"execution.cancel":    executionCancel,
 		"execution.signal":    executionSignal,
+		"execution.delete":    executionDelete, // delete.go
 		"execution.replay":    executionReplay,
 		"execution.rerun":     executionRerun,
 		"room.join":           roomJoin,
@@ -110,19 +118,31 @@ func (c *connActor) dispatch(f clientFrame) {
 		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeUnknownService, "no service %q", f.Service)))
 		return
 	}
+	if c.running >= c.cfg.MaxInflight {
+		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeLimitExceeded, "%d requests are in flight on this connection, its limit; unsubscribe or wait for some to end", c.cfg.MaxInflight)))
+		return
+	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	if f.Kind == kindRequest {
 		c.inflight[f.ID] = cancel
 	}
-	r := &request{c: c, id: f.ID, who: *c.who, flow: f.Flow, payload: f.Request}
+	c.nextSlot++
+	c.running++
+	c.unanswered[c.nextSlot] = struct{}{}
+	r := &request{c: c, id: f.ID, slot: c.nextSlot, who: *c.who, flow: f.Flow, payload: f.Request}
+	root, self := c.root, c.self
 	go func() {
-		defer cancel()
+		defer func() {
+			cancel()
+			root.Send(self, &requestEnded{slot: r.slot})
+		}()
 		resp, err := h(ctx, r)
 		switch {
 		case errors.Is(err, errFull) || errors.Is(err, errOutboxClosed):
 			// The connection is closing: nothing more to send.
-		case err != nil && ctx.Err() != nil && c.ctx.Err() == nil:
-			// Unsubscribed: the unsubscribe answer ended the id.
+		case err != nil && ctx.Err() != nil:
+			// Unsubscribed (the unsubscribe answer ended the id), or the
+			// connection is closing: nobody to tell, nothing to log.
 		case err != nil:
 			if weft.ErrorCode(err) == weft.CodeInternal {
 				c.log.Error().Err(err).Str("request_id", r.id).Str("service", f.Service).Msg("request failed")
