@@ -14,6 +14,9 @@ import (
 )
 
 // Snapshot is an execution as execution.get and executions.list show it.
+// execution.get always carries steps as an array ([] before the first
+// step); list items leave them out (a nil Steps is omitted, an empty one
+// is not).
 type Snapshot struct {
 	ExecutionID string             `json:"execution_id"`
 	Status      weft.Status        `json:"status"`
@@ -22,7 +25,7 @@ type Snapshot struct {
 	Metadata    json.RawMessage    `json:"metadata"`
 	Result      json.RawMessage    `json:"result,omitempty"`
 	Error       *events.ErrorInfo  `json:"error,omitempty"`
-	Steps       []persistence.Step `json:"steps,omitempty"`
+	Steps       []persistence.Step `json:"steps,omitzero"`
 	CreatedAt   time.Time          `json:"created_at"`
 	UpdatedAt   time.Time          `json:"updated_at"`
 	LastSeq     uint64             `json:"last_seq"`

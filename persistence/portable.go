@@ -1,10 +1,13 @@
 package persistence
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -28,8 +31,14 @@ type Record struct {
 	Signals []Signal `json:"signals,omitempty"`
 }
 
+// ErrImportConflict rejects an Import of an execution id that is already
+// stored with another history (not the same import done before).
+var ErrImportConflict = errors.New("persistence: execution already stored with another history")
+
 // Export reads execution id, its steps, pending signals and its events in
-// one read transaction (a consistent cut). Steps are in key order.
+// one read transaction (a consistent cut). Steps are in key order;
+// last_seq is the log's. The idempotency key is left out: Import does not
+// carry it over, so an export of an import is the same bytes.
 func (s *Store) Export(ctx context.Context, id string) (Record, error) {
 	rec := Record{Version: ExportVersion, Steps: []Step{}, Events: []json.RawMessage{}}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -37,6 +46,7 @@ func (s *Store) Export(ctx context.Context, id string) (Record, error) {
 		if err != nil {
 			return err
 		}
+		e.IdempotencyKey = ""
 		rec.Execution = e
 		if sb := tx.Bucket(bktSteps).Bucket([]byte(id)); sb != nil {
 			err := sb.ForEach(func(k, v []byte) error {
@@ -75,6 +85,43 @@ func (s *Store) Export(ctx context.Context, id string) (Record, error) {
 	return rec, err
 }
 
+// MaxRecordBytes bounds one line of an export file read by ReadRecords.
+const MaxRecordBytes = 256 << 20
+
+// ReadRecords reads an export file as JSON lines, calling fn with each
+// record and its line number (1-based; blank lines are skipped). It holds
+// one line at a time. A line that is not a record of ExportVersion is an
+// ErrInvalid naming the line; an error of fn is returned as is.
+func ReadRecords(r io.Reader, fn func(line int, rec Record) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxRecordBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return fmt.Errorf("%w: line %d: not a record: %v", ErrInvalid, line, err)
+		}
+		if rec.Version != ExportVersion {
+			return fmt.Errorf("%w: line %d: record version %d, this weft reads %d", ErrInvalid, line, rec.Version, ExportVersion)
+		}
+		if err := fn(line, rec); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%w: line %d: longer than %d bytes", ErrInvalid, line+1, MaxRecordBytes)
+		}
+		return fmt.Errorf("line %d: %w", line+1, err)
+	}
+	return nil
+}
+
 // Scan calls fn with every stored execution of every workspace, in id
 // order, for tools that read a whole data dir (export, replay checks,
 // listings of a stopped server). fn must not call the Store's write
@@ -102,8 +149,12 @@ func (s *Store) Scan(ctx context.Context, fn func(Execution) error) error {
 }
 
 // Import stores rec as is: record, indexes, steps, pending signals and the
-// event log, in one transaction. An execution with the same id already
-// stored is ErrExists and nothing is written. The idempotency key is not
+// event log, in one transaction. Importing is idempotent: an execution with
+// the same id already stored whose event log begins with rec's events (the
+// same import, possibly resumed and advanced since) is ErrExists and
+// nothing is written; one with another workspace, workflow or history is
+// ErrImportConflict. A malformed record is ErrInvalid (or ErrSeqGap for
+// events out of order). The idempotency key is not
 // carried over (it belongs to the workspace that issued it; an import must
 // not capture a later start's key). An imported execution that has not
 // ended is resumed like any unfinished one the next time a server opens
@@ -183,10 +234,35 @@ func newImportOp(rec Record) (*importOp, error) {
 }
 
 func (o *importOp) check(tx *bolt.Tx) error {
-	if tx.Bucket(bktExecutions).Get([]byte(o.exec.ID)) != nil {
-		return fmt.Errorf("%w: %s", ErrExists, o.exec.ID)
+	if tx.Bucket(bktExecutions).Get([]byte(o.exec.ID)) == nil {
+		return nil
 	}
-	return nil
+	stored, err := loadExecution(tx, o.exec.ID)
+	if err != nil {
+		return err
+	}
+	if stored.Workspace != o.exec.Workspace || stored.Workflow != o.exec.Workflow || !o.prefixOf(tx) {
+		return fmt.Errorf("%w: %s", ErrImportConflict, o.exec.ID)
+	}
+	return fmt.Errorf("%w: %s", ErrExists, o.exec.ID)
+}
+
+// prefixOf reports whether the stored log of the execution begins with the
+// record's events, byte for byte.
+func (o *importOp) prefixOf(tx *bolt.Tx) bool {
+	log := tx.Bucket(bktEvents).Bucket([]byte(o.exec.ID))
+	if log == nil {
+		return false
+	}
+	c := log.Cursor()
+	k, v := c.First()
+	for _, want := range o.events {
+		if k == nil || !bytes.Equal(v, want) {
+			return false
+		}
+		k, v = c.Next()
+	}
+	return true
 }
 
 func (o *importOp) put(tx *bolt.Tx) error {

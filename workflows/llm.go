@@ -13,7 +13,8 @@ import (
 //
 // A provider whose requests fall back to a configured model may also
 // implement DefaultModel() string, so that llm_start names the model
-// actually asked for when the request names none.
+// actually asked for when the request names none. llm_start always carries
+// a model: the request's, else DefaultModel(), else the provider's Name().
 type Provider interface {
 	// Name identifies the provider in llm_start events ("openai", "scripted").
 	Name() string
@@ -102,6 +103,11 @@ func LLMWith(ctx Context, p Provider, name string, req LLMRequest, opts ...StepO
 	model := req.Model
 	if dm, ok := p.(interface{ DefaultModel() string }); ok && model == "" {
 		model = dm.DefaultModel()
+	}
+	if model == "" {
+		// llm_start always names a model (PROTOCOL.md section 5): a
+		// provider that names none is reported by its own name.
+		model = p.Name()
 	}
 	// notBefore carries a Retry-After from one attempt to the next. It is
 	// only in memory: after a restart the recorded backoff alone applies.

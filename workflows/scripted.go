@@ -30,7 +30,13 @@ import (
 // Tool calls in a reply are not streamed (deltas are text only); a call
 // without an id gets "call_<turn>_<index>", and arguments that are not
 // valid JSON are passed on as a JSON string.
+//
+// Its model, in llm_start and in a reply that names none, is
+// "scripted:<ScriptName>", or "scripted-1" without a ScriptName.
 type ScriptedProvider struct {
+	// ScriptName names the script in the model the provider reports
+	// ("scripted:<ScriptName>"); "" reports "scripted-1".
+	ScriptName    string
 	Script        []LLMResponse
 	Reply         func(LLMRequest) LLMResponse
 	WordsPerChunk int           // default 1
@@ -41,6 +47,15 @@ var _ Provider = ScriptedProvider{}
 
 // Name returns "scripted".
 func (ScriptedProvider) Name() string { return "scripted" }
+
+// DefaultModel is the model llm_start names when the request names none:
+// "scripted:<ScriptName>", or "scripted-1" without a ScriptName.
+func (p ScriptedProvider) DefaultModel() string {
+	if p.ScriptName != "" {
+		return "scripted:" + p.ScriptName
+	}
+	return "scripted-1"
+}
 
 // Stream streams the scripted reply.
 func (p ScriptedProvider) Stream(ctx context.Context, req LLMRequest, onDelta func(string)) (LLMResponse, error) {
@@ -78,7 +93,7 @@ func (p ScriptedProvider) Stream(ctx context.Context, req LLMRequest, onDelta fu
 		resp.ToolCalls = nil
 	}
 	if resp.Model == "" {
-		resp.Model = "scripted-1"
+		resp.Model = p.DefaultModel()
 	}
 	if resp.FinishReason == "" {
 		resp.FinishReason = "stop"
