@@ -321,3 +321,29 @@ func TestBadFramesClosedOrRefused(t *testing.T) {
 		}
 	})
 }
+
+// Sockets that authenticate in-band count against their address's rate
+// like any unauthenticated request: a client cannot guess tokens as fast
+// as it can reconnect.
+func TestInBandAuthUpgradesLimitedPerAddress(t *testing.T) {
+	ts := bootServer(t, "", func(c *server.Config) {
+		c.HTTP.RatePerIP, c.HTTP.BurstPerIP = 0.1, 3
+	})
+	refused := 0
+	for range 6 {
+		conn, resp, err := websocket.DefaultDialer.Dial(ts.url("/api/v1/socket"), nil)
+		if err != nil {
+			if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("dial: %v, want 429 once the burst is spent", err)
+			}
+			refused++
+			continue
+		}
+		_ = conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"auth","token":"guess"}`))
+		conn.Close()
+	}
+	if refused != 3 {
+		t.Fatalf("%d of 6 in-band upgrades refused, want 3 (burst 3)", refused)
+	}
+	dial(t, ts, adminToken) // a good token at the upgrade is not limited
+}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +30,9 @@ import (
 // 429 RATE_LIMITED with Retry-After; so wrong-token guesses cannot go
 // faster than the rate, whatever their concurrency. A 401 answered for
 // another reason (e.g. a good token sent where only Bearer is taken)
-// counts too. A socket upgrade without credentials (in-band auth) is not
-// counted here: it costs a connection slot and the auth timeout.
+// counts too. A socket upgrade without credentials (in-band auth) counts
+// as well: otherwise a client could guess tokens in-band as fast as it can
+// reconnect (weft closes a socket after one wrong auth frame).
 // /healthz, /readyz and /metrics are never limited; a 401 from /metrics (a
 // wrong metrics token) still counts against the address.
 func (a *API) Guard(next http.Handler) http.Handler {
@@ -45,7 +45,7 @@ func (a *API) Guard(next http.Handler) http.Handler {
 		}
 		key := clientKey(r.RemoteAddr)
 		charged := false
-		if a.ips != nil && !unlimitedPath(r.URL.Path) && !(st.checked && st.err == nil) && !(isUpgrade(r) && !st.checked) {
+		if a.ips != nil && !unlimitedPath(r.URL.Path) && !(st.checked && st.err == nil) {
 			now := time.Now()
 			res := a.ips.get(key, now).ReserveN(now, 1)
 			if wait := res.DelayFrom(now); !res.OK() || wait > 0 {
@@ -145,16 +145,6 @@ func unlimitedPath(p string) bool {
 	return p == "/healthz" || p == "/readyz" || p == "/metrics"
 }
 
-func isUpgrade(r *http.Request) bool {
-	for _, v := range r.Header.Values("Connection") {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), "upgrade") {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // clientKey is the bucket key of a remote address: the IP, or the /64 of
 // an IPv6 address (one host usually holds a whole /64). There is no
