@@ -145,7 +145,6 @@ func unlimitedPath(p string) bool {
 	return p == "/healthz" || p == "/readyz" || p == "/metrics"
 }
 
-
 // clientKey is the bucket key of a remote address: the IP, or the /64 of
 // an IPv6 address (one host usually holds a whole /64). There is no
 // X-Forwarded-For: behind a proxy every client shares the proxy's bucket.
