@@ -107,8 +107,11 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 	if err != nil {
 		return RoomCount{}, err
 	}
-	if n < 0 {
+	switch n {
+	case joinConnectionGone:
 		return RoomCount{}, weft.Errorf(weft.CodeConnectionNotFound, "connection %q is closing", c.ID)
+	case joinTooManyRooms:
+		return RoomCount{}, weft.Errorf(weft.CodeLimitExceeded, "a connection may be in at most %d rooms; leave one first", s.sys.quotas.RoomsPerConnection)
 	}
 	return RoomCount{Room: room, Members: n, Presence: &presenceOn}, nil
 }

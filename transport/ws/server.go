@@ -102,7 +102,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
-	if limit := s.admit.admit(workspace); limit != "" {
+	held := slot{ip: remoteIP(r), workspace: workspace}
+	if limit := s.admit.admit(held); limit != "" {
 		s.reject(w, r, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
 		return
 	}
@@ -112,17 +113,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sock, err := s.upgrader.Upgrade(w, r, header)
 	if err != nil {
-		s.admit.leave(workspace)
+		s.admit.leave(held)
 		s.metrics.ConnectionsRejected.WithLabelValues("handshake").Inc()
 		return // the upgrader has answered the client
 	}
 	s.metrics.ConnectionsOpened.Inc()
 	s.metrics.ConnectionsActive.Inc()
-	c := newConnActor(s, sock, who)
+	c := newConnActor(s, sock, who, held)
 	props := actor.PropsFromProducer(func() actor.Actor { return c })
 	if _, err := s.sys.SpawnConnection(props, c.id); err != nil {
 		s.log.Error().Err(err).Msg("spawn connection actor")
-		s.admit.leave(workspace)
+		s.admit.leave(held)
 		s.metrics.ConnectionsActive.Dec()
 		_ = sock.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryAgainLater, "server busy"), deadlineSoon())
 		_ = sock.Close()
