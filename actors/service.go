@@ -127,10 +127,14 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
+	if err := s.sys.unfinished.reserve(exec.Workspace); err != nil {
+		return StartResult{}, err
+	}
 	limits := def.Concurrency()
 	if limits.Limited() {
 		run, err := s.admit(ctx, exec.ID, exec.Workflow, limits.KeyOf(params))
 		if err != nil {
+			s.sys.unfinished.release(exec.Workspace)
 			return StartResult{}, err
 		}
 		if !run {
@@ -141,6 +145,7 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	first.Data = events.Data{Timestamp: now, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1, Details: first.Data.Details}
 	existing, err := s.sys.store.CreateExecution(ctx, exec, first)
 	if err != nil || existing != nil {
+		s.sys.unfinished.release(exec.Workspace)
 		if limits.Limited() {
 			s.sys.actors.Root.Send(s.sys.executions, &releaseSlot{id: exec.ID})
 		}
