@@ -75,8 +75,9 @@ func (s *Store) Export(ctx context.Context, id string) (Record, error) {
 			}
 		}
 		if log := tx.Bucket(bktEvents).Bucket([]byte(id)); log != nil {
-			return log.ForEach(func(_, v []byte) error {
-				rec.Events = append(rec.Events, bytes.Clone(v)) // v dies with the tx
+			// Packed llm_delta records come back as the events they hold.
+			return eachEvent(log, 0, func(_ uint64, raw []byte) error {
+				rec.Events = append(rec.Events, bytes.Clone(raw)) // raw dies with the call
 				return nil
 			})
 		}
@@ -248,21 +249,25 @@ func (o *importOp) check(tx *bolt.Tx) error {
 }
 
 // prefixOf reports whether the stored log of the execution begins with the
-// record's events, byte for byte.
+// record's events, byte for byte (packed records unpacked).
 func (o *importOp) prefixOf(tx *bolt.Tx) bool {
 	log := tx.Bucket(bktEvents).Bucket([]byte(o.exec.ID))
 	if log == nil {
 		return false
 	}
-	c := log.Cursor()
-	k, v := c.First()
-	for _, want := range o.events {
-		if k == nil || !bytes.Equal(v, want) {
-			return false
+	i, same := 0, true
+	err := eachEvent(log, 0, func(_ uint64, raw []byte) error {
+		if i == len(o.events) {
+			return errStopEvents
 		}
-		k, v = c.Next()
-	}
-	return true
+		if !bytes.Equal(raw, o.events[i]) {
+			same = false
+			return errStopEvents
+		}
+		i++
+		return nil
+	})
+	return err == nil && same && i == len(o.events)
 }
 
 func (o *importOp) put(tx *bolt.Tx) error {
