@@ -35,6 +35,13 @@ type Config struct {
 	// pushed to its members as room.joined / room.left (larger rooms send
 	// none: see roomActor). 0: DefaultRoomPresenceLimit; negative: no limit.
 	RoomPresenceLimit int
+	// Retention removes executions that ended longer ago than this (0:
+	// keep them; workflows.Retention overrides it per workflow), in
+	// batches of RetentionBatch (256) every RetentionInterval (default 1
+	// min, or half the shortest retention if less).
+	Retention         time.Duration
+	RetentionInterval time.Duration
+	RetentionBatch    int
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -56,6 +63,7 @@ type System struct {
 	running   atomic.Int64 // workflow goroutines alive
 
 	sched schedulerHook // scheduler.go: fires schedules from Recover to Shutdown
+	sweep *sweeper      // retention.go: removes expired executions from Recover to Shutdown
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -74,6 +82,7 @@ func NewSystem(cfg Config) (*System, error) {
 		log:      cfg.Logger,
 		metrics:  cmp.Or(cfg.Metrics, metrics.New()),
 		drain:    make(chan struct{}),
+		sweep:    newSweeper(cfg),
 	}
 	var err error
 	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
@@ -119,6 +128,7 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 		}
 	}
 	s.sched.start(s) // after the resumed executions: see scheduler.go
+	s.sweep.start(s)
 	return len(unfinished), nil
 }
 
@@ -162,6 +172,7 @@ func (s *System) Drain(ctx context.Context) error {
 // their executions stay unfinished in the store, to resume on next start.
 func (s *System) Shutdown(ctx context.Context) error {
 	s.sched.stop() // no firing while the actors stop
+	s.sweep.stop()
 	for _, pid := range []*actor.PID{s.connections, s.rooms, s.executions} {
 		if err := s.actors.Root.StopFuture(pid).Wait(); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("stop %s: %w", pid.Id, err)

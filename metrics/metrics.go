@@ -28,11 +28,14 @@ type Metrics struct {
 	ExecutionsStarted  *prometheus.CounterVec // by workflow
 	ExecutionsEnded    *prometheus.CounterVec // by workflow and status
 	ExecutionsRunning  prometheus.Gauge
+	ExecutionsDeleted  *prometheus.CounterVec // by reason: retention, api
 	ExecutionsQueued   prometheus.Gauge
 	Schedules          *prometheus.GaugeVec     // by state: active, paused
 	StepDuration       *prometheus.HistogramVec // by kind
 	StoreCommitLatency prometheus.Histogram
 	StoreCommitWrites  prometheus.Histogram
+	StoreWritable      prometheus.Gauge
+	ExecutionStalls    prometheus.Counter
 	EventsPublished    prometheus.Counter
 }
 
@@ -54,6 +57,7 @@ func New() *Metrics {
 		BroadcastRecipients: f.counter("weft_broadcast_recipients_total", "Connections a broadcast was delivered to."),
 		ExecutionsStarted:   f.counterVec("weft_executions_started_total", "Executions started, by workflow.", "workflow"),
 		ExecutionsEnded:     f.counterVec("weft_executions_ended_total", "Executions ended, by workflow and final status.", "workflow", "status"),
+		ExecutionsDeleted:   f.counterVec("weft_executions_deleted_total", "Ended executions removed, by reason (retention, api).", "reason"),
 		ExecutionsRunning:   f.gauge("weft_executions_running", "Executions whose workflow code is running now."),
 		ExecutionsQueued:    f.gauge("weft_executions_queued", "Executions waiting for a concurrency slot."),
 		Schedules:           f.gaugeVec("weft_schedules", "Schedules, by state (active, paused).", "state"),
@@ -64,6 +68,8 @@ func New() *Metrics {
 		StoreCommitWrites: f.histogram("weft_store_commit_writes", "Writes packed into one group commit.",
 			prometheus.ExponentialBuckets(1, 2, 12)),
 		EventsPublished: f.counter("weft_events_published_total", "Execution events published on the bus."),
+		StoreWritable:   f.gauge("weft_store_writable", "1 while the store commits, 0 while it cannot write (a full disk)."),
+		ExecutionStalls: f.counter("weft_execution_stalls_total", "Executions stopped by a failed store write or load, to be retried with backoff."),
 	}
 }
 

@@ -36,9 +36,29 @@ func full(t testing.TB, s *persistence.Store, ws, wf, id string, created time.Ti
 	create(t, s, e)
 	commit(t, s, persistence.Write{ExecutionID: id, Events: evs(id, 2, 3),
 		Steps: []persistence.Step{{ID: "1", Kind: "task", Name: "t", Output: json.RawMessage(`1`), Attempts: 1, StartedAt: created}}})
-	if _, err := s.AddSignal(context.Background(), id, "approve", json.RawMessage(`{}`), 0); err != nil {
+	if err := addSignal(s, id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addSignal stores a pending signal, whichever AddSignal the store has
+// (with or without the per-execution bound).
+func addSignal(s *persistence.Store, id string) error {
+	ctx, payload := context.Background(), json.RawMessage(`{}`)
+	var store any = s
+	switch a := store.(type) {
+	case interface {
+		AddSignal(context.Context, string, string, json.RawMessage, int) (persistence.Signal, error)
+	}:
+		_, err := a.AddSignal(ctx, id, "approve", payload, 0)
+		return err
+	case interface {
+		AddSignal(context.Context, string, string, json.RawMessage) (persistence.Signal, error)
+	}:
+		_, err := a.AddSignal(ctx, id, "approve", payload)
+		return err
+	}
+	return fmt.Errorf("no AddSignal")
 }
 
 // mentions lists every place of the file where id appears: bucket names,

@@ -245,7 +245,7 @@ func TestHTTPWorkflowsAndStart(t *testing.T) {
 		httpDo(t, ts, "GET", "/api/v1/executions?cursor=garbage", adminToken, nil).expectError(t, 400, "INVALID_REQUEST")
 		httpDo(t, ts, "GET", "/api/v1/executions/"+started.ExecutionID+"/events?after_seq=-1", adminToken, nil).expectError(t, 400, "INVALID_REQUEST")
 		httpDo(t, ts, "GET", "/api/v1/executions/exec_nope", adminToken, nil).expectError(t, 404, "EXECUTION_NOT_FOUND")
-		httpDo(t, ts, "DELETE", "/api/v1/executions/"+started.ExecutionID, adminToken, nil).expectError(t, 404, "UNKNOWN_SERVICE")
+		httpDo(t, ts, "PUT", "/api/v1/executions/"+started.ExecutionID, adminToken, nil).expectError(t, 404, "UNKNOWN_SERVICE")
 		httpDo(t, ts, "GET", "/api/v1/rooms/lobby/broadcast", adminToken, nil).expectError(t, 404, "UNKNOWN_SERVICE")
 		httpDo(t, ts, "PUT", "/api/v1/schedules", adminToken, nil).expectError(t, 404, "UNKNOWN_SERVICE")
 	})

@@ -51,6 +51,10 @@ type Config struct {
 	// RoomPresenceLimit is the largest room that gets room.joined /
 	// room.left pushes (default 1000; negative: no limit).
 	RoomPresenceLimit int
+	// Retention removes executions that ended longer ago than this (weft
+	// serve --retention; 0, the default, keeps them). A workflow registered
+	// with workflows.Retention has its own.
+	Retention time.Duration
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync  bool
 	Version string
@@ -103,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.bus = events.NewInProcessBus(slogOf(s.log.With().Str("component", "bus").Logger()))
 	s.sys, err = actors.NewSystem(actors.Config{
-		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics,
+		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 	})
 	if err != nil {

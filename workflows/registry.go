@@ -38,6 +38,7 @@ type Definition struct {
 	version     string
 	compatible  []string
 	concurrency Concurrency
+	retention   *time.Duration // Retention; nil: the server's default
 }
 
 // Version is the code version new executions record ("" when none was
@@ -131,6 +132,23 @@ func Description(text string) Option {
 // started (restarts included) with a TIMEOUT error.
 func ExecutionTimeout(d time.Duration) Option {
 	return func(def *Definition) { def.timeout = d }
+}
+
+// Retention keeps the ended executions of this workflow for d after they
+// ended, then removes them (record, events, steps and idempotency key),
+// whatever the server's default (weft serve --retention). d <= 0 keeps
+// them for ever.
+func Retention(d time.Duration) Option {
+	return func(def *Definition) { def.retention = &d }
+}
+
+// Retention is how long ended executions of this workflow are kept, and
+// whether the registration set it (false: the server's default applies).
+func (d *Definition) Retention() (time.Duration, bool) {
+	if d.retention == nil {
+		return 0, false
+	}
+	return *d.retention, true
 }
 
 // Register adds a workflow written as a plain function of its typed input.

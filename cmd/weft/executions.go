@@ -22,11 +22,11 @@ import (
 func executionsCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
 		Name:        "executions",
-		ShortUsage:  "weft executions <ls|show> [flags]",
-		ShortHelp:   "List executions, or show one with its steps.",
-		Subcommands: []*ffcli.Command{executionsLs(stdout, stderr), executionsShow(stdout, stderr)},
+		ShortUsage:  "weft executions <ls|show|rm> [flags]",
+		ShortHelp:   "List executions, show one with its steps, or delete ended ones.",
+		Subcommands: []*ffcli.Command{executionsLs(stdout, stderr), executionsShow(stdout, stderr), executionsRm(stdout, stderr)},
 		Exec: func(context.Context, []string) error {
-			return usageError{"executions needs a subcommand: ls or show"}
+			return usageError{"executions needs a subcommand: ls, show or rm"}
 		},
 	}
 }
@@ -280,4 +280,49 @@ func printSnapshot(w io.Writer, s actors.Snapshot) {
 			st.StartedAt.Local().Format("15:04:05.000"), took, out)
 	}
 	_ = tw.Flush()
+}
+
+// executionsRm deletes ended executions (execution.delete): each with its
+// events, steps and idempotency key. A live one is refused (CONFLICT):
+// cancel it first.
+func executionsRm(stdout, stderr io.Writer) *ffcli.Command {
+	fs := flag.NewFlagSet("weft executions rm", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var t target
+	t.register(fs, false, false)
+	return &ffcli.Command{
+		Name: "rm", ShortUsage: "weft executions rm ID [ID...]", FlagSet: fs, Options: envOptions(),
+		ShortHelp: "Delete ended executions with their events (a live one: cancel it first).",
+		Exec: func(ctx context.Context, args []string) error {
+			args, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				return usageError{"usage: weft executions rm ID [ID...]"}
+			}
+			s, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			failed := 0
+			for _, id := range args {
+				var res actors.DeleteResult
+				if err := s.call("execution.delete", map[string]string{"execution_id": id}, &res); err != nil {
+					if len(args) == 1 {
+						return err
+					}
+					fmt.Fprintf(stderr, "weft: %s: %v\n", id, err)
+					failed++
+					continue
+				}
+				fmt.Fprintf(stdout, "deleted %s\n", id)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d executions not deleted", failed, len(args))
+			}
+			return nil
+		},
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 	"github.com/rs/zerolog"
@@ -27,6 +28,7 @@ type serveFlags struct {
 	metricsToken                   string
 	debugAddr                      string
 	roomPresenceLimit              int
+	retention                      time.Duration
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -47,6 +49,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	f.http.register(fs)
 	fs.IntVar(&f.roomPresenceLimit, "room-presence-limit", 1000, "largest room whose joins and leaves are pushed to its members (room.joined/room.left); larger rooms send none (0: no limit)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.DurationVar(&f.retention, "retention", 0, "delete executions that ended longer ago than this, e.g. 720h (0: keep them; a workflow may set its own)")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
 	return &ffcli.Command{
 		Name:       "serve",
@@ -81,7 +84,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	reference.Register(reg)
 	srv, err := server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
-		Registry: reg, LLM: llm, Logger: &log, Version: version,
+		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit),
 	})

@@ -151,6 +151,7 @@ func (a *API) Register(m *Mux) {
 	m.Handle("POST", "/api/v1/workflows/{name}/executions", "workflow.start", a.authed(a.startExecution))
 	m.Handle("GET", "/api/v1/executions", "executions.list", a.authed(a.listExecutions))
 	m.Handle("GET", "/api/v1/executions/{id}", "execution.get", a.authed(a.getExecution))
+	m.Handle("DELETE", "/api/v1/executions/{id}", "execution.delete", a.authed(a.deleteExecution))
 	m.Handle("GET", "/api/v1/executions/{id}/events", "execution.subscribe", a.authed(a.executionEvents))
 	m.Handle("POST", "/api/v1/executions/{id}/cancel", "execution.cancel", a.authed(a.cancelExecution))
 	m.Handle("POST", "/api/v1/executions/{id}/signals/{name}", "execution.signal", a.authed(a.signalExecution))
