@@ -118,7 +118,7 @@ func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalReque
 		return SignalResult{}, weft.Errorf(weft.CodeLimitExceeded, "execution %s already holds %d signals it has not consumed", exec.ID, s.sys.quotas.SignalsPerExecution)
 	}
 	if err != nil {
-		return SignalResult{}, weft.Internal(fmt.Errorf("store signal: %w", err))
+		return SignalResult{}, storeError(fmt.Errorf("store signal: %w", err))
 	}
 	// The signal is durable: if routing fails, the execution still finds
 	// it when its actor next loads.
@@ -142,7 +142,7 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 		err = s.sys.store.CommitPreparedWait(ctx, prepared)
 	}
 	if err != nil {
-		return weft.Internal(err)
+		return storeError(err)
 	}
 	if err := s.sys.bus.Publish(exec.ID, prepared.Events()...); err != nil {
 		s.sys.log.Warn().Err(err).Msg("publish cancellation")

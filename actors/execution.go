@@ -156,7 +156,7 @@ func (a *executionActor) started(ctx actor.Context) {
 	exec, err := a.sys.store.Execution(context.Background(), a.exec.ID)
 	if err != nil {
 		a.log.Error().Err(err).Msg("load execution")
-		ctx.Stop(a.self)
+		a.stall(ctx, err)
 		return
 	}
 	a.exec = exec
@@ -281,15 +281,15 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	a.inflight--
 	p := msg.write
 	if msg.err != nil {
-		// The log cannot continue without a gap: stop, and let recovery
-		// run the workflow again from what is durable.
+		// The log cannot continue without a gap: stop, and let the
+		// supervisor run the workflow again from what is durable.
 		a.log.Error().Err(msg.err).Msg("store events; stopping execution")
 		p.answer(msg.err)
 		if a.queued != nil {
 			a.queued.answer(msg.err)
 			a.queued = nil
 		}
-		ctx.Stop(a.self)
+		a.stall(ctx, msg.err)
 		return
 	}
 	status := p.status()
@@ -323,6 +323,15 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 		a.panicked = nil
 		panic(panicked) // the supervisor restarts this actor: the workflow runs again
 	}
+}
+
+// stall stops this actor after a failed store write or load, and asks the
+// supervisor to start the execution again later from what is durable
+// (recorded steps fast-forward): an execution is never left running with no
+// actor.
+func (a *executionActor) stall(ctx actor.Context, err error) {
+	ctx.Send(ctx.Parent(), &executionStalled{exec: a.exec, err: err})
+	ctx.Stop(a.self)
 }
 
 // returned handles the end of a run's workflow function.

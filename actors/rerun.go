@@ -91,7 +91,7 @@ func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest
 	}
 	if err := s.sys.store.CreateExecutionWithSteps(ctx, exec, first, reused); err != nil {
 		s.sys.unfinished.release(exec.Workspace)
-		return StartResult{}, weft.Internal(err)
+		return StartResult{}, storeError(err)
 	}
 	s.sys.metrics.ExecutionsStarted.WithLabelValues(exec.Workflow).Inc()
 	s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})

@@ -112,6 +112,9 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	if len(req.IdempotencyKey) > maxIdempotencyKey {
 		return StartResult{}, weft.Errorf(weft.CodeInvalidRequest, "idempotency_key longer than %d", maxIdempotencyKey)
 	}
+	if err := s.writable(); err != nil {
+		return StartResult{}, err
+	}
 	now := time.Now().UTC()
 	exec := persistence.Execution{
 		ID:             weft.NewID("exec_"),
@@ -151,7 +154,7 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 		}
 	}
 	if err != nil {
-		return StartResult{}, weft.Internal(err)
+		return StartResult{}, storeError(err)
 	}
 	if existing != nil {
 		if !sameJSON(existing.Parameters, params) {

@@ -67,20 +67,21 @@ type (
 // executionsSupervisor is the parent of every execution actor and the one
 // map of which executions are live.
 type executionsSupervisor struct {
-	sys   *System
-	self  *actor.PID
-	live  map[string]*actor.PID
-	admit admission
+	sys    *System
+	self   *actor.PID
+	live   map[string]*actor.PID
+	admit  admission
+	stalls stalls // stalls.go: executions waiting to be retried
 	// stopping: the server is shutting down; admit no queued execution.
 	stopping bool
 }
 
 func newExecutionsSupervisor(sys *System) *executionsSupervisor {
-	return &executionsSupervisor{sys: sys, live: make(map[string]*actor.PID), admit: newAdmission()}
+	return &executionsSupervisor{sys: sys, live: make(map[string]*actor.PID), admit: newAdmission(), stalls: newStalls()}
 }
 
 func (s *executionsSupervisor) Receive(ctx actor.Context) {
-	if s.handleAdmission(ctx, ctx.Message()) {
+	if s.handleAdmission(ctx, ctx.Message()) || s.handleStalls(ctx, ctx.Message()) {
 		return
 	}
 	switch msg := ctx.Message().(type) {
@@ -88,15 +89,9 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 		s.self = ctx.Self()
 	case *actor.Stopping:
 		s.stopping = true
+		s.stopStallTimers()
 	case *startExecution:
-		if msg.exec.Status == weft.StatusQueued {
-			s.recoverQueued(ctx, msg.exec)
-			return
-		}
-		if c := s.limits(msg.exec.Workflow); c.Limited() {
-			s.admit.take(msg.exec.ID, slotKey{msg.exec.Workflow, c.KeyOf(msg.exec.Parameters)})
-		}
-		s.spawn(ctx, msg.exec, msg.fresh)
+		s.startStored(ctx, msg.exec, msg.fresh)
 	case *actor.Terminated:
 		for id, pid := range s.live {
 			if pid.Equal(msg.Who) {
@@ -119,6 +114,19 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 			msg.found <- ok
 		}
 	}
+}
+
+// startStored starts a stored execution: queued ones wait for their slot,
+// others take it and get their actor.
+func (s *executionsSupervisor) startStored(ctx actor.Context, exec persistence.Execution, fresh bool) {
+	if exec.Status == weft.StatusQueued {
+		s.recoverQueued(ctx, exec)
+		return
+	}
+	if c := s.limits(exec.Workflow); c.Limited() {
+		s.admit.take(exec.ID, slotKey{exec.Workflow, c.KeyOf(exec.Parameters)})
+	}
+	s.spawn(ctx, exec, fresh)
 }
 
 // spawn starts the actor of a stored execution unless it is live.

@@ -42,6 +42,9 @@ type Config struct {
 	Retention         time.Duration
 	RetentionInterval time.Duration
 	RetentionBatch    int
+	// Quotas bound signals per execution and unfinished executions per
+	// workspace.
+	Quotas Quotas
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -64,6 +67,9 @@ type System struct {
 
 	sched schedulerHook // scheduler.go: fires schedules from Recover to Shutdown
 	sweep *sweeper      // retention.go: removes expired executions from Recover to Shutdown
+
+	quotas     Quotas
+	unfinished *unfinishedCount // per workspace, for Quotas.ExecutionsPerWorkspace
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -83,7 +89,9 @@ func NewSystem(cfg Config) (*System, error) {
 		metrics:  cmp.Or(cfg.Metrics, metrics.New()),
 		drain:    make(chan struct{}),
 		sweep:    newSweeper(cfg),
+		quotas:   cfg.Quotas.withDefaults(),
 	}
+	s.unfinished = newUnfinishedCount(s.quotas.ExecutionsPerWorkspace)
 	var err error
 	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newExecutionsSupervisor(s)
@@ -95,7 +103,7 @@ func NewSystem(cfg Config) (*System, error) {
 		return nil, fmt.Errorf("spawn executions supervisor: %w", err)
 	}
 	s.connections, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
-		return newConnectionsSupervisor()
+		return newConnectionsSupervisor(s.quotas.RoomsPerConnection)
 	}, actor.WithSupervisor(connectionStrategy())), "connections")
 	if err != nil {
 		return nil, fmt.Errorf("spawn connections supervisor: %w", err)
@@ -117,6 +125,9 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	unfinished, err := s.store.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished executions: %w", err)
+	}
+	for _, exec := range unfinished {
+		s.unfinished.n[exec.Workspace]++ // before anything serves: no lock needed
 	}
 	// Running and waiting executions first, so that they hold their slots
 	// before any queued one is admitted.

@@ -19,12 +19,14 @@ var (
 	bktByStatus    = []byte("by_status")    // lp(ws) lp(status) desc(created) id -> empty
 	bktUnfinished  = []byte("unfinished")   // asc(created) id -> empty
 	bktSignals     = []byte("signals")      // nested per id: signal seq (BE uint64) -> Signal JSON, until consumed
+	bktMeta        = []byte("meta")         // the store's own keys (the write probe, see health.go)
 )
 
 var allBuckets = [][]byte{
 	bktExecutions, bktEvents, bktSteps, bktIdempotency,
 	bktByWorkspace, bktByStatus, bktUnfinished, bktSignals,
 	bktSchedules, // schedules.go
+	bktMeta,
 }
 
 // timeLen is the size of an encoded instant: 8 bytes of seconds and 4 of

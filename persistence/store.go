@@ -26,6 +26,14 @@ type Options struct {
 	// of writes it carried, rejected ones included. It runs on the write
 	// path: keep it quick (a histogram observe).
 	OnCommit func(d time.Duration, writes int)
+	// OnHealth, if set, is called by the writer goroutine when the store
+	// stops being able to write (err wraps ErrUnwritable) and when it can
+	// again (nil). See Store.Writable.
+	OnHealth func(err error)
+	// FailWrites, if set, is called before each write transaction; an
+	// error fails it as a failing disk would. Tests only: it is how a full
+	// disk is simulated.
+	FailWrites func() error
 }
 
 // lockTimeout bounds the wait for bbolt's file lock, so a second process (or
@@ -48,6 +56,8 @@ type Store struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	health health // health.go: whether commits succeed
 }
 
 // op is one queued write and its completion.

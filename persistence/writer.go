@@ -1,6 +1,9 @@
 package persistence
 
 import (
+	"errors"
+	"io/fs"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -19,7 +22,11 @@ import (
 func (s *Store) run() {
 	defer close(s.writerDone)
 	batch := make([]*op, 0, s.maxBatch)
-	for o := range s.ops {
+	for {
+		o, ok := s.next()
+		if !ok {
+			return
+		}
 		batch = append(batch[:0], o)
 	fill:
 		for len(batch) < s.maxBatch {
@@ -38,11 +45,36 @@ func (s *Store) run() {
 	}
 }
 
+// next waits for the next queued write. While the store cannot write, it
+// probes the disk every probeInterval that passes without one, so that the
+// store learns that space came back even when every writer has given up.
+func (s *Store) next() (*op, bool) {
+	if s.Writable() == nil {
+		o, ok := <-s.ops
+		return o, ok
+	}
+	t := time.NewTimer(probeInterval)
+	defer t.Stop()
+	for {
+		select {
+		case o, ok := <-s.ops:
+			return o, ok
+		case <-t.C:
+			s.probe()
+			if s.Writable() == nil {
+				o, ok := <-s.ops
+				return o, ok
+			}
+			t.Reset(probeInterval)
+		}
+	}
+}
+
 // commit applies batch in one transaction and then completes its ops in
 // queue order.
 func (s *Store) commit(batch []*op) {
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		for _, o := range batch {
 			// A rejected op has written nothing (see applier), so the
 			// others can still commit in this transaction.
@@ -55,14 +87,24 @@ func (s *Store) commit(batch []*op) {
 		}
 		return nil
 	})
-	if err == nil {
+	switch {
+	case err == nil:
+		s.noteCommit(nil)
 		s.observe(start, len(batch))
-	} else {
-		// A put or the commit itself failed, so nothing of the batch is
-		// on disk, and one op may be to blame (a value too large, say).
-		// Run each op alone so only the ops that fail by themselves fail:
-		// the trick bbolt.Batch uses. It costs an fsync per op, but only
-		// on this rare path.
+	case diskError(err):
+		// The disk refused (full, or failing): every op of the batch
+		// fails with it, and trying them one by one would only cost an
+		// fsync each.
+		s.noteCommit(err)
+		for _, o := range batch {
+			o.err = s.Writable()
+		}
+	default:
+		// A put failed, so nothing of the batch is on disk, and one op
+		// may be to blame (a value too large, say). Run each op alone so
+		// only the ops that fail by themselves fail: the trick
+		// bbolt.Batch uses. It costs an fsync per op, but only on this
+		// rare path.
 		for _, o := range batch {
 			o.err = s.solo(o.a)
 		}
@@ -76,16 +118,29 @@ func (s *Store) commit(batch []*op) {
 
 func (s *Store) solo(a applier) error {
 	start := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if err := a.check(tx); err != nil {
 			return err
 		}
 		return a.put(tx)
 	})
-	if err == nil {
+	switch {
+	case err == nil:
+		s.noteCommit(nil)
 		s.observe(start, 1)
+	case diskError(err):
+		s.noteCommit(err)
+		return s.Writable()
 	}
 	return err
+}
+
+// diskError reports whether err came from the file system (a full disk, an
+// I/O error) rather than from one op's content.
+func diskError(err error) bool {
+	var errno syscall.Errno
+	var pathErr *fs.PathError
+	return errors.As(err, &errno) || errors.As(err, &pathErr)
 }
 
 func (s *Store) observe(start time.Time, writes int) {

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -50,6 +51,14 @@ func (s *Server) routes(sock http.Handler, api *httpapi.API) *httpapi.Mux {
 		if !s.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"status":"unavailable"}` + "\n"))
+			return
+		}
+		// A store that cannot write (a full disk) takes no new work:
+		// a load balancer should send it elsewhere until it can.
+		if err := s.store.Writable(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			body, _ := json.Marshal(map[string]string{"status": "unavailable", "reason": err.Error()})
+			_, _ = w.Write(append(body, '\n'))
 			return
 		}
 		_, _ = w.Write([]byte(`{"status":"ready"}` + "\n"))

@@ -55,9 +55,16 @@ type Config struct {
 	// serve --retention; 0, the default, keeps them). A workflow registered
 	// with workflows.Retention has its own.
 	Retention time.Duration
+	// Quotas bound rooms per connection, signals per execution and
+	// unfinished executions per workspace (LIMIT_EXCEEDED past them).
+	Quotas actors.Quotas
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
-	NoSync  bool
-	Version string
+	NoSync bool
+	// StoreWriteFault, if set, is called before each store transaction; an
+	// error fails it as a failing disk would (persistence.Options
+	// FailWrites). Tests only.
+	StoreWriteFault func() error
+	Version         string
 }
 
 // Server is one weft node.
@@ -101,7 +108,10 @@ func New(cfg Config) (*Server, error) {
 			s.metrics.StoreCommitLatency.Observe(d.Seconds())
 			s.metrics.StoreCommitWrites.Observe(float64(writes))
 		},
+		OnHealth:   s.storeHealthChanged,
+		FailWrites: cfg.StoreWriteFault,
 	})
+	s.metrics.StoreWritable.Set(1)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -109,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
+		Quotas: cfg.Quotas,
 	})
 	if err != nil {
 		_ = s.store.Close()
@@ -328,4 +339,17 @@ func buildInfo() map[string]any {
 		}
 	}
 	return info
+}
+
+// storeHealthChanged logs and exports the store's ability to write: while
+// it cannot, /readyz answers 503, starts answer UNAVAILABLE and stalled
+// executions wait; when it can again, they go on by themselves.
+func (s *Server) storeHealthChanged(err error) {
+	if err != nil {
+		s.metrics.StoreWritable.Set(0)
+		s.log.Error().Err(err).Msg("the store cannot write: refusing new work until it can")
+		return
+	}
+	s.metrics.StoreWritable.Set(1)
+	s.log.Info().Msg("the store can write again")
 }

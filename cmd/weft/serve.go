@@ -86,7 +86,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
-		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit),
+		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(),
 	})
 	if err != nil {
 		return err

@@ -89,7 +89,6 @@ func init() {
 		"execution.cancel":    executionCancel,
 		"execution.signal":    executionSignal,
 		"execution.delete":    executionDelete, // delete.go
-		"execution.delete":    executionDelete, // delete.go
 		"execution.replay":    executionReplay,
 		"execution.rerun":     executionRerun,
 		"room.join":           roomJoin,
