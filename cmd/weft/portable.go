@@ -8,18 +8,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/weft-run/weft/actors"
-	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/persistence"
 )
 
 // The portable format is JSON lines: one persistence.Record per line
-// (version, execution record, step checkpoints, the event log as stored).
-// It is what export writes, import reads, and replay-check --file checks.
+// (version, execution record with last_seq, step checkpoints, pending
+// signals, the event log as stored). It is what export writes, import
+// reads, and replay-check --file checks. Over --server both use the admin
+// routes GET /api/v1/executions/{id}/export and POST /api/v1/import, so an
+// export is the same bytes whether it reads a data dir or a server.
 
 func exportCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("weft export", flag.ContinueOnError)
@@ -92,14 +97,13 @@ func export(ctx context.Context, t *target, f *lsFilter, ids []string, w io.Writ
 		}
 		return len(ids), nil
 	}
-	s, err := t.dial(ctx)
+	api, err := newAPIClient(t)
 	if err != nil {
 		return 0, err
 	}
-	defer s.Close()
 	for i, id := range ids {
-		rec, err := exportRemote(s, id)
-		if err != nil {
+		var rec persistence.Record
+		if err := api.do(ctx, "GET", "/api/v1/executions/"+url.PathEscape(id)+"/export", nil, &rec); err != nil {
 			return i, fmt.Errorf("export %s: %w", id, err)
 		}
 		if err := enc.Encode(rec); err != nil {
@@ -110,36 +114,59 @@ func export(ctx context.Context, t *target, f *lsFilter, ids []string, w io.Writ
 	return len(ids), nil
 }
 
-// exportRemote builds a record from execution.get and execution.replay.
-// Each replayed event is written back without its replay mark, which gives
-// the bytes the server stores (one JSON encoding of events.Event). Pending
-// signals are not visible over the socket, so they are not exported this
-// way (--data-dir exports them).
-func exportRemote(s *sock, id string) (persistence.Record, error) {
-	var snap actors.Snapshot
-	if err := s.call("execution.get", map[string]string{"execution_id": id}, &snap); err != nil {
-		return persistence.Record{}, err
+// apiClient calls the HTTP plane of --server with the token (the export
+// and import routes, which are admin only).
+type apiClient struct {
+	base, token string
+	http        *http.Client
+}
+
+func newAPIClient(t *target) (*apiClient, error) {
+	if t.token == "" {
+		return nil, usageError{"--token (or WEFT_TOKEN) is required to talk to a server"}
 	}
-	rec := persistence.Record{Version: persistence.ExportVersion, Execution: executionOf(snap, s.info.Workspace),
-		Steps: nonNil(snap.Steps), Events: []json.RawMessage{}}
-	rec.Execution.LastSeq = 0
-	err := s.stream("execution.replay", map[string]any{"execution_id": id, "speed": 0}, func(f sockFrame) error {
-		if f.Type == "" {
-			return nil
+	u, err := url.Parse(strings.TrimRight(t.server, "/"))
+	if err != nil || u.Host == "" {
+		return nil, usageError{fmt.Sprintf("--server %q: want a URL like http://127.0.0.1:8080", t.server)}
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "http"
+	case "https", "wss":
+		u.Scheme = "https"
+	default:
+		return nil, usageError{fmt.Sprintf("--server %q: scheme must be http, https, ws or wss", t.server)}
+	}
+	return &apiClient{base: u.Scheme + "://" + u.Host, token: t.token, http: &http.Client{}}, nil
+}
+
+// do sends body (nil: none) and decodes a 2xx answer into out; an error
+// answer is a *remoteError (exit 1).
+func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error *remoteError `json:"error"`
 		}
-		var data events.Data
-		if err := json.Unmarshal(f.Data, &data); err != nil {
-			return err
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(raw, &e) == nil && e.Error != nil {
+			return e.Error
 		}
-		data.Replay = false
-		raw, err := json.Marshal(events.Event{Type: events.Type(f.Type), Data: data})
-		if err != nil {
-			return err
-		}
-		rec.Events = append(rec.Events, raw)
-		return nil
-	})
-	return rec, err
+		return fmt.Errorf("%s %s: HTTP %s", method, path, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 func importCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -149,44 +176,89 @@ func importCommand(stdout, stderr io.Writer) *ffcli.Command {
 	t.register(fs, true, false)
 	return &ffcli.Command{
 		Name: "import", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft import FILE.jsonl --data-dir D",
-		ShortHelp:  "Store the executions of an export file into a data dir (the server on it must be stopped).",
-		LongHelp: "Executions already present (same id) are skipped and counted. An execution that had not ended\n" +
-			"is resumed by the next server that opens the data dir.",
+		ShortUsage: "weft import FILE.jsonl [--server URL | --data-dir D]",
+		ShortHelp:  "Store the executions of an export file into a running server (admin token) or a stopped server's data dir.",
+		LongHelp: "Importing is idempotent: an execution already stored with the same history is skipped and\n" +
+			"counted; one stored with another history stops the import with an error naming its line.\n" +
+			"Over --server (POST /api/v1/import, admin token, records of the token's workspace only) an\n" +
+			"execution that had not ended resumes at once; in a --data-dir it resumes when a server next\n" +
+			"opens the dir (which must not be in use).",
 		Exec: func(ctx context.Context, args []string) error {
 			args, err := interspersed(fs, args)
 			if err != nil {
 				return err
 			}
-			if err := needArgs(args, 1, "weft import FILE.jsonl --data-dir D"); err != nil {
+			if err := needArgs(args, 1, "weft import FILE.jsonl [--server URL | --data-dir D]"); err != nil {
 				return err
 			}
-			if t.dataDir == "" {
-				return usageError{"import needs --data-dir (the target server must be stopped: imports write the store directly)"}
+			var res actors.ImportResult
+			if t.dataDir != "" {
+				res, err = importDataDir(ctx, t.dataDir, args[0], stderr)
+			} else {
+				res, err = importServer(ctx, &t, args[0])
 			}
-			st, err := openOrCreateDataDir(t.dataDir)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			bar := &progress{w: stderr, label: "importing"}
-			imported, skipped := 0, 0
-			err = readRecords(args[0], func(rec persistence.Record) error {
-				err := st.Import(ctx, rec)
-				switch {
-				case errors.Is(err, persistence.ErrExists):
-					skipped++
-				case err != nil:
-					return err
-				default:
-					imported++
-				}
-				bar.update(imported+skipped, 0)
-				return nil
-			})
-			bar.done()
-			fmt.Fprintf(stdout, "imported %d executions, skipped %d already present\n", imported, skipped)
-			return err
+			fmt.Fprintf(stdout, "imported %d executions, skipped %d already present\n", res.Imported, res.Skipped)
+			return nil
 		},
 	}
+}
+
+// importServer streams the file to POST /api/v1/import.
+func importServer(ctx context.Context, t *target, path string) (actors.ImportResult, error) {
+	var res actors.ImportResult
+	api, err := newAPIClient(t)
+	if err != nil {
+		return res, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	if err := api.do(ctx, "POST", "/api/v1/import", f, &res); err != nil {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// importDataDir writes the file's records into a stopped server's store,
+// with the same rules as the server's import (but no workspace check: the
+// operator holds the whole data dir).
+func importDataDir(ctx context.Context, dir, path string, stderr io.Writer) (actors.ImportResult, error) {
+	var res actors.ImportResult
+	f, err := os.Open(path)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+	st, err := openOrCreateDataDir(dir)
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	bar := &progress{w: stderr, label: "importing"}
+	defer bar.done()
+	err = persistence.ReadRecords(f, func(line int, rec persistence.Record) error {
+		err := st.Import(ctx, rec)
+		switch {
+		case errors.Is(err, persistence.ErrExists):
+			res.Skipped++
+		case errors.Is(err, persistence.ErrImportConflict):
+			return fmt.Errorf("line %d (%s): already stored with another history (%d imported and %d skipped before it)",
+				line, rec.Execution.ID, res.Imported, res.Skipped)
+		case err != nil:
+			return fmt.Errorf("line %d (%s): %w (%d imported and %d skipped before it)", line, rec.Execution.ID, err, res.Imported, res.Skipped)
+		default:
+			res.Imported++
+		}
+		bar.update(res.Imported+res.Skipped, 0)
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
 }

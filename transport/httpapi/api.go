@@ -155,6 +155,8 @@ func (a *API) Register(m *Mux) {
 	m.Handle("GET", "/api/v1/executions/{id}/events", "execution.subscribe", a.authed(a.executionEvents))
 	m.Handle("POST", "/api/v1/executions/{id}/cancel", "execution.cancel", a.authed(a.cancelExecution))
 	m.Handle("POST", "/api/v1/executions/{id}/signals/{name}", "execution.signal", a.authed(a.signalExecution))
+	m.Handle("GET", "/api/v1/executions/{id}/export", "", a.authed(a.exportExecution))
+	m.Handle("POST", "/api/v1/import", "", a.authed(a.importExecutions))
 	m.Handle("POST", "/api/v1/rooms/{room}/broadcast", "room.broadcast", a.authed(a.broadcast))
 	m.Handle("GET", "/api/v1/connections", "connections.list", a.authed(a.listConnections))
 	m.Handle("GET", "/api/v1/schedules", "schedule.list", a.authed(a.listSchedules))
