@@ -28,6 +28,7 @@ type (
 		step    *persistence.Step
 		consume uint64
 		reply   chan<- error
+		credits int // emit credits the events hold (see emitCredits)
 	}
 	// eventsCommitted comes back from the store's writer goroutine.
 	eventsCommitted struct {
@@ -92,6 +93,9 @@ type executionActor struct {
 	timeout   *time.Timer
 
 	inbox signalInbox
+	// credits bound the events a run emits without waiting (a token
+	// stream) that are not committed yet: backpressure (execution_writes.go).
+	credits emitCredits
 }
 
 // stopRequest records why an execution is ending before its workflow
@@ -102,7 +106,7 @@ type stopRequest struct {
 }
 
 func newExecutionActor(sys *System, exec persistence.Execution, fresh bool) *executionActor {
-	return &executionActor{sys: sys, exec: exec, fresh: fresh}
+	return &executionActor{sys: sys, exec: exec, fresh: fresh, credits: newEmitCredits()}
 }
 
 func (a *executionActor) Receive(ctx actor.Context) {
@@ -208,6 +212,7 @@ func (a *executionActor) halt(cause error) {
 // onAppend sequences events from the current run.
 func (a *executionActor) onAppend(msg *appendEvents) {
 	if msg.gen != a.gen {
+		a.credits.release(msg.credits)
 		if msg.reply != nil {
 			msg.reply <- errors.New("stale run")
 		}
@@ -221,13 +226,20 @@ func (a *executionActor) onAppend(msg *appendEvents) {
 	if msg.consume != 0 {
 		consume = []uint64{msg.consume}
 	}
-	a.append(persistence.Write{Events: msg.events, Steps: steps, ConsumeSignals: consume}, msg.reply)
+	a.appendCredited(persistence.Write{Events: msg.events, Steps: steps, ConsumeSignals: consume}, msg.reply, msg.credits)
 }
 
 // append assigns the next seqs and hands the write to the store's
 // group-commit writer; the answer comes back as eventsCommitted.
 func (a *executionActor) append(w persistence.Write, reply chan<- error) {
+	a.appendCredited(w, reply, 0)
+}
+
+// appendCredited is append for events that hold emit credits, given back
+// once they are committed (or refused).
+func (a *executionActor) appendCredited(w persistence.Write, reply chan<- error, credits int) {
 	if a.ending {
+		a.credits.release(credits)
 		if reply != nil {
 			reply <- errors.New("execution has ended")
 		}
@@ -244,16 +256,16 @@ func (a *executionActor) append(w persistence.Write, reply chan<- error) {
 		a.ending = w.Status.Status.Terminal()
 	}
 	if a.inflight == 0 {
-		a.commit(newPendingWrite(w, reply))
+		a.commit(newPendingWrite(w, reply, credits))
 		return
 	}
 	// A write is with the store: this one waits for it, merged with any
 	// other that arrives meanwhile (see pendingWrite).
 	if a.queued == nil {
-		a.queued = newPendingWrite(w, reply)
+		a.queued = newPendingWrite(w, reply, credits)
 		return
 	}
-	a.queued.merge(w, reply)
+	a.queued.merge(w, reply, credits)
 }
 
 // commit hands one (possibly merged) write to the store's group-commit
@@ -285,8 +297,10 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 		// supervisor run the workflow again from what is durable.
 		a.log.Error().Err(msg.err).Msg("store events; stopping execution")
 		p.answer(msg.err)
+		a.credits.release(p.credits)
 		if a.queued != nil {
 			a.queued.answer(msg.err)
+			a.credits.release(a.queued.credits)
 			a.queued = nil
 		}
 		a.stall(ctx, msg.err)
@@ -311,6 +325,7 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	}
 	a.sys.metrics.EventsPublished.Add(float64(len(msg.events)))
 	p.answer(nil)
+	a.credits.release(p.credits)
 	if next := a.queued; next != nil {
 		a.queued = nil
 		a.commit(next)

@@ -33,7 +33,7 @@ func (a *executionActor) startRun(ctx actor.Context) {
 	a.running = true
 	runCtx, cancel := context.WithCancelCause(bg)
 	a.cancelRun = cancel
-	j := &journal{root: a.sys.actors.Root, pid: a.self, gen: a.gen, steps: steps}
+	j := &journal{root: a.sys.actors.Root, pid: a.self, gen: a.gen, steps: steps, credits: a.credits, done: runCtx.Done()}
 	env := a.sys.env
 	env.Registry = a.sys.registry
 	run := workflows.Run{
@@ -145,6 +145,9 @@ type journal struct {
 	pid   *actor.PID
 	gen   int
 	steps map[string]persistence.Step // read-only: the checkpoints at run start
+
+	credits emitCredits     // the actor's bound on uncommitted emits
+	done    <-chan struct{} // the run's context is done
 }
 
 var _ workflows.Journal = (*journal)(nil)
@@ -154,8 +157,13 @@ func (j *journal) Recorded(stepID string) (persistence.Step, bool) {
 	return s, ok
 }
 
+// Emit sends an event without waiting for its commit, but not more than
+// maxUncommittedEmits ahead of the store: then it waits (backpressure).
 func (j *journal) Emit(e events.Event) {
-	j.root.Send(j.pid, &appendEvents{gen: j.gen, events: []events.Event{e}})
+	if !j.credits.take(j.done) {
+		return // the run is ending
+	}
+	j.root.Send(j.pid, &appendEvents{gen: j.gen, events: []events.Event{e}, credits: 1})
 }
 
 func (j *journal) Checkpoint(ctx context.Context, cp workflows.Checkpoint) error {

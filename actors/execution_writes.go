@@ -19,10 +19,11 @@ import (
 type pendingWrite struct {
 	w       persistence.Write
 	replies []chan<- error // the steps waiting for this commit
+	credits int            // emit credits its events hold
 }
 
-func newPendingWrite(w persistence.Write, reply chan<- error) *pendingWrite {
-	p := &pendingWrite{w: w}
+func newPendingWrite(w persistence.Write, reply chan<- error, credits int) *pendingWrite {
+	p := &pendingWrite{w: w, credits: credits}
 	if reply != nil {
 		p.replies = []chan<- error{reply}
 	}
@@ -32,7 +33,8 @@ func newPendingWrite(w persistence.Write, reply chan<- error) *pendingWrite {
 // merge appends w after what p holds. Seqs were assigned in append order,
 // so the merged events still continue the log; a later status replaces an
 // earlier one (the record ends at the last).
-func (p *pendingWrite) merge(w persistence.Write, reply chan<- error) {
+func (p *pendingWrite) merge(w persistence.Write, reply chan<- error, credits int) {
+	p.credits += credits
 	p.w.Events = append(p.w.Events, w.Events...)
 	p.w.Steps = append(p.w.Steps, w.Steps...)
 	p.w.ConsumeSignals = append(p.w.ConsumeSignals, w.ConsumeSignals...)
@@ -56,5 +58,41 @@ func (p *pendingWrite) status() weft.Status {
 func (p *pendingWrite) answer(err error) {
 	for _, reply := range p.replies {
 		reply <- err
+	}
+}
+
+// maxUncommittedEmits bounds the events a run has emitted without waiting
+// (Emit: task_start, llm_delta) that are not committed yet. Past it, Emit
+// waits for the store: a workflow that streams faster than the disk syncs
+// is slowed to the disk's pace instead of growing the actor's queue.
+const maxUncommittedEmits = 4096
+
+// emitCredits is that bound: a run's Emit takes a credit before it sends
+// its event, the actor gives it back once the event is committed (or
+// refused). The channel is the actor's and outlives its runs.
+type emitCredits chan struct{}
+
+func newEmitCredits() emitCredits { return make(emitCredits, maxUncommittedEmits) }
+
+// take waits for a credit, or for done (the run is ending: its event
+// would be refused anyway); false then.
+func (c emitCredits) take(done <-chan struct{}) bool {
+	select {
+	case c <- struct{}{}:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+// release gives back n credits. It never blocks the actor, even if the
+// count were wrong.
+func (c emitCredits) release(n int) {
+	for range n {
+		select {
+		case <-c:
+		default:
+			return
+		}
 	}
 }

@@ -86,7 +86,9 @@ func TestBurstGetsAnswersAndRateLimitedButStaysOpen(t *testing.T) {
 			t.Fatalf("unexpected error %+v", f.Error)
 		}
 	}
-	if answered < 100 || answered > 105 || answered+limited != 300 {
+	// The bucket refills at 100/s while the burst is sent and read: a
+	// slow machine lets a few more through.
+	if answered < 100 || answered > 130 || answered+limited != 300 {
 		t.Fatalf("%d answered, %d RATE_LIMITED; want about 100 and the rest limited", answered, limited)
 	}
 	time.Sleep(1100 * time.Millisecond)
