@@ -85,7 +85,7 @@ type executionActor struct {
 	cancelRun context.CancelCauseFunc // of the current run
 	suspended *time.Timer             // wake timer while suspended
 	waitingOn string                  // signal a suspended run waits for
-	inflight  int                     // commits handed to the store, not yet back (0 or 1)
+	inflight  int                     // commits handed to the store, not yet back (at most maxWritesInFlight)
 	queued    *pendingWrite           // appends waiting for the commit in flight
 	ending    bool                    // terminal events handed to the store
 	stop      *stopRequest            // why the run is being stopped
@@ -255,11 +255,11 @@ func (a *executionActor) appendCredited(w persistence.Write, reply chan<- error,
 	if w.Status != nil {
 		a.ending = w.Status.Status.Terminal()
 	}
-	if a.inflight == 0 {
+	if a.inflight < maxWritesInFlight {
 		a.commit(newPendingWrite(w, reply, credits))
 		return
 	}
-	// A write is with the store: this one waits for it, merged with any
+	// Writes are with the store: this one waits for them, merged with any
 	// other that arrives meanwhile (see pendingWrite).
 	if a.queued == nil {
 		a.queued = newPendingWrite(w, reply, credits)

@@ -8,14 +8,20 @@ import (
 // pendingWrite is what an execution actor hands the store in one commit:
 // one append, or several merged.
 //
-// An execution keeps at most one write with the store. Appends that arrive
-// while it is out (a token stream's deltas, parallel branches'
-// checkpoints) are merged into the next one, in order, and committed
-// together when it is back: group commit per execution, on top of the
-// store's group commit across executions. A stream that emits faster than
+// An execution keeps at most maxWritesInFlight writes with the store.
+// Appends that arrive while they are out (a token stream's deltas,
+// parallel branches' checkpoints) are merged into the next one, in order,
+// and committed together when one is back: group commit per execution, on
+// top of the store's group commit across executions. A stream that emits faster than
 // the disk syncs then costs one store operation, one callback and one
 // publish per commit instead of per event, and its appends cannot pile up
 // in the store's queue.
+// maxWritesInFlight is two so that a step's task_start (sent without
+// waiting) and its task_end (sent as soon as the task returns) can share
+// the store's next group commit, as they did before writes were merged:
+// with one, every step cost two commits in a row.
+const maxWritesInFlight = 2
+
 type pendingWrite struct {
 	w       persistence.Write
 	replies []chan<- error // the steps waiting for this commit

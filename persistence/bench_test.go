@@ -95,6 +95,21 @@ func BenchmarkRawBboltGroupCommit(b *testing.B) {
 		}
 		return tx.Bucket([]byte("steps")).Bucket(id).Put([]byte(fmt.Sprint(i)), make([]byte, 120))
 	}
+	// A durable step as weft records it: task_start and task_end (about
+	// 250 and 300 bytes) and the step's checkpoint (about 150), the
+	// same puts into the same buckets, in one write.
+	stepLayout := func(tx *bolt.Tx, w int, i uint64) error {
+		id := []byte(fmt.Sprint("ex-", w))
+		log := tx.Bucket([]byte("events")).Bucket(id)
+		log.FillPercent = 1
+		if err := log.Put(binary.BigEndian.AppendUint64(nil, 2*i), make([]byte, 250)); err != nil {
+			return err
+		}
+		if err := log.Put(binary.BigEndian.AppendUint64(nil, 2*i+1), make([]byte, 300)); err != nil {
+			return err
+		}
+		return tx.Bucket([]byte("steps")).Bucket(id).Put([]byte(fmt.Sprint(i)), make([]byte, 150))
+	}
 	for _, bc := range []struct {
 		name    string
 		writers int
@@ -103,6 +118,7 @@ func BenchmarkRawBboltGroupCommit(b *testing.B) {
 		{"writers=1", 1, seqKeys},
 		{"writers=256", 256, seqKeys},
 		{"writers=256,layout=store", 256, storeLayout},
+		{"writers=256,layout=step", 256, stepLayout},
 	} {
 		b.Run(bc.name, func(b *testing.B) { rawGroupCommit(b, bc.writers, bc.put) })
 	}

@@ -39,7 +39,7 @@ import (
 // `weft bench connections --local --n 10000` measures that.
 func BenchmarkIdleConnectionMemory(b *testing.B) {
 	ts := bootServer(b, "", func(c *server.Config) {
-		c.Socket = ws.Config{MaxConnections: 100000}
+		c.Socket = ws.Config{MaxConnections: 100000, MaxConnectionsPerIP: -1}
 	})
 	// One socket first, so that what every server grows once (pools, maps,
 	// the first goroutines) is not counted.

@@ -18,7 +18,7 @@ import (
 //	go test -run '^$' -bench SubscriptionMemory -benchtime 1500x ./server/
 func BenchmarkSubscriptionMemory(b *testing.B) {
 	ts := bootServer(b, "", func(c *server.Config) {
-		c.Socket = ws.Config{MessagesPerSecond: 1e6}
+		c.Socket = ws.Config{MessagesPerSecond: 1e6, MaxInflight: 1 << 20}
 	})
 	c := dial(b, ts, adminToken)
 	res := decode[struct {
