@@ -8,12 +8,17 @@
 // Values are JSON (Execution, events.Event, Step). Keys:
 //
 //	executions          id -> Execution (LastSeq is not stored; reads derive it)
-//	events/<id>         seq, big-endian uint64 -> events.Event
+//	events/<id>         seq, big-endian uint64 -> events.Event as stored (events.Stored),
+//	                    or a packed record of consecutive llm_delta events keyed by its last seq (pack.go)
 //	steps/<id>          step id -> Step
+//	signals/<id>        signal seq -> Signal, until a step consumes it
 //	idempotency         lp(workspace) lp(workflow) lp(key) -> id
 //	by_workspace        lp(workspace) desc(created) id -> ""
 //	by_status           lp(workspace) lp(status) desc(created) id -> ""
 //	unfinished          asc(created) id -> ""   (status not terminal)
+//	ended               lp(workflow) asc(ended) id -> ""   (retention; ended_meta says it is complete)
+//	schedules           lp(workspace) id -> Schedule
+//	meta                the store's own keys (the disk probe)
 //
 // lp(s) is s with a uvarint length prefix, so composite keys never collide.
 // asc(t) is 12 bytes that sort in time order (Unix seconds with the sign bit
@@ -41,7 +46,10 @@
 // rejected write (unknown execution, seq gap, taken idempotency key) leaves
 // nothing behind and the rest of its batch commits. If a bbolt-level error
 // aborts the transaction instead, the writer re-runs the batch one write per
-// transaction, so only the write at fault fails.
+// transaction, so only the write at fault fails; an error of the disk
+// itself (full, failing) fails the whole batch at once, and the store
+// reports itself unwritable (Writable) until a commit or its probe, every
+// second, succeeds.
 //
 // # Concurrency
 //
