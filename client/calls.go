@@ -91,6 +91,19 @@ func (c *Client) Signal(ctx context.Context, executionID, name string, payload a
 	return r.Delivered, err
 }
 
+// Delete removes an ended execution (completed, failed or cancelled) with
+// its events, steps, pending signals and idempotency key (execution.delete,
+// scope executions:write). An execution that has not ended is CONFLICT
+// (cancel it first); an unknown one, another workspace's, or one already
+// deleted is EXECUTION_NOT_FOUND. Afterwards Get and Subscribe answer
+// EXECUTION_NOT_FOUND, and a start with the same idempotency key starts a
+// new execution. A Delete in flight when the connection drops is not sent
+// again: it fails with a retryable UNAVAILABLE (it may have been applied;
+// a second Delete then answers EXECUTION_NOT_FOUND).
+func (c *Client) Delete(ctx context.Context, executionID string) error {
+	return c.call(ctx, "execution.delete", map[string]string{"execution_id": executionID}, nil)
+}
+
 // WorkflowInfo describes a registered workflow.
 type WorkflowInfo struct {
 	Name             string          `json:"name"`

@@ -22,8 +22,20 @@
 // since the client cannot know whether the server applied them.
 //
 // Every failure reported by the server is a *Error carrying the protocol
-// code and its retryable flag (errors.As). A workflow that ends failed or
-// cancelled makes Result return an *ExecutionError.
+// code and its retryable flag (errors.As; ErrorCode and IsRetryable are
+// shortcuts). A workflow that ends failed or cancelled makes Result return
+// an *ExecutionError. Two codes say "too much": RATE_LIMITED (retryable;
+// frames over the connection's rate: slow down and try again) and
+// LIMIT_EXCEEDED (not retryable; a quota: requests in flight on the
+// connection, streams included, rooms per connection, signals stored and
+// not yet consumed per execution, unfinished executions per workspace).
+// The client never retries a LIMIT_EXCEEDED; end some streams
+// (Execution.Close), leave rooms or let executions finish first. A start
+// refused with it returns the error from Start; an execution's stream
+// refused with it on a resubscribe ends with it (Execution.Err).
+//
+// Delete removes an ended execution (execution.delete); one still running
+// is CONFLICT, and afterwards it is EXECUTION_NOT_FOUND.
 //
 // Goroutines: per connection one reader and one writer, plus one
 // dispatcher for callbacks (OnMessage, presence); Close stops them all.

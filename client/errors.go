@@ -15,8 +15,8 @@ const (
 	CodeWorkflowNotFound      = "WORKFLOW_NOT_FOUND"
 	CodeExecutionNotFound     = "EXECUTION_NOT_FOUND"
 	CodeConflict              = "CONFLICT"
-	CodeRateLimited           = "RATE_LIMITED"
-	CodeLimitExceeded         = "LIMIT_EXCEEDED"
+	CodeRateLimited           = "RATE_LIMITED"   // retryable: over the connection's frame rate
+	CodeLimitExceeded         = "LIMIT_EXCEEDED" // not retryable: a per-connection or per-workspace quota
 	CodeMessageTooLarge       = "WS_MESSAGE_TOO_LARGE"
 	CodeConnectionNotFound    = "WS_CONNECTION_NOT_FOUND"
 	CodeMaxConnectionsReached = "WS_MAX_CONNECTIONS_REACHED"

@@ -37,6 +37,12 @@ func (ts *testServer) url() string { return "ws://" + ts.Addr() + "/api/v1/socke
 // temp dir). Binding a just-freed port is retried briefly.
 func startServer(t testing.TB, dir, addr string) *testServer {
 	t.Helper()
+	return startServerWith(t, dir, addr, nil)
+}
+
+// startServerWith is startServer with edit applied to the config.
+func startServerWith(t testing.TB, dir, addr string, edit func(*server.Config)) *testServer {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -52,7 +58,11 @@ func startServer(t testing.TB, dir, addr string) *testServer {
 	for try := 0; try < 100; try++ {
 		reg := workflows.NewRegistry()
 		reference.Register(reg)
-		srv, err = server.New(server.Config{Addr: addr, DataDir: dir, KeysFile: keys, Registry: reg})
+		cfg := server.Config{Addr: addr, DataDir: dir, KeysFile: keys, Registry: reg}
+		if edit != nil {
+			edit(&cfg)
+		}
+		srv, err = server.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
