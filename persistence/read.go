@@ -47,39 +47,13 @@ func (s *Store) Execution(ctx context.Context, id string) (Execution, error) {
 // known one with nothing after afterSeq is an empty slice.
 func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Event, error) {
 	out := []events.Event{} // not nil: it encodes as [], not null
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		if tx.Bucket(bktExecutions).Get([]byte(id)) == nil {
-			return fmt.Errorf("execution %s: %w", id, ErrNotFound)
+	err := s.walkLog(ctx, id, afterSeq, limit, func(seq uint64, v []byte) error {
+		var ev events.Event
+		if err := json.Unmarshal(v, &ev); err != nil {
+			return fmt.Errorf("persistence: decode event seq %d of %s: %w", seq, id, err)
 		}
-		log := tx.Bucket(bktEvents).Bucket([]byte(id))
-		if log == nil || afterSeq == ^uint64(0) {
-			return nil
-		}
-		// Size the slice from the seq range instead of growing it.
-		if last := lastSeqIn(log); last > afterSeq {
-			n := last - afterSeq
-			if limit > 0 && uint64(limit) < n {
-				n = uint64(limit)
-			}
-			out = make([]events.Event, 0, min(n, 4096))
-		}
-		// eachEvent unpacks packed llm_delta records (pack.go).
-		return eachEvent(log, afterSeq, func(seq uint64, v []byte) error {
-			if limit > 0 && len(out) >= limit {
-				return errStopEvents
-			}
-			if len(out)%ctxCheckEvery == ctxCheckEvery-1 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			var ev events.Event
-			if err := json.Unmarshal(v, &ev); err != nil {
-				return fmt.Errorf("persistence: decode event seq %d of %s: %w", seq, id, err)
-			}
-			out = append(out, ev)
-			return nil
-		})
+		out = append(out, ev)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -92,7 +66,26 @@ func (s *Store) Events(ctx context.Context, id string, afterSeq uint64, limit in
 // all a subscriber needs to frame it.
 func (s *Store) StoredEvents(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Stored, error) {
 	var out []events.Stored
-	err := s.view(ctx, func(tx *bolt.Tx) error {
+	err := s.walkLog(ctx, id, afterSeq, limit, func(seq uint64, v []byte) error {
+		st, err := events.ParseStored(seq, bytes.Clone(v))
+		if err != nil {
+			return fmt.Errorf("persistence: %s: %w", id, err)
+		}
+		out = append(out, st)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// walkLog calls fn with each stored event of id after afterSeq, in seq
+// order, at most limit of them (limit <= 0: all), in one read
+// transaction. v is bbolt's memory: fn must copy what it keeps. Packed
+// llm_delta records come unpacked (eachEvent, pack.go).
+func (s *Store) walkLog(ctx context.Context, id string, afterSeq uint64, limit int, fn func(seq uint64, v []byte) error) error {
+	return s.view(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bktExecutions).Get([]byte(id)) == nil {
 			return fmt.Errorf("execution %s: %w", id, ErrNotFound)
 		}
@@ -100,22 +93,20 @@ func (s *Store) StoredEvents(ctx context.Context, id string, afterSeq uint64, li
 		if log == nil || afterSeq == ^uint64(0) {
 			return nil
 		}
+		n := 0
 		return eachEvent(log, afterSeq, func(seq uint64, v []byte) error {
-			if limit > 0 && len(out) >= limit {
+			if limit > 0 && n >= limit {
 				return errStopEvents
 			}
-			st, err := events.ParseStored(seq, bytes.Clone(v))
-			if err != nil {
-				return fmt.Errorf("persistence: %s: %w", id, err)
+			if n%ctxCheckEvery == ctxCheckEvery-1 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 			}
-			out = append(out, st)
-			return nil
+			n++
+			return fn(seq, v)
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // Steps returns the recorded steps of id by step id (empty, not nil, when
