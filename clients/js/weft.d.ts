@@ -9,7 +9,13 @@ export declare const Codes: Readonly<{
   WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND';
   EXECUTION_NOT_FOUND: 'EXECUTION_NOT_FOUND';
   CONFLICT: 'CONFLICT';
+  /** Retryable: frames over the connection's rate; slow down. */
   RATE_LIMITED: 'RATE_LIMITED';
+  /**
+   * Not retryable (the client never retries it): a quota (requests in
+   * flight per connection, streams included; rooms per connection; stored
+   * signals per execution; unfinished executions per workspace).
+   */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED';
   WS_MESSAGE_TOO_LARGE: 'WS_MESSAGE_TOO_LARGE';
   WS_CONNECTION_NOT_FOUND: 'WS_CONNECTION_NOT_FOUND';
@@ -221,6 +227,12 @@ export declare class WeftClient {
   list(filter?: ListFilter, options?: RequestOptions): Promise<{ items: Snapshot[]; next_cursor: string }>;
   cancel(executionId: string, reason?: string, options?: RequestOptions): Promise<string>;
   signal(executionId: string, name: string, payload?: unknown, options?: RequestOptions): Promise<boolean>;
+  /**
+   * Deletes an ended execution (execution.delete, scope executions:write).
+   * Rejects with a WeftError: CONFLICT while it has not ended,
+   * EXECUTION_NOT_FOUND when unknown, another workspace's or already deleted.
+   */
+  delete(executionId: string, options?: RequestOptions): Promise<void>;
   workflows(options?: RequestOptions): Promise<{ name: string; description: string; parameters_schema: unknown }[]>;
   ping(options?: RequestOptions): Promise<void>;
 

@@ -18,7 +18,13 @@ export const Codes = Object.freeze({
   WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND',
   EXECUTION_NOT_FOUND: 'EXECUTION_NOT_FOUND',
   CONFLICT: 'CONFLICT',
+  /** Retryable: frames over the connection's rate; slow down. */
   RATE_LIMITED: 'RATE_LIMITED',
+  /**
+   * Not retryable (the client never retries it): a quota (requests in
+   * flight per connection, streams included; rooms per connection; stored
+   * signals per execution; unfinished executions per workspace).
+   */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   WS_MESSAGE_TOO_LARGE: 'WS_MESSAGE_TOO_LARGE',
   WS_CONNECTION_NOT_FOUND: 'WS_CONNECTION_NOT_FOUND',
@@ -578,6 +584,18 @@ export class WeftClient {
   async signal(executionId, name, payload = null, options) {
     const r = await this.call('execution.signal', { execution_id: executionId, name, payload }, options);
     return r.delivered;
+  }
+
+  /**
+   * Deletes an ended execution (completed, failed or cancelled) with its
+   * events, steps, pending signals and idempotency key (execution.delete,
+   * scope executions:write). Rejects with CONFLICT while it has not ended
+   * (cancel it first) and EXECUTION_NOT_FOUND when it is unknown, another
+   * workspace's or already deleted. Not re-sent after a drop: it then
+   * rejects with a retryable UNAVAILABLE (it may have been applied).
+   */
+  async delete(executionId, options) {
+    await this.call('execution.delete', { execution_id: executionId }, options);
   }
 
   /** The registered workflows. */

@@ -136,6 +136,41 @@ test('errors carry the protocol code', { skip, timeout }, async () => {
   }
 });
 
+test('delete removes an ended execution; a live one is CONFLICT', { skip, timeout }, async () => {
+  const c = await connect();
+  const reader = await connect(env.WEFT_URL, { token: env.WEFT_READER_TOKEN });
+  try {
+    const code = (want) => (err) => { assert.ok(err instanceof WeftError, String(err)); assert.equal(err.code, want); assert.equal(err.retryable, false); return true; };
+    const key = `js-delete-${Date.now()}`;
+    const done = await c.start('echo', { n: 1 }, { idempotencyKey: key });
+    assert.deepEqual(await done.result(), { n: 1 });
+    await assert.rejects(reader.delete(done.id), code(Codes.FORBIDDEN));
+    assert.equal((await c.get(done.id)).status, 'completed');
+
+    assert.equal(await c.delete(done.id), undefined);
+    await assert.rejects(c.get(done.id), code(Codes.EXECUTION_NOT_FOUND));
+    await assert.rejects(c.subscribe(done.id), code(Codes.EXECUTION_NOT_FOUND));
+    await assert.rejects(c.delete(done.id), code(Codes.EXECUTION_NOT_FOUND));
+    const { items } = await c.list({ limit: 1000 });
+    assert.ok(!items.some((x) => x.execution_id === done.id), 'list still has the deleted execution');
+    // Its idempotency key went with it: the same key starts a new execution.
+    const again = await c.start('echo', { n: 1 }, { idempotencyKey: key });
+    assert.notEqual(again.id, done.id);
+    await again.result();
+
+    const live = await c.start('approval', {});
+    for await (const ev of live) if (ev.type === 'signal_waiting') break;
+    await assert.rejects(c.delete(live.id), code(Codes.CONFLICT));
+    await c.cancel(live.id, 'to delete it');
+    await assert.rejects(live.result(), (err) => err instanceof ExecutionError && err.status === 'cancelled');
+    await c.delete(live.id);
+    await assert.rejects(c.get(live.id), code(Codes.EXECUTION_NOT_FOUND));
+  } finally {
+    c.close();
+    reader.close();
+  }
+});
+
 test('signal resumes a waiting execution', { skip, timeout }, async () => {
   const c = await connect();
   try {
