@@ -349,3 +349,36 @@ func TestInBandAuthUpgradesLimitedPerAddress(t *testing.T) {
 	}
 	dial(t, ts, adminToken) // a good token at the upgrade is not limited
 }
+
+// A client that closes with many subscriptions open ends them quietly:
+// their cancellation is not an error to log, and the in-band auth failure
+// is logged with the address, never the token.
+func TestClosingWithSubscriptionsLogsNoErrors(t *testing.T) {
+	var logs syncBuffer
+	ts := bootServer(t, "", logTo(&logs))
+	c := dial(t, ts, adminToken)
+	_, exec := startWaiting(t, c, "start")
+	for i := range 50 {
+		c.request(fmt.Sprint("sub", i), "execution.subscribe", map[string]any{"execution_id": exec})
+		if f := c.read(); f.Error != nil {
+			t.Fatal(f.Error)
+		}
+	}
+	c.conn.Close()
+	bad := dialRaw(t, ts.url("/api/v1/socket"), nil)
+	bad.send(`{"type":"auth","token":"tok-inband-guess-5e2d"}`)
+	bad.expectClose()
+	time.Sleep(300 * time.Millisecond) // the server notices the close and ends the requests
+	out := logs.String()
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.Contains(line, `"level":"error"`) || strings.Contains(line, "request failed") {
+			t.Errorf("closing with subscriptions logged: %s", line)
+		}
+	}
+	if strings.Contains(out, "tok-inband-guess-5e2d") {
+		t.Errorf("the logs hold an in-band token")
+	}
+	if !strings.Contains(out, "in-band authentication failed") || !strings.Contains(out, `"remote_addr":"127.0.0.1"`) {
+		t.Errorf("no in-band failure line with the remote address in:\n%s", out)
+	}
+}
