@@ -42,12 +42,13 @@ type (
 
 type slotKey struct{ workflow, key string }
 
-// queued is one execution waiting for a slot. exec is nil until its record
+// queued is one execution waiting for a slot: its id and slot only (its
+// actor loads the record when admitted). stored is false until its record
 // is stored; granted means it got a slot before that.
 type queued struct {
 	id      string
 	slot    slotKey
-	exec    *persistence.Execution
+	stored  bool
 	granted bool
 }
 
@@ -132,7 +133,7 @@ func (s *executionsSupervisor) handleAdmission(ctx actor.Context, msg any) bool 
 	case *queuedCreated:
 		if i := a.queuedIndex(msg.exec.ID); i >= 0 {
 			q := a.queue[i]
-			q.exec = &msg.exec
+			q.stored = true
 			if q.granted {
 				s.promote(ctx, i)
 			}
@@ -197,7 +198,7 @@ func (s *executionsSupervisor) admitFromQueue(ctx actor.Context) {
 		}
 		a.take(q.id, q.slot)
 		q.granted = true
-		if q.exec != nil {
+		if q.stored {
 			s.promote(ctx, i)
 			i--
 		}
@@ -209,7 +210,7 @@ func (s *executionsSupervisor) promote(ctx actor.Context, i int) {
 	q := s.admit.queue[i]
 	s.admit.queue = slices.Delete(s.admit.queue, i, i+1)
 	s.sys.metrics.ExecutionsQueued.Dec()
-	s.spawn(ctx, *q.exec, false)
+	s.spawnID(ctx, q.id)
 }
 
 // armRateTimer schedules another admission pass when a rate-limited
@@ -231,7 +232,7 @@ func (s *executionsSupervisor) recoverQueued(ctx actor.Context, exec persistence
 		return
 	}
 	slot := slotKey{exec.Workflow, s.limits(exec.Workflow).KeyOf(exec.Parameters)}
-	s.admit.queue = append(s.admit.queue, &queued{id: exec.ID, slot: slot, exec: &exec})
+	s.admit.queue = append(s.admit.queue, &queued{id: exec.ID, slot: slot, stored: true})
 	s.sys.metrics.ExecutionsQueued.Inc()
 	s.admitFromQueue(ctx)
 }

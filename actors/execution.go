@@ -85,12 +85,18 @@ type executionActor struct {
 	cancelRun context.CancelCauseFunc // of the current run
 	suspended *time.Timer             // wake timer while suspended
 	waitingOn string                  // signal a suspended run waits for
-	inflight  int                     // commits handed to the store, not yet back (at most maxWritesInFlight)
-	queued    *pendingWrite           // appends waiting for the commit in flight
-	ending    bool                    // terminal events handed to the store
-	stop      *stopRequest            // why the run is being stopped
-	panicked  *workflows.PanicError   // restart once the store has caught up
-	timeout   *time.Timer
+	wakeAt    time.Time               // when a suspended run's wait ends (zero: no deadline)
+	// Passivation (passivation.go): passivating once passivateReady is
+	// sent, until the supervisor stops the actor or aborts; a wake timer
+	// firing meanwhile is kept in wakeMissed. passivateOnIdle: passivate
+	// once the writes in flight are committed.
+	passivating, passivateOnIdle, wakeMissed, timeoutMissed bool
+	inflight                                                int                   // commits handed to the store, not yet back (at most maxWritesInFlight)
+	queued                                                  *pendingWrite         // appends waiting for the commit in flight
+	ending                                                  bool                  // terminal events handed to the store
+	stop                                                    *stopRequest          // why the run is being stopped
+	panicked                                                *workflows.PanicError // restart once the store has caught up
+	timeout                                                 *time.Timer
 
 	inbox signalInbox
 	// credits bound the events a run emits without waiting (a token
@@ -120,11 +126,19 @@ func (a *executionActor) Receive(ctx actor.Context) {
 	case *workflowReturned:
 		a.returned(ctx, msg)
 	case *suspendRun:
-		a.suspend(msg)
+		a.suspend(ctx, msg)
 	case *wakeUp:
 		if msg.gen == a.gen && a.suspended != nil {
+			if a.passivating {
+				a.wakeMissed = true // the supervisor stops us (and wakes us at once) or aborts
+				return
+			}
 			a.wake(ctx)
 		}
+	case *passivate:
+		a.passivate(ctx)
+	case *passivateAborted:
+		a.passivateAborted(ctx)
 	case *takeSignal:
 		a.takeSignal(msg)
 	case *signalArrived:
@@ -137,6 +151,10 @@ func (a *executionActor) Receive(ctx actor.Context) {
 			msg.reply <- weft.StatusCancelled
 		}
 	case *executionTimedOut:
+		if a.passivating {
+			a.timeoutMissed = true // the supervisor stops us (and wakes us at once) or aborts
+			return
+		}
 		a.requestStop(ctx, &stopRequest{timedOut: true, reason: fmt.Sprintf("execution exceeded its timeout of %s", a.def.Timeout())})
 	case *cancelGrace:
 		if msg.gen == a.gen && a.running {
@@ -183,8 +201,9 @@ func (a *executionActor) started(ctx actor.Context) {
 		return
 	}
 	a.def = def
-	if exec.Status == weft.StatusQueued {
-		// Admitted from the queue: from now on it runs.
+	if exec.Status == weft.StatusQueued || exec.Status == weft.StatusWaiting {
+		// Admitted from the queue, or woken after passivation (or a
+		// restart): from now on it runs.
 		a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
 	}
 	if d := def.Timeout(); d > 0 {
@@ -329,6 +348,10 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	if next := a.queued; next != nil {
 		a.queued = nil
 		a.commit(next)
+	}
+	if a.passivateOnIdle && a.inflight == 0 && a.queued == nil {
+		a.passivateOnIdle = false
+		a.passivate(ctx)
 	}
 	switch {
 	case status.Terminal():

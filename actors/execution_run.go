@@ -75,29 +75,73 @@ func (a *executionActor) runEnded(gen int) bool {
 }
 
 // suspend keeps only a timer (and the signal awaited) for a workflow that
-// unwound to wait. It costs no goroutine until it wakes.
-func (a *executionActor) suspend(msg *suspendRun) {
+// unwound to wait. It costs no goroutine until it wakes, and the
+// supervisor passivates it (stops the actor) once it has rested in the warm
+// set long enough: see passivation.go. The wake time goes to the store's
+// waiting index with the status, so a restart need not run it to know it.
+func (a *executionActor) suspend(ctx actor.Context, msg *suspendRun) {
 	if !a.runEnded(msg.gen) {
 		return
 	}
-	a.waitingOn = msg.signal
+	a.waitingOn, a.wakeAt = msg.signal, msg.wakeAt
 	wait := 100 * 365 * 24 * time.Hour // no deadline: wait for the signal
 	if !msg.wakeAt.IsZero() {
 		wait = time.Until(msg.wakeAt)
 	}
 	root, self, gen := a.sys.actors.Root, a.self, a.gen
 	a.suspended = time.AfterFunc(max(wait, 0), func() { root.Send(self, &wakeUp{gen: gen}) })
-	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusWaiting, At: time.Now().UTC()}}, nil)
+	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusWaiting, At: time.Now().UTC(), WakeAt: msg.wakeAt}}, nil)
 	if msg.signal != "" && a.inbox.has(msg.signal) {
 		a.suspended.Reset(0) // the signal came while the run unwound
 	}
+	ctx.Send(ctx.Parent(), &executionSuspended{id: a.exec.ID, pid: a.self})
+}
+
+// passivate answers the supervisor's request to stop a resting actor: it
+// says it is ready once it is suspended with no write in flight (the
+// supervisor then stops it, unless something was routed to it meanwhile).
+func (a *executionActor) passivate(ctx actor.Context) {
+	if a.suspended == nil || a.running || a.stop != nil || a.ending || a.passivating || a.panicked != nil {
+		return
+	}
+	if a.inflight > 0 || a.queued != nil {
+		a.passivateOnIdle = true // once committed (see committed)
+		return
+	}
+	wakeAt := a.wakeAt
+	if d := a.def.Timeout(); d > 0 {
+		wakeAt = earliest(wakeAt, a.exec.CreatedAt.Add(d))
+	}
+	a.passivating = true
+	ctx.Send(ctx.Parent(), &passivateReady{id: a.exec.ID, pid: a.self, wakeAt: wakeAt})
+}
+
+// passivateAborted: the supervisor keeps this actor (something was routed
+// to it). A wake timer that fired meanwhile wakes it now; still resting,
+// it goes back in the warm set.
+func (a *executionActor) passivateAborted(ctx actor.Context) {
+	a.passivating = false
+	if a.timeoutMissed {
+		a.timeoutMissed = false
+		ctx.Send(a.self, &executionTimedOut{})
+	}
+	if a.suspended == nil {
+		return
+	}
+	if a.wakeMissed {
+		a.wake(ctx)
+		return
+	}
+	ctx.Send(ctx.Parent(), &executionSuspended{id: a.exec.ID, pid: a.self})
 }
 
 // wake resumes a suspended execution by running its workflow again.
 func (a *executionActor) wake(ctx actor.Context) {
 	a.suspended.Stop()
 	a.suspended = nil
-	a.waitingOn = ""
+	a.waitingOn, a.wakeAt = "", time.Time{}
+	a.passivateOnIdle, a.wakeMissed = false, false
+	ctx.Send(ctx.Parent(), &executionResumed{id: a.exec.ID, pid: a.self})
 	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
 	a.startRun(ctx)
 }

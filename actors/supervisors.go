@@ -69,19 +69,23 @@ type (
 type executionsSupervisor struct {
 	sys    *System
 	self   *actor.PID
-	live   map[string]*actor.PID
+	live   map[string]*liveExec
 	admit  admission
-	stalls stalls // stalls.go: executions waiting to be retried
+	stalls stalls      // stalls.go: executions waiting to be retried
+	pass   passivation // passivation.go: warm and passivated executions
 	// stopping: the server is shutting down; admit no queued execution.
 	stopping bool
 }
 
 func newExecutionsSupervisor(sys *System) *executionsSupervisor {
-	return &executionsSupervisor{sys: sys, live: make(map[string]*actor.PID), admit: newAdmission(), stalls: newStalls()}
+	return &executionsSupervisor{
+		sys: sys, live: make(map[string]*liveExec), admit: newAdmission(), stalls: newStalls(),
+		pass: newPassivation(sys.warmExecutions, sys.passivateAfter),
+	}
 }
 
 func (s *executionsSupervisor) Receive(ctx actor.Context) {
-	if s.handleAdmission(ctx, ctx.Message()) || s.handleStalls(ctx, ctx.Message()) {
+	if s.handleAdmission(ctx, ctx.Message()) || s.handleStalls(ctx, ctx.Message()) || s.handlePassivation(ctx, ctx.Message()) {
 		return
 	}
 	switch msg := ctx.Message().(type) {
@@ -90,29 +94,58 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 	case *actor.Stopping:
 		s.stopping = true
 		s.stopStallTimers()
+		s.stopPassivationTimers()
 	case *startExecution:
 		s.startStored(ctx, msg.exec, msg.fresh)
 	case *actor.Terminated:
-		for id, pid := range s.live {
-			if pid.Equal(msg.Who) {
-				delete(s.live, id)
-				s.admit.release(id)
-			}
+		id := s.childID(msg.Who)
+		h := s.live[id]
+		if h == nil || !h.pid.Equal(msg.Who) {
+			return
 		}
+		delete(s.live, id)
+		s.unwarm(h)
+		s.sys.metrics.ExecutionActors.Set(float64(len(s.live)))
+		if h.stopping {
+			// Passivated: it keeps its concurrency slot while it rests.
+			s.passivated(ctx, id, h)
+			return
+		}
+		s.admit.release(id)
 		s.admitFromQueue(ctx)
 	case *routeExecution:
-		pid, ok := s.live[msg.id]
-		if !ok && msg.spawn != nil {
-			// Not live (e.g. recovery has not reached it yet): its actor
-			// reads the durable state, then gets the message.
-			pid, ok = s.spawn(ctx, *msg.spawn, false)
+		s.routeTo(ctx, msg)
+	}
+}
+
+// routeTo forwards a message to an execution's actor, spawning it if it
+// is not live and msg.spawn is set (a passivated execution wakes this way).
+func (s *executionsSupervisor) routeTo(ctx actor.Context, msg *routeExecution) {
+	var pid *actor.PID
+	ok := false
+	if h := s.live[msg.id]; h != nil {
+		switch {
+		case h.stopping:
+			// Passivating: a new actor gets it once this one is gone.
+			h.pending = append(h.pending, msg.msg)
+			if msg.found != nil {
+				msg.found <- true
+			}
+			return
+		case h.requested:
+			h.requested = false // the message may wake it: keep it
 		}
-		if ok {
-			ctx.Send(pid, msg.msg)
-		}
-		if msg.found != nil {
-			msg.found <- ok
-		}
+		pid, ok = h.pid, true
+	} else if msg.spawn != nil {
+		// Not live (passivated, or recovery has not reached it yet): its
+		// actor reads the durable state, then gets the message.
+		pid, ok = s.spawn(ctx, *msg.spawn, false)
+	}
+	if ok {
+		ctx.Send(pid, msg.msg)
+	}
+	if msg.found != nil {
+		msg.found <- ok
 	}
 }
 
@@ -131,8 +164,11 @@ func (s *executionsSupervisor) startStored(ctx actor.Context, exec persistence.E
 
 // spawn starts the actor of a stored execution unless it is live.
 func (s *executionsSupervisor) spawn(ctx actor.Context, exec persistence.Execution, fresh bool) (*actor.PID, bool) {
-	if pid, ok := s.live[exec.ID]; ok {
-		return pid, true
+	if h, ok := s.live[exec.ID]; ok {
+		return h.pid, true
+	}
+	if e := s.pass.passive[exec.ID]; e != nil {
+		s.wakeOne(e)
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return newExecutionActor(s.sys, exec, fresh) })
 	pid, err := ctx.SpawnNamed(props, exec.ID)
@@ -141,8 +177,15 @@ func (s *executionsSupervisor) spawn(ctx actor.Context, exec persistence.Executi
 		return nil, false
 	}
 	ctx.Watch(pid)
-	s.live[exec.ID] = pid
+	s.live[exec.ID] = &liveExec{pid: pid}
+	s.sys.metrics.ExecutionActors.Set(float64(len(s.live)))
 	return pid, true
+}
+
+// spawnID starts the actor of a stored execution known by its id only
+// (its actor loads the record).
+func (s *executionsSupervisor) spawnID(ctx actor.Context, id string) (*actor.PID, bool) {
+	return s.spawn(ctx, persistence.Execution{ID: id}, false)
 }
 
 // Messages of connectionsSupervisor about spawning.

@@ -45,6 +45,13 @@ type Config struct {
 	// Quotas bound signals per execution and unfinished executions per
 	// workspace.
 	Quotas Quotas
+	// WarmExecutions is how many suspended executions keep their actor
+	// (least recently suspended passivated first; 0: 10,000; negative: no
+	// limit), PassivateAfter how long one stays warm at most (0: 30 s;
+	// negative: no limit). A passivated execution keeps at most an entry
+	// in one wake-time heap: see passivation.go.
+	WarmExecutions int
+	PassivateAfter time.Duration
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -70,6 +77,9 @@ type System struct {
 
 	quotas     Quotas
 	unfinished *unfinishedCount // per workspace, for Quotas.ExecutionsPerWorkspace
+
+	warmExecutions int           // Config.WarmExecutions
+	passivateAfter time.Duration // Config.PassivateAfter
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -90,6 +100,9 @@ func NewSystem(cfg Config) (*System, error) {
 		drain:    make(chan struct{}),
 		sweep:    newSweeper(cfg),
 		quotas:   cfg.Quotas.withDefaults(),
+
+		warmExecutions: cfg.WarmExecutions,
+		passivateAfter: cfg.PassivateAfter,
 	}
 	s.unfinished = newUnfinishedCount(s.quotas.ExecutionsPerWorkspace)
 	var err error
@@ -118,13 +131,21 @@ func NewSystem(cfg Config) (*System, error) {
 // Root returns the root context, for sending to actors from outside.
 func (s *System) Root() *actor.RootContext { return s.actors.Root }
 
-// Recover spawns an execution actor for every execution that had not ended
-// when the server last stopped: each runs its workflow again from the top,
-// recorded steps fast-forwarding.
+// Recover resumes every execution that had not ended when the server last
+// stopped. A running one gets its actor, which runs its workflow again from
+// the top, recorded steps fast-forwarding. A waiting one found in the
+// store's waiting index is passivated at once: it costs a wake-heap entry
+// (or nothing, for a signal wait with no deadline) until it is due,
+// signalled or cancelled; one due already wakes at once. Queued ones go
+// back in the admission queue.
 func (s *System) Recover(ctx context.Context) (int, error) {
 	unfinished, err := s.store.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished executions: %w", err)
+	}
+	waiting, err := s.store.WaitingIndex(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list waiting executions: %w", err)
 	}
 	for _, exec := range unfinished {
 		s.unfinished.n[exec.Workspace]++ // before anything serves: no lock needed
@@ -133,14 +154,51 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	// before any queued one is admitted.
 	for _, queued := range []bool{false, true} {
 		for _, exec := range unfinished {
-			if (exec.Status == weft.StatusQueued) == queued {
-				s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
+			if (exec.Status == weft.StatusQueued) != queued {
+				continue
 			}
+			if wakeAt, ok := waiting[exec.ID]; ok && exec.Status == weft.StatusWaiting {
+				s.actors.Root.Send(s.executions, s.restStored(exec, wakeAt))
+				continue
+			}
+			s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
 		}
 	}
 	s.sched.start(s) // after the resumed executions: see scheduler.go
 	s.sweep.start(s)
 	return len(unfinished), nil
+}
+
+// restStored is the passivateStored message of a waiting execution found
+// at start-up: it wakes at wakeAt, or when its workflow's timeout is up if
+// that comes first, and keeps its concurrency slot.
+func (s *System) restStored(exec persistence.Execution, wakeAt time.Time) *passivateStored {
+	msg := &passivateStored{id: exec.ID, wakeAt: wakeAt}
+	if def, ok := s.registry.Lookup(exec.Workflow); ok {
+		if d := def.Timeout(); d > 0 {
+			msg.wakeAt = earliest(msg.wakeAt, exec.CreatedAt.Add(d))
+		}
+		if !def.Accepts(exec.Version) {
+			msg.wakeAt = time.Now() // spawn it: its actor records the mismatch
+		}
+		if c := def.Concurrency(); c.Limited() {
+			msg.slot = &slotKey{exec.Workflow, c.KeyOf(exec.Parameters)}
+		}
+	} else {
+		msg.wakeAt = time.Now() // spawn it: its actor records the error
+	}
+	return msg
+}
+
+// earliest is the earlier of two deadlines, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
 }
 
 func (s *System) runStarted() {

@@ -25,18 +25,23 @@ type Metrics struct {
 	Broadcasts          prometheus.Counter
 	BroadcastRecipients prometheus.Counter
 
-	ExecutionsStarted  *prometheus.CounterVec // by workflow
-	ExecutionsEnded    *prometheus.CounterVec // by workflow and status
-	ExecutionsRunning  prometheus.Gauge
-	ExecutionsDeleted  *prometheus.CounterVec // by reason: retention, api
-	ExecutionsQueued   prometheus.Gauge
-	Schedules          *prometheus.GaugeVec     // by state: active, paused
-	StepDuration       *prometheus.HistogramVec // by kind
-	StoreCommitLatency prometheus.Histogram
-	StoreCommitWrites  prometheus.Histogram
-	StoreWritable      prometheus.Gauge
-	ExecutionStalls    prometheus.Counter
-	EventsPublished    prometheus.Counter
+	ExecutionsStarted *prometheus.CounterVec // by workflow
+	ExecutionsEnded   *prometheus.CounterVec // by workflow and status
+	ExecutionsRunning prometheus.Gauge
+	ExecutionsDeleted *prometheus.CounterVec // by reason: retention, api
+	ExecutionsQueued  prometheus.Gauge
+	// ExecutionsPassivated counts waiting executions whose actor is
+	// stopped (a wake-heap entry at most); ExecutionActors the execution
+	// actors alive (running, or suspended and still warm).
+	ExecutionsPassivated prometheus.Gauge
+	ExecutionActors      prometheus.Gauge
+	Schedules            *prometheus.GaugeVec     // by state: active, paused
+	StepDuration         *prometheus.HistogramVec // by kind
+	StoreCommitLatency   prometheus.Histogram
+	StoreCommitWrites    prometheus.Histogram
+	StoreWritable        prometheus.Gauge
+	ExecutionStalls      prometheus.Counter
+	EventsPublished      prometheus.Counter
 }
 
 // New creates the collectors on a fresh registry, with Go runtime and
@@ -60,7 +65,10 @@ func New() *Metrics {
 		ExecutionsDeleted:   f.counterVec("weft_executions_deleted_total", "Ended executions removed, by reason (retention, api).", "reason"),
 		ExecutionsRunning:   f.gauge("weft_executions_running", "Executions whose workflow code is running now."),
 		ExecutionsQueued:    f.gauge("weft_executions_queued", "Executions waiting for a concurrency slot."),
-		Schedules:           f.gaugeVec("weft_schedules", "Schedules, by state (active, paused).", "state"),
+		ExecutionsPassivated: f.gauge("weft_executions_passivated",
+			"Waiting executions with no actor in memory (a wake-time entry at most), woken when due, signalled or cancelled."),
+		ExecutionActors: f.gauge("weft_execution_actors", "Execution actors alive: running, or waiting and still warm."),
+		Schedules:       f.gaugeVec("weft_schedules", "Schedules, by state (active, paused).", "state"),
 		StepDuration: f.histogramVec("weft_step_duration_seconds", "Duration of durable steps, by kind (task, llm, tool).",
 			prometheus.ExponentialBuckets(0.0005, 2, 18), "kind"),
 		StoreCommitLatency: f.histogram("weft_store_commit_seconds", "Latency of one group commit (fsync included).",

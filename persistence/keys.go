@@ -26,6 +26,7 @@ var allBuckets = [][]byte{
 	bktExecutions, bktEvents, bktSteps, bktIdempotency,
 	bktByWorkspace, bktByStatus, bktUnfinished, bktSignals,
 	bktSchedules, // schedules.go
+	bktWaiting,   // waiting.go
 	bktMeta,
 }
 

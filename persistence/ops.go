@@ -275,6 +275,9 @@ func applyStatus(tx *bolt.Tx, rec *Execution, st *StatusUpdate) error {
 	if err := moveEnded(tx, &old, rec); err != nil { // retention.go
 		return err
 	}
+	if err := putWaiting(tx, &old, rec, st.WakeAt); err != nil { // waiting.go
+		return err
+	}
 	un := tx.Bucket(bktUnfinished)
 	switch {
 	case !old.Status.Terminal() && rec.Status.Terminal():

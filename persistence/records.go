@@ -75,6 +75,9 @@ type StatusUpdate struct {
 	Result json.RawMessage
 	Error  *events.ErrorInfo
 	At     time.Time
+	// WakeAt is when a wait ends, for Status waiting (zero: no deadline);
+	// it goes to the waiting index (waiting.go) in the same commit.
+	WakeAt time.Time
 }
 
 // Write is one unit of work for the group-commit writer: events appended to

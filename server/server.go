@@ -58,6 +58,12 @@ type Config struct {
 	// Quotas bound rooms per connection, signals per execution and
 	// unfinished executions per workspace (LIMIT_EXCEEDED past them).
 	Quotas actors.Quotas
+	// WarmExecutions and PassivateAfter bound the waiting executions that
+	// keep their actor in memory (default 10,000, and 30 s each); past
+	// them an execution is passivated: it keeps at most a wake-time entry
+	// until it is due, signalled or cancelled (actors.Config).
+	WarmExecutions int
+	PassivateAfter time.Duration
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync bool
 	// StoreWriteFault, if set, is called before each store transaction; an
@@ -119,7 +125,7 @@ func New(cfg Config) (*Server, error) {
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
-		Quotas: cfg.Quotas,
+		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
 	})
 	if err != nil {
 		_ = s.store.Close()
