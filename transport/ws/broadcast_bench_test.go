@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -48,16 +49,24 @@ func socketPairs(b *testing.B, n int, compress bool) ([]*outbox, []*websocket.Co
 // clients reading. frame=bytes is every outbox writing (and, compressed,
 // deflating) the frame on its own, as before the shared frame;
 // frame=prepared is the room's shared frame, prepared once
-// (websocket.PreparedMessage) for all of them.
+// (websocket.PreparedMessage) for all of them, queued for the writers;
+// frame=shared is what a room does now: the shared frame written inline
+// by the broadcaster into each idle socket (queued for the writer when the
+// socket is busy or compressed).
 //
 //	go test -run '^$' -bench BroadcastFanOut ./transport/ws/
 func BenchmarkBroadcastFanOut(b *testing.B) {
 	const members = 100
 	payload := []byte(`{"type":"room.message","data":{"room":"lobby","from":"ws_06h0htx7t7dtttxd12frzs91","identity":"alice","message":{"text":"` + strings.Repeat("hello everyone, ", 40) + `"}}}`)
 	for _, compress := range []bool{false, true} {
-		for _, mode := range []string{"bytes", "prepared"} {
+		for _, mode := range []string{"bytes", "prepared", "shared"} {
 			b.Run(fmt.Sprintf("compress=%v/frame=%s", compress, mode), func(b *testing.B) {
 				outs, clients := socketPairs(b, members, compress)
+				if mode == "shared" {
+					for _, o := range outs {
+						o.allowInline(compress)
+					}
+				}
 				var wg sync.WaitGroup
 				wg.Add(members)
 				for _, c := range clients {
@@ -75,9 +84,13 @@ func BenchmarkBroadcastFanOut(b *testing.B) {
 				for range b.N {
 					f := actors.NewFrame(payload)
 					for _, o := range outs {
+						sf, _ := f.Prepared(prepareFrame).(*sharedFrame)
 						if mode == "prepared" {
-							pm, _ := f.Prepared(prepareFrame).(*websocket.PreparedMessage)
-							for !o.pushPrepared(pm, f.Data) {
+							if !o.pushPrepared(sf.pm, f.Data) {
+								b.Fatal("outbox full")
+							}
+						} else if mode == "shared" {
+							if !o.pushShared(sf) {
 								b.Fatal("outbox full")
 							}
 						} else if !o.push(f.Data) {
@@ -109,7 +122,7 @@ func waitBelow(o *outbox, n int) {
 		if k < n {
 			return
 		}
-		<-o.space
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 

@@ -75,28 +75,28 @@ type connActor struct {
 	abusing    bool // over the rate for AbuseAfter: closing once answered
 }
 
-func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot) *connActor {
+func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot, compressed bool) *connActor {
 	id := weft.NewID("ws_")
 	out := newOutbox(sock, s.cfg)
+	out.allowInline(compressed)
 	out.onWritten = func(n int) {
 		s.metrics.MessagesSent.Add(float64(n))
 		s.svc.Lifecycle(events.TopicMessageSent, func() any { return map[string]any{"connection_id": id, "frames": n} })
 	}
 	c := &connActor{
-		server:     s,
-		held:       held,
-		id:         id,
-		sock:       sock,
-		svc:        s.svc,
-		auth:       s.auth,
-		cfg:        s.cfg,
-		who:        who,
-		since:      time.Now().UTC(),
-		root:       s.sys.Root(),
-		outbox:     out,
-		inflight:   make(map[string]context.CancelFunc),
-		unanswered: make(map[uint64]struct{}),
-		limiter:    rate.NewLimiter(rate.Limit(s.cfg.MessagesPerSecond), int(s.cfg.MessagesPerSecond)),
+		server: s,
+		held:   held,
+		id:     id,
+		sock:   sock,
+		svc:    s.svc,
+		auth:   s.auth,
+		cfg:    s.cfg,
+		who:    who,
+		since:  time.Now().UTC(),
+		root:   s.sys.Root(),
+		outbox: out,
+		// inflight, unanswered and limiter are made by the first request
+		// or frame: an idle connection holds none of them.
 	}
 	c.log = connLog{c}
 	return c
@@ -168,7 +168,7 @@ func (c *connActor) started(ctx actor.Context) {
 	c.self = ctx.Self()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.heartbeat = time.AfterFunc(c.cfg.HeartbeatInterval, c.beat)
-	startReader(c.sock, c.root, c.self, c.cfg, c.outbox.readerDone)
+	startReader(c.sock, c.root, c.self, c.cfg, c.outbox)
 	if c.who != nil {
 		c.sendConnected()
 		return
@@ -217,6 +217,11 @@ func (c *connActor) received(data []byte) {
 // frames the bucket lets through meanwhile do not count as a return under
 // the rate.
 func (c *connActor) allow(requestID string) bool {
+	if c.limiter == nil {
+		// Made by the first frame, full: what it would hold had it been
+		// made with the connection.
+		c.limiter = rate.NewLimiter(rate.Limit(c.cfg.MessagesPerSecond), int(c.cfg.MessagesPerSecond))
+	}
 	if c.limiter.Allow() {
 		return true
 	}
@@ -293,16 +298,18 @@ func (c *connActor) refuseAuth(err error) {
 	c.closeWith(closeUnauthenticated, "unauthenticated", true)
 }
 
-// push queues a frame from another actor (a room) straight on the outbox;
-// safe from any goroutine. The frame is shared by every member it goes
-// to: the first push makes its PreparedMessage, which frames (and
-// compresses, for the sockets that negotiated it) once for all of them. A
-// full outbox closes the connection (1013) through the actor.
+// push queues a frame from another actor (a room) straight on the outbox,
+// or writes it there and then when the outbox is idle (see outbox); safe
+// from any goroutine, never blocks. The frame is shared by every member it
+// goes to: the first push frames it once for all of them (its bytes, for
+// inline writes, and a PreparedMessage, which compresses once for the
+// sockets that negotiated it). A full outbox closes the connection (1013)
+// through the actor.
 func (c *connActor) push(f *actors.Frame) {
-	pm, _ := f.Prepared(prepareFrame).(*websocket.PreparedMessage)
+	sf, _ := f.Prepared(prepareFrame).(*sharedFrame)
 	var ok bool
-	if pm != nil {
-		ok = c.outbox.pushPrepared(pm, f.Data)
+	if sf != nil {
+		ok = c.outbox.pushShared(sf)
 	} else {
 		ok = c.outbox.push(f.Data)
 	}
@@ -311,14 +318,13 @@ func (c *connActor) push(f *actors.Frame) {
 	}
 }
 
-// prepareFrame makes a shared frame's PreparedMessage (nil if gorilla
-// refused: the frame is then written as is).
+// prepareFrame frames a shared frame once (nil if gorilla refused: the
+// frame is then queued as is).
 func prepareFrame(data []byte) any {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		return nil
+	if sf := newSharedFrame(data); sf != nil {
+		return sf
 	}
-	return pm
+	return nil
 }
 
 // ref is how the service knows this connection.

@@ -3,7 +3,9 @@ package ws
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -18,25 +20,49 @@ import (
 //
 // The connection actor pushes; the writer pops. Both sides take mu briefly;
 // the socket write itself happens outside it.
+//
+// A room's shared frame (pushShared) is written inline, by the goroutine
+// that pushes it, when the outbox is idle (nothing queued, no writer
+// draining) and the socket can take it at once: one non-blocking write
+// syscall of the frame's bytes, no goroutine woken. Whatever the socket
+// does not take (its send buffer is full: a slow reader) is handed to the
+// writer goroutine, which writes the rest with the usual deadline; the
+// pusher never waits for the peer. Frames pushed meanwhile queue behind,
+// so a connection's frames never reorder.
 type outbox struct {
 	sock      *websocket.Conn
 	writeWait time.Duration
 	maxFrames int
 	maxBytes  int
 	onWritten func(frames int) // counts frames sent (metrics); may be nil
+	// inlineOK: shared frames may be written inline (the socket is a
+	// plain TCP socket without permessage-deflate; see allowInline).
+	inlineOK bool
+
+	// wmu is held by whoever writes the socket outside the writer's data
+	// frames: a ping or pong (WriteControl), and an inline write, from its
+	// syscall until its frame is complete (by the writer, when the socket
+	// took only part of it). An inline write only TryLocks it: it never
+	// waits behind a control frame stuck on a full socket.
+	wmu sync.Mutex
 
 	mu        sync.Mutex
 	frames    []outFrame
 	bytes     int
 	writing   bool          // a writer goroutine is running
 	lingering bool          // the writer is idle, waiting on wake
+	inline    bool          // a shared frame is being written inline
+	rest      []byte        // the end of an inline frame the socket did not take (wmu is held for it)
 	closing   *closeRequest // written after the queue (or instead of it)
 	done      bool          // the socket is closed
 	closed    chan struct{} // closed once the socket is closed
 
 	readerDone chan struct{} // closed when the read pump exits
-	space      chan struct{} // signalled when the writer takes a batch
-	wake       chan struct{} // signalled when a lingering writer has work
+	// Made on first use, so an idle connection holds neither.
+	space chan struct{}   // signalled when the writer takes a batch (pushWait waits on it)
+	wake  chan struct{}   // signalled when a lingering writer has work
+	raw   *rawWriter      // the inline writer's syscall state
+	rawc  syscall.RawConn // the socket's descriptor, for inline writes
 }
 
 // outFrame is one queued frame: its bytes, or a frame prepared once for
@@ -65,8 +91,19 @@ func newOutbox(sock *websocket.Conn, cfg Config) *outbox {
 		maxFrames: cfg.OutboxFrames, maxBytes: cfg.OutboxBytes,
 		closed:     make(chan struct{}),
 		readerDone: make(chan struct{}),
-		space:      make(chan struct{}, 1),
-		wake:       make(chan struct{}, 1),
+	}
+}
+
+// allowInline lets shared frames be written inline when the socket is a
+// plain TCP socket (not TLS) and compressed is false: an inline write is
+// the frame's bytes as is, so a socket that negotiated permessage-deflate
+// gets its frames through the writer (gorilla compresses them).
+func (o *outbox) allowInline(compressed bool) {
+	if compressed {
+		return
+	}
+	if _, ok := o.sock.NetConn().(syscall.Conn); ok {
+		o.inlineOK = true
 	}
 }
 
@@ -86,6 +123,132 @@ func (o *outbox) pushPrepared(pm *websocket.PreparedMessage, data []byte) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.tryPushLocked(outFrame{data: data, prepared: pm}, reserveFrames) != errFull
+}
+
+// sharedFrame is a room's frame as every member's outbox takes it: the
+// payload (for the byte bound), gorilla's PreparedMessage (queued frames,
+// compressed sockets) and the uncompressed frame's bytes (inline writes).
+type sharedFrame struct {
+	data []byte
+	pm   *websocket.PreparedMessage
+	raw  []byte
+}
+
+// newSharedFrame frames a text message once for every member: a server
+// frame is a header (FIN, opcode, unmasked length) and the payload.
+func newSharedFrame(data []byte) *sharedFrame {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		return nil
+	}
+	n := len(data)
+	raw := make([]byte, 0, n+10)
+	raw = append(raw, 0x81) // FIN, text
+	switch {
+	case n < 126:
+		raw = append(raw, byte(n))
+	case n <= 0xffff:
+		raw = append(raw, 126, byte(n>>8), byte(n))
+	default:
+		raw = append(raw, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+	}
+	return &sharedFrame{data: data, pm: pm, raw: append(raw, data...)}
+}
+
+// pushShared queues a frame shared with other sockets, or writes it
+// inline when the outbox is idle (see outbox). It reports false, as push,
+// when the queue is over its bounds.
+func (o *outbox) pushShared(f *sharedFrame) bool {
+	o.mu.Lock()
+	if !o.inlineOK || o.done || o.closing != nil || o.inline || o.rest != nil ||
+		len(o.frames) > 0 || (o.writing && !o.lingering) || !o.wmu.TryLock() {
+		err := o.tryPushLocked(outFrame{data: f.data, prepared: f.pm}, reserveFrames)
+		o.mu.Unlock()
+		return err != errFull
+	}
+	o.inline = true
+	o.mu.Unlock()
+	n, err := o.writeInline(f.raw)
+	o.mu.Lock()
+	o.inline = false
+	switch {
+	case o.done:
+		// Closed meanwhile: nothing more is written.
+		o.wmu.Unlock()
+	case err != nil:
+		// The socket is broken, as when the writer fails.
+		o.wmu.Unlock()
+		o.finishLocked()
+	case n < len(f.raw):
+		// The socket is full: the writer finishes the frame (and
+		// unlocks wmu), then writes whatever was queued meanwhile.
+		o.rest = f.raw[n:]
+		o.startWriterLocked()
+	default:
+		o.wmu.Unlock()
+		if len(o.frames) > 0 || o.closing != nil {
+			o.startWriterLocked()
+		}
+	}
+	o.mu.Unlock()
+	if err == nil && o.onWritten != nil {
+		o.onWritten(1)
+	}
+	return true
+}
+
+// rawWriter is one non-blocking write(2) of an inline frame, through the
+// socket's RawConn (which keeps the descriptor open meanwhile). Only the
+// outbox's inline writer uses it, one write at a time.
+type rawWriter struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (w *rawWriter) write(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), w.b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n > 0 {
+			w.n = n
+		}
+		if err != nil && err != syscall.EAGAIN {
+			w.err = err
+		}
+		return true // never wait for the socket: the writer does
+	}
+}
+
+// writeInline writes as much of b as the socket takes without blocking.
+func (o *outbox) writeInline(b []byte) (int, error) {
+	w := o.raw
+	if w == nil {
+		sc, err := o.sock.NetConn().(syscall.Conn).SyscallConn()
+		if err != nil {
+			return 0, err
+		}
+		w = &rawWriter{}
+		w.fn = w.write
+		o.raw, o.rawc = w, sc
+	}
+	w.b, w.n, w.err = b, 0, nil
+	err := o.rawc.Write(w.fn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The deadline of an earlier write (the writer's, a ping's) has
+		// passed: an inline write needs none, and every other write sets
+		// its own.
+		_ = o.sock.NetConn().SetWriteDeadline(time.Time{})
+		err = o.rawc.Write(w.fn)
+	}
+	w.b = nil
+	if err == nil {
+		err = w.err
+	}
+	return w.n, err
 }
 
 var (
@@ -124,8 +287,14 @@ func (o *outbox) pushWait(ctx context.Context, frame []byte) error {
 			defer t.Stop()
 			deadline = t.C
 		}
+		o.mu.Lock()
+		if o.space == nil {
+			o.space = make(chan struct{}, 1)
+		}
+		space := o.space
+		o.mu.Unlock()
 		select {
-		case <-o.space:
+		case <-space:
 		case <-deadline:
 			return errFull
 		case <-o.closed:
@@ -166,8 +335,8 @@ func (o *outbox) abort() {
 // startWriterLocked makes sure a writer will see the queue: it starts one,
 // or wakes the lingering one.
 func (o *outbox) startWriterLocked() {
-	if o.done {
-		return
+	if o.done || o.inline {
+		return // an inline write calls again when it is done
 	}
 	if o.writing {
 		if o.lingering {
@@ -184,7 +353,8 @@ func (o *outbox) startWriterLocked() {
 }
 
 // write drains the queue, waits up to writerLinger for more, then exits.
-// It is the socket's only writer of data frames.
+// It is the socket's only writer of data frames, but for inline writes,
+// which happen only while it is not draining.
 func (o *outbox) write() {
 	var idle *time.Timer // made on the first linger, reused after
 	defer func() {
@@ -196,21 +366,26 @@ func (o *outbox) write() {
 	for {
 		o.mu.Lock()
 		if o.done {
+			o.dropRestLocked()
 			o.mu.Unlock()
 			return
 		}
-		batch, closing := o.frames, o.closing
-		o.frames, o.bytes = nil, 0
-		if len(batch) == 0 && closing == nil {
+		if o.inline || (o.rest == nil && len(o.frames) == 0 && o.closing == nil) {
 			if lingered {
 				o.writing, o.lingering = false, false
 				o.mu.Unlock()
 				return
 			}
 			// Linger: pushes and closes from now on signal wake (a
-			// token left from an earlier linger is dropped first).
+			// token left from an earlier linger is dropped first). An
+			// inline write in progress also signals it when done, if
+			// anything is left to write.
+			if o.wake == nil {
+				o.wake = make(chan struct{}, 1)
+			}
+			wake := o.wake
 			select {
-			case <-o.wake:
+			case <-wake:
 			default:
 			}
 			o.lingering = true
@@ -221,7 +396,7 @@ func (o *outbox) write() {
 				idle.Reset(writerLinger)
 			}
 			select {
-			case <-o.wake:
+			case <-wake:
 				idle.Stop()
 			case <-idle.C:
 				lingered = true
@@ -229,11 +404,32 @@ func (o *outbox) write() {
 			}
 			continue
 		}
+		rest, batch, closing := o.rest, o.frames, o.closing
+		o.rest, o.frames, o.bytes = nil, nil, 0
+		o.lingering = false
 		lingered = false
+		space := o.space
 		o.mu.Unlock()
-		select {
-		case o.space <- struct{}{}:
-		default:
+		if space != nil {
+			select {
+			case space <- struct{}{}:
+			default:
+			}
+		}
+		if rest != nil {
+			// The end of an inline frame: wmu is held for it.
+			wait := o.writeWait + closeGrace
+			if closing != nil {
+				wait = closeGrace
+			}
+			nc := o.sock.NetConn()
+			_ = nc.SetWriteDeadline(time.Now().Add(wait))
+			_, err := nc.Write(rest)
+			o.wmu.Unlock()
+			if err != nil {
+				o.abort()
+				return
+			}
 		}
 		for _, f := range batch {
 			// Longer than pushWait's wait: a stalled client is first
@@ -255,7 +451,10 @@ func (o *outbox) write() {
 		}
 		if closing != nil && len(batch) == 0 {
 			msg := websocket.FormatCloseMessage(closing.code, closing.reason)
-			if o.sock.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
+			o.wmu.Lock()
+			err := o.sock.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			o.wmu.Unlock()
+			if err == nil {
 				// The closing handshake: the read pump sees the peer's
 				// close frame and exits. A peer that does not answer, or
 				// keeps sending frames instead (each would push the read
@@ -274,6 +473,15 @@ func (o *outbox) write() {
 	}
 }
 
+// dropRestLocked gives up the end of an inline frame (the socket is
+// closed), releasing the write side it held.
+func (o *outbox) dropRestLocked() {
+	if o.rest != nil {
+		o.rest = nil
+		o.wmu.Unlock()
+	}
+}
+
 func (o *outbox) finishLocked() {
 	if o.done {
 		return
@@ -285,7 +493,16 @@ func (o *outbox) finishLocked() {
 	close(o.closed)
 }
 
-// ping writes a heartbeat ping (WriteControl is safe beside the writer).
+// ping writes a heartbeat ping (WriteControl is safe beside the writer;
+// wmu keeps it from splitting an inline frame the socket took only part
+// of).
 func (o *outbox) ping() error {
-	return o.sock.WriteControl(websocket.PingMessage, nil, time.Now().Add(o.writeWait))
+	return o.control(websocket.PingMessage, nil, time.Now().Add(o.writeWait))
+}
+
+// control writes a control frame beside the writer.
+func (o *outbox) control(typ int, payload []byte, deadline time.Time) error {
+	o.wmu.Lock()
+	defer o.wmu.Unlock()
+	return o.sock.WriteControl(typ, payload, deadline)
 }

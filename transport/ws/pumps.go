@@ -47,14 +47,14 @@ type reader struct {
 	self     *actor.PID
 	maxBytes int
 	deadline time.Duration // the peer is closed after this long silent
-	done     chan<- struct{}
-	ponging  atomic.Bool // a pong is being written
+	out      *outbox       // pongs are written through it; its readerDone is closed when the pump exits
+	ponging  atomic.Bool   // a pong is being written
 }
 
 // startReader sets the read deadline and the pong handler, then starts the
-// read pump; done is closed when it exits.
-func startReader(sock *websocket.Conn, root *actor.RootContext, self *actor.PID, cfg Config, done chan<- struct{}) {
-	p := &reader{sock: sock, root: root, self: self, maxBytes: cfg.MaxMessageBytes, deadline: 2 * cfg.HeartbeatInterval, done: done}
+// read pump; out.readerDone is closed when it exits.
+func startReader(sock *websocket.Conn, root *actor.RootContext, self *actor.PID, cfg Config, out *outbox) {
+	p := &reader{sock: sock, root: root, self: self, maxBytes: cfg.MaxMessageBytes, deadline: 2 * cfg.HeartbeatInterval, out: out}
 	_ = sock.SetReadDeadline(time.Now().Add(p.deadline))
 	sock.SetPongHandler(p.pong)
 	sock.SetPingHandler(p.ping)
@@ -78,7 +78,7 @@ func (p *reader) ping(msg string) error {
 
 func (p *reader) writePong(payload []byte) {
 	// Errors show on the next read, as with gorilla's own ping handler.
-	_ = p.sock.WriteControl(websocket.PongMessage, payload, time.Now().Add(time.Second))
+	_ = p.out.control(websocket.PongMessage, payload, time.Now().Add(time.Second))
 	p.ponging.Store(false)
 }
 
@@ -94,7 +94,7 @@ func (p *reader) run() {
 		go p.run()
 		return
 	}
-	close(p.done)
+	close(p.out.readerDone)
 }
 
 // frame handles what NextReader returned; false when the socket is done.

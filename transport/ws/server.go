@@ -119,7 +119,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.ConnectionsOpened.Inc()
 	s.metrics.ConnectionsActive.Inc()
-	c := newConnActor(s, sock, who, held)
+	c := newConnActor(s, sock, who, held, s.upgrader.EnableCompression && offersDeflate(r))
 	props := actor.PropsFromProducer(func() actor.Actor { return c })
 	if _, err := s.sys.SpawnConnection(props, c.id); err != nil {
 		s.log.Error().Err(err).Msg("spawn connection actor")
@@ -128,6 +128,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = sock.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(closeTryAgainLater, "server busy"), deadlineSoon())
 		_ = sock.Close()
 	}
+}
+
+// offersDeflate reports whether the client offered permessage-deflate
+// (which the upgrader then negotiates, when compression is enabled).
+func offersDeflate(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-WebSocket-Extensions") {
+		if strings.Contains(strings.ToLower(v), "permessage-deflate") {
+			return true
+		}
+	}
+	return false
 }
 
 // connLog is a connection's logger: the server's, with the connection's

@@ -124,10 +124,16 @@ func (c *connActor) dispatch(f clientFrame) {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	if f.Kind == kindRequest {
+		if c.inflight == nil {
+			c.inflight = make(map[string]context.CancelFunc)
+		}
 		c.inflight[f.ID] = cancel
 	}
 	c.nextSlot++
 	c.running++
+	if c.unanswered == nil {
+		c.unanswered = make(map[uint64]struct{})
+	}
 	c.unanswered[c.nextSlot] = struct{}{}
 	r := &request{c: c, id: f.ID, slot: c.nextSlot, who: *c.who, flow: f.Flow, payload: f.Request}
 	root, self := c.root, c.self
