@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -180,7 +181,77 @@ func (r *roomEntry) membersOrNil() map[string]bool {
 type roomActor struct {
 	key           roomKey
 	members       map[string]*member
-	presenceLimit int // 0: no limit
+	list          []*member // members as a slice for fan-outs; nil: rebuild
+	presenceLimit int       // 0: no limit
+}
+
+// parallelFanOut is the smallest room whose broadcasts are split over
+// GOMAXPROCS goroutines. A push is a short non-blocking write (or a queue
+// append), so a small room is done faster by the actor alone.
+const parallelFanOut = 256
+
+// memberList returns the members as a slice, rebuilt only after a change.
+func (r *roomActor) memberList() []*member {
+	if r.list == nil {
+		r.list = make([]*member, 0, len(r.members))
+		for _, m := range r.members {
+			r.list = append(r.list, m)
+		}
+	}
+	return r.list
+}
+
+// fanOut sends f to every member but the one with connection id except,
+// and returns how many it went to. Pushes never block (a member that
+// cannot take a frame is queued or closed, never waited for); in a large
+// room they are split into contiguous shares written in parallel, and the
+// fan-out returns once every share is done, so the next frame of this
+// room reaches each member after this one.
+func (r *roomActor) fanOut(ctx actor.Context, f *Frame, except string) int {
+	list := r.memberList()
+	n := len(list)
+	if _, ok := r.members[except]; ok {
+		n--
+	}
+	workers := runtime.GOMAXPROCS(0)
+	if len(list) < parallelFanOut || workers < 2 {
+		var deliver *Deliver
+		for _, m := range list {
+			if m.connID != except {
+				m.send(ctx, f, &deliver)
+			}
+		}
+		return n
+	}
+	// Members without a push (none, over sockets) take an actor message,
+	// which only this actor's context sends.
+	var deliver *Deliver
+	for _, m := range list {
+		if m.push == nil && m.connID != except {
+			m.send(ctx, f, &deliver)
+		}
+	}
+	share := (len(list) + workers - 1) / workers
+	var wg sync.WaitGroup
+	for start := share; start < len(list); start += share {
+		wg.Add(1)
+		go func(part []*member) {
+			defer wg.Done()
+			pushAll(part, f, except)
+		}(list[start:min(start+share, len(list))])
+	}
+	pushAll(list[:share], f, except)
+	wg.Wait()
+	return n
+}
+
+// pushAll pushes f to the members of part that take pushes.
+func pushAll(part []*member, f *Frame, except string) {
+	for _, m := range part {
+		if m.push != nil && m.connID != except {
+			m.push(f)
+		}
+	}
 }
 
 func newRoomActor(key roomKey, presenceLimit int) *roomActor {
@@ -200,6 +271,7 @@ func (r *roomActor) Receive(ctx actor.Context) {
 			old.presence = m.presence // joining again only updates presence
 		} else {
 			r.members[m.connID] = &m
+			r.list = nil
 			if r.presenceOn(len(r.members)) {
 				r.presence(ctx, "room.joined", &m)
 			}
@@ -212,6 +284,7 @@ func (r *roomActor) Receive(ctx actor.Context) {
 		if m, ok := r.members[msg.connID]; ok {
 			on := r.presenceOn(len(r.members))
 			delete(r.members, msg.connID)
+			r.list = nil
 			if on {
 				r.presence(ctx, "room.left", m)
 			}
@@ -225,14 +298,7 @@ func (r *roomActor) Receive(ctx actor.Context) {
 		frame := NewFrame(pushFrame("room.message", map[string]any{
 			"room": r.key.name, "from": msg.from, "identity": msg.identity, "message": msg.message,
 		}))
-		var deliver *Deliver
-		n := 0
-		for id, m := range r.members {
-			if id != msg.from {
-				m.send(ctx, frame, &deliver)
-				n++
-			}
-		}
+		n := r.fanOut(ctx, frame, msg.from)
 		msg.reply <- BroadcastResult{Broadcast: true, DeliveredTo: n, SubscriberCount: len(r.members)}
 	case *roomMembers:
 		out := make([]MemberInfo, 0, len(r.members))
