@@ -104,6 +104,9 @@ async function select(id) {
   $("detail").hidden = false;
   $("detail-id").textContent = id;
   $("detail-status").textContent = "";
+  $("detail-status").className = "status";
+  $("detail-error").textContent = "";
+  $("delete-button").disabled = true;
   $("timeline").replaceChildren();
   $("llm-output").textContent = "";
   let exec;
@@ -125,9 +128,14 @@ async function select(id) {
   }
 }
 
+const ENDED = new Set(["completed", "failed", "cancelled"]);
+
 function setStatus(status) {
   $("detail-status").textContent = status;
   $("detail-status").className = "status status-" + status;
+  // Only an ended execution can be deleted (the server answers CONFLICT
+  // for a live one).
+  $("delete-button").disabled = !ENDED.has(status);
 }
 
 function showEvent(type, data) {
@@ -144,6 +152,28 @@ function showEvent(type, data) {
 
 async function cancelSelected() {
   if (selected) await weft.call("execution.cancel", { execution_id: selected, reason: "cancelled from the console" });
+}
+
+// deleteSelected removes the selected (ended) execution for good, after
+// the operator confirms: its events, steps and idempotency key go too.
+async function deleteSelected() {
+  const id = selected;
+  if (!id || $("delete-button").disabled) return;
+  if (!confirm(`Delete execution ${id}? Its history is removed for good.`)) return;
+  $("detail-error").textContent = "";
+  try {
+    await weft.delete(id);
+  } catch (err) {
+    $("detail-error").textContent = err.message;
+    return;
+  }
+  if (selected !== id) return;
+  if (following) { following.close(); following = null; }
+  selected = null;
+  $("delete-button").disabled = true;
+  $("detail-status").textContent = "deleted";
+  $("detail-status").className = "status status-deleted";
+  refreshList();
 }
 
 async function signalSelected() {
@@ -314,6 +344,7 @@ $("workflow").addEventListener("change", renderParams);
 $("start-form").addEventListener("submit", start);
 $("cancel-button").addEventListener("click", cancelSelected);
 $("signal-button").addEventListener("click", signalSelected);
+$("delete-button").addEventListener("click", deleteSelected);
 $("room-form").addEventListener("submit", joinRoom);
 const saved = sessionStorage.getItem("weft.token");
 if (saved) login(saved);
