@@ -133,11 +133,12 @@ func (s *System) Root() *actor.RootContext { return s.actors.Root }
 
 // Recover resumes every execution that had not ended when the server last
 // stopped. A running one gets its actor, which runs its workflow again from
-// the top, recorded steps fast-forwarding. A waiting one found in the
-// store's waiting index is passivated at once: it costs a wake-heap entry
-// (or nothing, for a signal wait with no deadline) until it is due,
-// signalled or cancelled; one due already wakes at once. Queued ones go
-// back in the admission queue.
+// the top, recorded steps fast-forwarding. So do the first WarmExecutions
+// waiting ones (they re-suspend, then passivate as usual); the other
+// waiting ones found in the store's waiting index are passivated at once:
+// each costs a wake-heap entry (or just its id, for a signal wait with no
+// deadline) until it is due, signalled or cancelled; one due already wakes
+// at once. Queued ones go back in the admission queue.
 func (s *System) Recover(ctx context.Context) (int, error) {
 	unfinished, err := s.store.Unfinished(ctx)
 	if err != nil {
@@ -150,6 +151,12 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	for _, exec := range unfinished {
 		s.unfinished.n[exec.Workspace]++ // before anything serves: no lock needed
 	}
+	// Up to WarmExecutions waiting executions are run (and re-suspend):
+	// that checks them against the code now registered at once (a
+	// non-determinism error shows at start, not when they wake). Past
+	// that, they are passivated straight from the waiting index, so that a
+	// million sleeping executions do not all replay at start.
+	replay := cmp.Or(s.warmExecutions, defaultWarmExecutions)
 	// Running and waiting executions first, so that they hold their slots
 	// before any queued one is admitted.
 	for _, queued := range []bool{false, true} {
@@ -157,7 +164,12 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 			if (exec.Status == weft.StatusQueued) != queued {
 				continue
 			}
-			if wakeAt, ok := waiting[exec.ID]; ok && exec.Status == weft.StatusWaiting {
+			if wakeAt, ok := waiting[exec.ID]; ok && exec.Status == weft.StatusWaiting && replay >= 0 {
+				if replay > 0 {
+					replay--
+					s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
+					continue
+				}
 				s.actors.Root.Send(s.executions, s.restStored(exec, wakeAt))
 				continue
 			}

@@ -171,9 +171,9 @@ func TestPassivatedSignalWaitResumesAndCancels(t *testing.T) {
 	waitGauge(t, ts, "weft_execution_actors", 0)
 }
 
-// After a restart waiting executions are passivated from the store's
-// waiting index without running: the nap wakes when it was due, the
-// approval when signalled, one already due at once.
+// After a restart waiting executions past the first WarmExecutions are
+// passivated from the store's waiting index without running: the nap wakes
+// when it was due, the approval when signalled, one already due at once.
 func TestRestartPassivatesWaitingExecutions(t *testing.T) {
 	dir := t.TempDir()
 	ts := bootServer(t, dir, passivateSoon)
@@ -189,7 +189,9 @@ func TestRestartPassivatesWaitingExecutions(t *testing.T) {
 	ts.stop(t)
 	time.Sleep(500 * time.Millisecond)
 
-	ts2 := bootServer(t, dir, nil) // default warm limits
+	// One waiting execution is replayed at start (WarmExecutions), the
+	// others passivated straight from the waiting index.
+	ts2 := bootServer(t, dir, func(cfg *server.Config) { cfg.WarmExecutions = 1; passivateSoon(cfg) })
 	c2 := dial(t, ts2, adminToken)
 	frames := c2.readUntilCompleteAfter("sub-due", "execution.subscribe", map[string]any{"execution_id": due})
 	if frames[len(frames)-1].Type != "execution_completed" || count(frames, "workflow_start") != 1 {
