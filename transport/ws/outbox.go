@@ -112,6 +112,11 @@ func (o *outbox) allowInline(compressed bool) {
 // cannot keep up, and the caller closes it.
 func (o *outbox) push(frame []byte) bool {
 	o.mu.Lock()
+	if o.inlineReadyLocked() {
+		// Written inline, as a shared frame is (see pushShared): the
+		// connection's answers and pushes start no goroutine either.
+		return o.writeInlineLocked(textFrame(frame))
+	}
 	defer o.mu.Unlock()
 	return o.tryPushLocked(outFrame{data: frame}, reserveFrames) != errFull
 }
@@ -134,13 +139,18 @@ type sharedFrame struct {
 	raw  []byte
 }
 
-// newSharedFrame frames a text message once for every member: a server
-// frame is a header (FIN, opcode, unmasked length) and the payload.
+// newSharedFrame frames a text message once for every member.
 func newSharedFrame(data []byte) *sharedFrame {
 	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
 	if err != nil {
 		return nil
 	}
+	return &sharedFrame{data: data, pm: pm, raw: textFrame(data)}
+}
+
+// textFrame is data as one uncompressed server text frame: a header (FIN,
+// opcode, unmasked length), then the payload.
+func textFrame(data []byte) []byte {
 	n := len(data)
 	raw := make([]byte, 0, n+10)
 	raw = append(raw, 0x81) // FIN, text
@@ -152,7 +162,7 @@ func newSharedFrame(data []byte) *sharedFrame {
 	default:
 		raw = append(raw, 127, byte(n>>56), byte(n>>48), byte(n>>40), byte(n>>32), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 	}
-	return &sharedFrame{data: data, pm: pm, raw: append(raw, data...)}
+	return append(raw, data...)
 }
 
 // pushShared queues a frame shared with other sockets, or writes it
@@ -160,15 +170,29 @@ func newSharedFrame(data []byte) *sharedFrame {
 // when the queue is over its bounds.
 func (o *outbox) pushShared(f *sharedFrame) bool {
 	o.mu.Lock()
-	if !o.inlineOK || o.done || o.closing != nil || o.inline || o.rest != nil ||
-		len(o.frames) > 0 || (o.writing && !o.lingering) || !o.wmu.TryLock() {
-		err := o.tryPushLocked(outFrame{data: f.data, prepared: f.pm}, reserveFrames)
-		o.mu.Unlock()
-		return err != errFull
+	if o.inlineReadyLocked() {
+		return o.writeInlineLocked(f.raw)
 	}
+	err := o.tryPushLocked(outFrame{data: f.data, prepared: f.pm}, reserveFrames)
+	o.mu.Unlock()
+	return err != errFull
+}
+
+// inlineReadyLocked reports whether the next frame may be written inline:
+// inline writes are allowed, nothing is queued or being written, and no
+// control frame holds the socket. When true, it holds wmu.
+func (o *outbox) inlineReadyLocked() bool {
+	return o.inlineOK && !o.done && o.closing == nil && !o.inline && o.rest == nil &&
+		len(o.frames) == 0 && (!o.writing || o.lingering) && o.wmu.TryLock()
+}
+
+// writeInlineLocked writes raw (a whole frame) inline; mu and wmu are
+// held (inlineReadyLocked), and mu is released. Frames pushed meanwhile
+// queue behind it; whatever the socket did not take goes to the writer.
+func (o *outbox) writeInlineLocked(raw []byte) bool {
 	o.inline = true
 	o.mu.Unlock()
-	n, err := o.writeInline(f.raw)
+	n, err := o.writeInline(raw)
 	o.mu.Lock()
 	o.inline = false
 	switch {
@@ -179,10 +203,10 @@ func (o *outbox) pushShared(f *sharedFrame) bool {
 		// The socket is broken, as when the writer fails.
 		o.wmu.Unlock()
 		o.finishLocked()
-	case n < len(f.raw):
+	case n < len(raw):
 		// The socket is full: the writer finishes the frame (and
 		// unlocks wmu), then writes whatever was queued meanwhile.
-		o.rest = f.raw[n:]
+		o.rest = raw[n:]
 		o.startWriterLocked()
 	default:
 		o.wmu.Unlock()
