@@ -58,7 +58,16 @@ func startReader(sock *websocket.Conn, root *actor.RootContext, self *actor.PID,
 	_ = sock.SetReadDeadline(time.Now().Add(p.deadline))
 	sock.SetPongHandler(p.pong)
 	sock.SetPingHandler(p.ping)
+	sock.SetCloseHandler(p.closed)
 	go p.run()
+}
+
+// closed answers the peer's close frame as gorilla's default handler
+// does, but through the outbox's write side (wmu): never inside an inline
+// frame the socket has taken only part of.
+func (p *reader) closed(code int, _ string) error {
+	_ = p.out.control(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+	return nil
 }
 
 func (p *reader) pong(string) error {
