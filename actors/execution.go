@@ -80,25 +80,27 @@ type executionActor struct {
 	self    *actor.PID
 	log     zerolog.Logger
 
-	gen       int                     // current run
-	running   bool                    // its goroutine is alive
-	cancelRun context.CancelCauseFunc // of the current run
-	suspended *time.Timer             // wake timer while suspended
-	waitingOn string                  // signal a suspended run waits for
-	wakeAt    time.Time               // when a suspended run's wait ends (zero: no deadline)
+	gen            int                       // current run
+	running        bool                      // its goroutine is alive
+	cancelRun      context.CancelCauseFunc   // of the current run
+	suspended      *time.Timer               // wake timer while suspended
+	waitingOn      string                    // signal a suspended run waits for
+	wakeAt         time.Time                 // when a suspended run's wait ends (zero: no deadline)
+	inflight       int                       // commits handed to the store, not yet back (at most maxWritesInFlight)
+	runningPending *persistence.StatusUpdate // "running", for the next write (markRunning)
+	queued         *pendingWrite             // appends waiting for the commit in flight
+	ending         bool                      // terminal events handed to the store
+	stop           *stopRequest              // why the run is being stopped
+	panicked       *workflows.PanicError     // restart once the store has caught up
+	timeout        *time.Timer
+
+	inbox signalInbox
+
 	// Passivation (passivation.go): passivating once passivateReady is
 	// sent, until the supervisor stops the actor or aborts; a wake timer
 	// firing meanwhile is kept in wakeMissed. passivateOnIdle: passivate
 	// once the writes in flight are committed.
 	passivating, passivateOnIdle, wakeMissed, timeoutMissed bool
-	inflight                                                int                   // commits handed to the store, not yet back (at most maxWritesInFlight)
-	queued                                                  *pendingWrite         // appends waiting for the commit in flight
-	ending                                                  bool                  // terminal events handed to the store
-	stop                                                    *stopRequest          // why the run is being stopped
-	panicked                                                *workflows.PanicError // restart once the store has caught up
-	timeout                                                 *time.Timer
-
-	inbox signalInbox
 	// credits bound the events a run emits without waiting (a token
 	// stream) that are not committed yet: backpressure (execution_writes.go).
 	credits emitCredits
@@ -204,7 +206,7 @@ func (a *executionActor) started(ctx actor.Context) {
 	if exec.Status == weft.StatusQueued || exec.Status == weft.StatusWaiting {
 		// Admitted from the queue, or woken after passivation (or a
 		// restart): from now on it runs.
-		a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
+		a.markRunning()
 	}
 	if d := def.Timeout(); d > 0 {
 		root, self := a.sys.actors.Root, a.self
@@ -271,6 +273,10 @@ func (a *executionActor) appendCredited(w persistence.Write, reply chan<- error,
 		a.nextSeq++
 	}
 	w.ExecutionID = a.exec.ID
+	if w.Status == nil {
+		w.Status = a.runningPending
+	}
+	a.runningPending = nil // carried by this write, or replaced by its own status
 	if w.Status != nil {
 		a.ending = w.Status.Status.Terminal()
 	}
@@ -361,6 +367,14 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 		a.panicked = nil
 		panic(panicked) // the supervisor restarts this actor: the workflow runs again
 	}
+}
+
+// markRunning records that a queued or waiting execution runs again. The
+// status rides on the run's next write (its first event or checkpoint)
+// instead of costing a commit of its own: 10,000 executions waking at once
+// then need one group commit each, not two.
+func (a *executionActor) markRunning() {
+	a.runningPending = &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}
 }
 
 // stall stops this actor after a failed store write or load, and asks the

@@ -142,7 +142,7 @@ func (a *executionActor) wake(ctx actor.Context) {
 	a.waitingOn, a.wakeAt = "", time.Time{}
 	a.passivateOnIdle, a.wakeMissed = false, false
 	ctx.Send(ctx.Parent(), &executionResumed{id: a.exec.ID, pid: a.self})
-	a.append(persistence.Write{Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: time.Now().UTC()}}, nil)
+	a.markRunning()
 	a.startRun(ctx)
 }
 
