@@ -18,6 +18,8 @@ const (
 	ScopeConnectionsAdmin Scope = "connections:admin"
 	ScopeSchedulesRead    Scope = "schedules:read"
 	ScopeSchedulesWrite   Scope = "schedules:write"
+	ScopeArtifactsWrite   Scope = "artifacts:write"
+	ScopeAuditRead        Scope = "audit:read"
 	ScopeAdmin            Scope = "admin"
 )
 
@@ -25,7 +27,7 @@ const (
 var KnownScopes = []Scope{
 	ScopeWorkflowsRead, ScopeWorkflowsStart, ScopeExecutionsRead, ScopeExecutionsWrite,
 	ScopeRoomsJoin, ScopeRoomsBroadcast, ScopeConnectionsRead, ScopeConnectionsAdmin,
-	ScopeSchedulesRead, ScopeSchedulesWrite, ScopeAdmin,
+	ScopeSchedulesRead, ScopeSchedulesWrite, ScopeArtifactsWrite, ScopeAuditRead, ScopeAdmin,
 }
 
 // Identity is who a token speaks for: a name, the workspace it may see and
