@@ -18,6 +18,7 @@ const (
 	CodeDuplicateRequestID    Code = "DUPLICATE_REQUEST_ID"
 	CodeWorkflowNotFound      Code = "WORKFLOW_NOT_FOUND"
 	CodeExecutionNotFound     Code = "EXECUTION_NOT_FOUND"
+	CodeArtifactNotFound      Code = "ARTIFACT_NOT_FOUND"
 	CodeConflict              Code = "CONFLICT"
 	CodeRateLimited           Code = "RATE_LIMITED"
 	CodeLimitExceeded         Code = "LIMIT_EXCEEDED"

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/artifacts"
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
@@ -26,7 +27,10 @@ type Config struct {
 	Registry *workflows.Registry
 	Env      workflows.Env
 	Logger   zerolog.Logger
-	Metrics  *metrics.Metrics
+	// Artifacts keeps artifacts (nil: none); workflows reach it through
+	// Env.Artifacts, set from it.
+	Artifacts *artifacts.Store
+	Metrics   *metrics.Metrics
 	// MaxRestarts is how many times a workflow that panics is restarted
 	// within RestartWindow before its execution fails (default 3 in 1 min).
 	MaxRestarts   int
@@ -62,6 +66,7 @@ type System struct {
 	bus         *events.Bus
 	registry    *workflows.Registry
 	env         workflows.Env
+	artifacts   *artifacts.Store // artifacts.go
 	log         zerolog.Logger
 	metrics     *metrics.Metrics
 	executions  *actor.PID
@@ -90,19 +95,23 @@ func NewSystem(cfg Config) (*System, error) {
 		return slog.New(zerolog.NewSlogHandler(zl))
 	}))
 	s := &System{
-		actors:   as,
-		store:    cfg.Store,
-		bus:      cfg.Bus,
-		registry: cfg.Registry,
-		env:      cfg.Env,
-		log:      cfg.Logger,
-		metrics:  cmp.Or(cfg.Metrics, metrics.New()),
-		drain:    make(chan struct{}),
-		sweep:    newSweeper(cfg),
-		quotas:   cfg.Quotas.withDefaults(),
+		actors:    as,
+		store:     cfg.Store,
+		bus:       cfg.Bus,
+		registry:  cfg.Registry,
+		env:       cfg.Env,
+		artifacts: cfg.Artifacts,
+		log:       cfg.Logger,
+		metrics:   cmp.Or(cfg.Metrics, metrics.New()),
+		drain:     make(chan struct{}),
+		sweep:     newSweeper(cfg),
+		quotas:    cfg.Quotas.withDefaults(),
 
 		warmExecutions: cfg.WarmExecutions,
 		passivateAfter: cfg.PassivateAfter,
+	}
+	if cfg.Artifacts != nil && s.env.Artifacts == nil {
+		s.env.Artifacts = workflowArtifacts{cfg.Artifacts}
 	}
 	s.unfinished = newUnfinishedCount(s.quotas.ExecutionsPerWorkspace)
 	var err error

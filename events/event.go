@@ -29,6 +29,7 @@ const (
 	ToolError          Type = "tool_error"
 	SignalWaiting      Type = "signal_waiting"
 	SignalReceived     Type = "signal_received"
+	ArtifactCreated    Type = "artifact_created" // a workflow stored an artifact (workflows.PutArtifact)
 )
 
 // Terminal reports whether t ends an execution's stream.

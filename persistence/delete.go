@@ -51,6 +51,9 @@ func (s *Store) DeleteExecution(ctx context.Context, ws, id string) (Execution, 
 	if err := s.do(ctx, o); err != nil {
 		return Execution{}, err
 	}
+	if s.opts.OnDeleted != nil {
+		s.opts.OnDeleted([]Execution{o.rec})
+	}
 	return o.rec, nil
 }
 

@@ -200,6 +200,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, retention Rete
 	if err := s.do(ctx, o); err != nil {
 		return 0, false, err
 	}
+	if s.opts.OnDeleted != nil && len(o.recs) > 0 {
+		s.opts.OnDeleted(o.recs)
+	}
 	return o.deleted, len(keys) == limit, nil
 }
 

@@ -34,6 +34,10 @@ type Options struct {
 	// error fails it as a failing disk would. Tests only: it is how a full
 	// disk is simulated.
 	FailWrites func() error
+	// OnDeleted, if set, is called after executions were removed
+	// (DeleteExecution, DeleteExpired) and the removal committed, with
+	// their records: what hangs off them elsewhere (artifacts) goes too.
+	OnDeleted func(removed []Execution)
 }
 
 // lockTimeout bounds the wait for bbolt's file lock, so a second process (or

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/artifacts"
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
@@ -64,6 +65,9 @@ type Config struct {
 	// until it is due, signalled or cancelled (actors.Config).
 	WarmExecutions int
 	PassivateAfter time.Duration
+	// MaxArtifactBytes bounds one artifact, uploaded or created by a
+	// workflow (weft serve --max-artifact-bytes; default 100 MiB).
+	MaxArtifactBytes int64
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync bool
 	// StoreWriteFault, if set, is called before each store transaction; an
@@ -79,6 +83,8 @@ type Server struct {
 	log       zerolog.Logger
 	metrics   *metrics.Metrics
 	store     *persistence.Store
+	artifacts *artifacts.Store // artifacts.go
+	artSweep  artifactSweep    // artifacts.go
 	bus       *events.Bus
 	sys       *actors.System
 	svc       *actors.Service
@@ -108,6 +114,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.auth = authn
 	s.metrics = metrics.New()
+	if err := s.openArtifacts(); err != nil { // artifacts.go
+		return nil, err
+	}
 	s.store, err = persistence.Open(filepath.Join(cfg.DataDir, "weft.db"), persistence.Options{
 		NoSync: cfg.NoSync,
 		OnCommit: func(d time.Duration, writes int) {
@@ -116,14 +125,16 @@ func New(cfg Config) (*Server, error) {
 		},
 		OnHealth:   s.storeHealthChanged,
 		FailWrites: cfg.StoreWriteFault,
+		OnDeleted:  s.executionsDeleted, // artifacts.go
 	})
 	s.metrics.StoreWritable.Set(1)
 	if err != nil {
+		_ = s.artifacts.Close()
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.bus = events.NewInProcessBus(slogOf(s.log.With().Str("component", "bus").Logger()))
 	s.sys, err = actors.NewSystem(actors.Config{
-		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
+		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
 	})
@@ -252,6 +263,7 @@ func (s *Server) Start(ctx context.Context) error {
 		_ = ln.Close()
 		return err
 	}
+	s.startArtifactSweep() // artifacts.go
 	s.ready.Store(true)
 	s.log.Info().Str("addr", s.Addr()).Int("resumed_executions", n).Msg("weft serving")
 	go func() {
@@ -325,8 +337,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.bus.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bus: %w", err))
 		}
+		s.stopArtifactSweep()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
+		if err := s.artifacts.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("artifacts: %w", err))
 		}
 		s.stopErr = errors.Join(errs...)
 		s.log.Info().Err(s.stopErr).Msg("weft stopped")

@@ -73,6 +73,8 @@ type Env struct {
 	// Messenger delivers what workflows broadcast to rooms or send to
 	// connections.
 	Messenger Messenger
+	// Artifacts stores and reads artifacts (OpenArtifact, PutArtifact).
+	Artifacts ArtifactStore
 	// SuspendAfter: a Sleep or signal wait longer than this hands the wait
 	// to the execution and frees the goroutine (default 1 s).
 	SuspendAfter time.Duration

@@ -24,4 +24,6 @@ func Register(r *workflows.Registry) {
 		workflows.Description("Answers each message broadcast in the room \"chat\", into the room."))
 	workflows.Register(r, "stream", Stream,
 		workflows.Description("One LLM step streaming `chunks` llm_delta events as fast as it can (load tests)."))
+	workflows.Register(r, "wordcount", Wordcount,
+		workflows.Description("Reads the artifact `artifact_id`, counts its words; stores the sorted word frequencies as a new artifact."))
 }

@@ -166,6 +166,7 @@ func (a *API) Register(m *Mux) {
 	m.Handle("POST", "/api/v1/schedules/{id}/pause", "schedule.pause", a.authed(scheduleCall(a, (*actors.Service).PauseSchedule)))
 	m.Handle("POST", "/api/v1/schedules/{id}/resume", "schedule.resume", a.authed(scheduleCall(a, (*actors.Service).ResumeSchedule)))
 	m.Handle("POST", "/api/v1/schedules/{id}/trigger", "schedule.trigger", a.authed(scheduleCall(a, (*actors.Service).TriggerSchedule)))
+	a.addArtifactRoutes(m) // artifacts.go
 
 	m.Handle("GET", "/api/v1/openapi.yaml", "", document("application/yaml", spec.OpenAPIYAML))
 	m.Handle("GET", "/api/v1/openapi.json", "", document("application/json", spec.OpenAPIJSON()))
