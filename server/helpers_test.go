@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -266,4 +267,26 @@ func checkSeqs(t testing.TB, frames []frame, first uint64) {
 		}
 		want++
 	}
+}
+
+// dialSlowReader connects a client whose TCP receive buffer is bounded
+// (1 MiB) and reads the connected frame: a test that then stops reading
+// from it has a slow consumer whose socket fills in bounded time.
+func dialSlowReader(t testing.TB, ts *testServer) *client {
+	t.Helper()
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		conn, err := net.Dial(network, addr)
+		if err == nil {
+			_ = conn.(*net.TCPConn).SetReadBuffer(1 << 20)
+		}
+		return conn, err
+	}}
+	conn, _, err := d.Dial(ts.url("/ws"), http.Header{"Authorization": {"Bearer " + adminToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &client{t: t, conn: conn}
+	c.read() // connected
+	return c
 }

@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -240,20 +239,7 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 	ts := startServerWith(t, ws.Config{OutboxFrames: 16, OutboxBytes: 64 << 10, WriteTimeout: 300 * time.Millisecond}, bigEvents)
 	fast := dial(t, ts, adminToken)
 	// The slow client has a tiny TCP receive buffer and stops reading.
-	slowDialer := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		conn, err := net.Dial(network, addr)
-		if err == nil {
-			_ = conn.(*net.TCPConn).SetReadBuffer(1 << 20)
-		}
-		return conn, err
-	}}
-	slowConn, _, err := slowDialer.Dial(ts.url("/ws"), http.Header{"Authorization": {"Bearer " + adminToken}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slowConn.Close()
-	slow := &client{t: t, conn: slowConn}
-	slow.read() // connected
+	slow := dialSlowReader(t, ts)
 
 	f := fast.call("s", "workflow.start", map[string]any{"name": "big-events", "parameters": map[string]int{"n": 600}, "subscribe": false})
 	id := decode[execSnapshot](t, f.Response).ExecutionID
@@ -268,10 +254,10 @@ func TestSlowConsumerIsClosedAndOthersKeepUp(t *testing.T) {
 	// The slow client, reading at last (after more than the write
 	// timeout), finds its stream cut: the server dropped it.
 	time.Sleep(time.Second)
-	_ = slowConn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = slow.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	events := 0
 	for {
-		_, data, err := slowConn.ReadMessage()
+		_, data, err := slow.conn.ReadMessage()
 		if err != nil {
 			if strings.Contains(err.Error(), "i/o timeout") {
 				t.Fatalf("slow consumer was never closed (read %d frames)", events)

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,20 +132,7 @@ func TestSlowRoomMemberIsClosedOthersGetEverything(t *testing.T) {
 		fast = append(fast, c)
 	}
 	// The slow member has a bounded TCP receive buffer and never reads.
-	slowDialer := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
-		conn, err := net.Dial(network, addr)
-		if err == nil {
-			_ = conn.(*net.TCPConn).SetReadBuffer(1 << 20)
-		}
-		return conn, err
-	}}
-	slowConn, _, err := slowDialer.Dial(ts.url("/ws"), http.Header{"Authorization": {"Bearer " + adminToken}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slowConn.Close()
-	slow := &client{t: t, conn: slowConn}
-	slow.read() // connected
+	slow := dialSlowReader(t, ts)
 	joinRoom(t, slow, "feed", false)
 
 	const broadcasts = 3000
@@ -198,9 +183,9 @@ func TestSlowRoomMemberIsClosedOthersGetEverything(t *testing.T) {
 				// then its close.
 				slowClosed = true
 				go func() {
-					_ = slowConn.SetReadDeadline(time.Now().Add(10 * time.Second))
+					_ = slow.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 					for {
-						if _, _, err := slowConn.ReadMessage(); err != nil {
+						if _, _, err := slow.conn.ReadMessage(); err != nil {
 							slowEnd <- err
 							return
 						}
