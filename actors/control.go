@@ -48,7 +48,8 @@ type CancelResult struct {
 // cancelled, no further step runs, and execution_cancelled is recorded.
 // Cancelling an execution that has ended is a no-op that answers its
 // status.
-func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason string) (CancelResult, error) {
+func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason string) (_ CancelResult, auditErr error) {
+	defer s.audited(ctx, who, "execution.cancel", id, &auditErr)
 	if err := who.Require(weft.ScopeExecutionsWrite); err != nil {
 		return CancelResult{}, err
 	}
@@ -96,7 +97,8 @@ const maxSignalName = 256
 // Signal stores a signal for an execution (durably: a signal sent before the
 // workflow waits for it is kept) and wakes the execution if it waits for it.
 // An execution that has ended takes no signal: delivered is false.
-func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalRequest) (SignalResult, error) {
+func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalRequest) (_ SignalResult, auditErr error) {
+	defer s.audited(ctx, who, "execution.signal", req.ExecutionID, &auditErr)
 	if err := who.Require(weft.ScopeExecutionsWrite); err != nil {
 		return SignalResult{}, err
 	}

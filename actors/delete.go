@@ -23,7 +23,8 @@ type DeleteResult struct {
 // The check and the removal are one write of the store's writer, so an
 // execution that ends or starts a step meanwhile is either removed whole
 // or refused, never half-removed.
-func (s *Service) DeleteExecution(ctx context.Context, who weft.Identity, id string) (DeleteResult, error) {
+func (s *Service) DeleteExecution(ctx context.Context, who weft.Identity, id string) (_ DeleteResult, auditErr error) {
+	defer s.audited(ctx, who, "execution.delete", id, &auditErr)
 	if err := who.Require(weft.ScopeExecutionsWrite); err != nil {
 		return DeleteResult{}, err
 	}

@@ -138,7 +138,8 @@ func (s *Service) Leave(ctx context.Context, who weft.Identity, c ConnRef, room 
 // workspace). It is not queued for absent clients: an empty audience is a
 // success with delivered_to 0. fromConn is the sender's connection id ("" over
 // HTTP). Workflows bound to the room are started.
-func (s *Service) Broadcast(ctx context.Context, who weft.Identity, fromConn, room string, message json.RawMessage) (BroadcastResult, error) {
+func (s *Service) Broadcast(ctx context.Context, who weft.Identity, fromConn, room string, message json.RawMessage) (_ BroadcastResult, auditErr error) {
+	defer s.audited(ctx, who, "room.broadcast", room, &auditErr)
 	if err := who.Require(weft.ScopeRoomsBroadcast); err != nil {
 		return BroadcastResult{}, err
 	}
@@ -223,7 +224,8 @@ func (s *Service) Connections(ctx context.Context, who weft.Identity) (Connectio
 }
 
 // SendTo sends a message push to one connection of the caller's workspace.
-func (s *Service) SendTo(ctx context.Context, who weft.Identity, fromConn, connID string, message json.RawMessage) error {
+func (s *Service) SendTo(ctx context.Context, who weft.Identity, fromConn, connID string, message json.RawMessage) (auditErr error) {
+	defer s.audited(ctx, who, "connection.send", connID, &auditErr)
 	if err := who.Require(weft.ScopeConnectionsAdmin); err != nil {
 		return err
 	}
@@ -243,7 +245,8 @@ func (s *Service) sendTo(ctx context.Context, workspace, connID, from string, me
 
 // CloseConnection closes one connection of the caller's workspace with
 // code 4000.
-func (s *Service) CloseConnection(ctx context.Context, who weft.Identity, connID, reason string) error {
+func (s *Service) CloseConnection(ctx context.Context, who weft.Identity, connID, reason string) (auditErr error) {
+	defer s.audited(ctx, who, "connection.close", connID, &auditErr)
 	if err := who.Require(weft.ScopeConnectionsAdmin); err != nil {
 		return err
 	}

@@ -67,7 +67,8 @@ func (s *Service) CanImport(who weft.Identity) error {
 // CONFLICT for an id stored with another history, WORKFLOW_NOT_FOUND for
 // an unfinished execution of a workflow this server does not register
 // (it could not resume).
-func (s *Service) ImportRecords(ctx context.Context, who weft.Identity, r io.Reader) (ImportResult, error) {
+func (s *Service) ImportRecords(ctx context.Context, who weft.Identity, r io.Reader) (_ ImportResult, auditErr error) {
+	defer s.audited(ctx, who, "execution.import", "", &auditErr)
 	var res ImportResult
 	if err := s.CanImport(who); err != nil {
 		return res, err

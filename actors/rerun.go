@@ -44,7 +44,8 @@ type RerunRequest struct {
 // when req.Follow; the original must be visible to the caller. Every scope
 // is checked before anything is read or stored: a refused rerun leaves no
 // execution behind.
-func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest) (StartResult, error) {
+func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest) (_ StartResult, auditErr error) {
+	defer s.audited(ctx, who, "execution.rerun", req.ExecutionID, &auditErr)
 	if err := who.Require(weft.ScopeWorkflowsStart); err != nil {
 		return StartResult{}, err
 	}

@@ -123,6 +123,11 @@ func (w *sweeper) run(ctx context.Context, sys *System) {
 	for {
 		start := time.Now()
 		n, err := w.sweep(ctx, sys, start)
+		if a, aerr := w.sweepAudit(ctx, sys, start); aerr != nil && err == nil { // audit.go: records older than Retention
+			err = aerr
+		} else if a > 0 {
+			log.Debug().Int("audit_records", a).Msg("removed expired audit records")
+		}
 		switch {
 		case ctx.Err() != nil:
 			return

@@ -250,7 +250,7 @@ func firingMetadata(s persistence.Schedule, at time.Time, extra map[string]any) 
 func (sc *scheduler) fire(ws, id string) (next time.Time, due bool) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	ctx := sc.ctx
+	ctx := WithOrigin(sc.ctx, Origin{Transport: TransportSchedule}) // audit.go
 	s, err := sc.sys.store.Schedule(ctx, ws, id)
 	if errors.Is(err, persistence.ErrNotFound) {
 		return time.Time{}, false
@@ -392,7 +392,7 @@ func (sc *scheduler) trigger(ctx context.Context, who weft.Identity, id string) 
 	if err != nil {
 		return StartResult{}, err
 	}
-	res, err := sc.svc.Start(ctx, systemIdentity(s), StartRequest{
+	res, err := sc.svc.Start(WithOrigin(ctx, Origin{Transport: TransportSchedule}), systemIdentity(s), StartRequest{
 		Name:       s.Workflow,
 		Parameters: s.Parameters,
 		Metadata:   firingMetadata(s, time.Now(), map[string]any{"triggered_by": who.Name}),

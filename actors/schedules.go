@@ -130,7 +130,8 @@ func storeScheduleErr(id string, err error) error {
 // CreateSchedule answers schedule.create: it checks the workflow, its
 // parameters and the spec, then durably stores the schedule and wakes the
 // scheduler. The first firing is the first spec time after now.
-func (s *Service) CreateSchedule(ctx context.Context, who weft.Identity, req ScheduleRequest) (ScheduleCreated, error) {
+func (s *Service) CreateSchedule(ctx context.Context, who weft.Identity, req ScheduleRequest) (created ScheduleCreated, auditErr error) {
+	defer func() { s.audited(ctx, who, "schedule.create", created.ScheduleID, &auditErr) }()
 	if err := who.Require(weft.ScopeSchedulesWrite); err != nil {
 		return ScheduleCreated{}, err
 	}
@@ -232,14 +233,16 @@ func (s *Service) GetSchedule(ctx context.Context, who weft.Identity, id string)
 
 // PauseSchedule answers schedule.pause: no firing until resumed. Pausing
 // a paused schedule is a no-op.
-func (s *Service) PauseSchedule(ctx context.Context, who weft.Identity, id string) (ScheduleState, error) {
+func (s *Service) PauseSchedule(ctx context.Context, who weft.Identity, id string) (_ ScheduleState, auditErr error) {
+	defer s.audited(ctx, who, "schedule.pause", id, &auditErr)
 	return s.setPaused(ctx, who, id, true)
 }
 
 // ResumeSchedule answers schedule.resume: the next firing is the first
 // spec time after now (firings due while paused are not caught up).
 // Resuming an active schedule is a no-op.
-func (s *Service) ResumeSchedule(ctx context.Context, who weft.Identity, id string) (ScheduleState, error) {
+func (s *Service) ResumeSchedule(ctx context.Context, who weft.Identity, id string) (_ ScheduleState, auditErr error) {
+	defer s.audited(ctx, who, "schedule.resume", id, &auditErr)
 	return s.setPaused(ctx, who, id, false)
 }
 
@@ -284,7 +287,8 @@ func (s *Service) setPaused(ctx context.Context, who weft.Identity, id string, p
 
 // DeleteSchedule answers schedule.delete. Once it has answered, the
 // schedule fires no more; executions it started are left alone.
-func (s *Service) DeleteSchedule(ctx context.Context, who weft.Identity, id string) (ScheduleState, error) {
+func (s *Service) DeleteSchedule(ctx context.Context, who weft.Identity, id string) (_ ScheduleState, auditErr error) {
+	defer s.audited(ctx, who, "schedule.delete", id, &auditErr)
 	if err := who.Require(weft.ScopeSchedulesWrite); err != nil {
 		return ScheduleState{}, err
 	}
@@ -303,7 +307,8 @@ func (s *Service) DeleteSchedule(ctx context.Context, who weft.Identity, id stri
 // overlap policy (the operator asked for it), with metadata schedule_id,
 // scheduled_for (now) and triggered_by. The schedule's next firing does
 // not move.
-func (s *Service) TriggerSchedule(ctx context.Context, who weft.Identity, id string) (ScheduleTriggered, error) {
+func (s *Service) TriggerSchedule(ctx context.Context, who weft.Identity, id string) (_ ScheduleTriggered, auditErr error) {
+	defer s.audited(ctx, who, "schedule.trigger", id, &auditErr)
 	if err := who.Require(weft.ScopeSchedulesWrite); err != nil {
 		return ScheduleTriggered{}, err
 	}

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ type Service struct {
 	sys     *System
 	info    ServerInfo
 	started time.Time
+	aud     auditState // audit.go
 }
 
 // ServerInfo is the answer of server.info.
@@ -84,7 +86,8 @@ const maxIdempotencyKey = 256
 // Start validates and durably records a new execution, then spawns its
 // actor. It returns once the execution record and execution_started are
 // fsynced: an acknowledged start is never lost.
-func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest) (StartResult, error) {
+func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest) (started StartResult, auditErr error) {
+	defer func() { s.audited(ctx, who, "workflow.start", cmp.Or(started.ExecutionID, req.Name), &auditErr) }()
 	if err := who.Require(weft.ScopeWorkflowsStart); err != nil {
 		return StartResult{}, err
 	}

@@ -68,6 +68,9 @@ type Config struct {
 	// MaxArtifactBytes bounds one artifact, uploaded or created by a
 	// workflow (weft serve --max-artifact-bytes; default 100 MiB).
 	MaxArtifactBytes int64
+	// NoAudit turns the audit trail off (weft serve --audit=false): no
+	// record of mutations is written (actors/audit.go).
+	NoAudit bool
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync bool
 	// StoreWriteFault, if set, is called before each store transaction; an
@@ -150,6 +153,7 @@ func New(cfg Config) (*Server, error) {
 			"messages_per_second": limits.MessagesPerSecond,
 		},
 	})
+	s.svc.SetAudit(!cfg.NoAudit)
 	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.metrics, s.log)
 	httpCfg := cfg.HTTP
 	if httpCfg.MaxBodyBytes <= 0 {
@@ -222,7 +226,8 @@ func (s *Server) openAuth() (*auth.Authenticator, error) {
 // removed ones are refused from the next request or connection on
 // (connections already open keep the identity they authenticated with).
 // On any error the previous keys stay in force. The outcome is logged.
-func (s *Server) ReloadKeys() error {
+func (s *Server) ReloadKeys() (err error) {
+	defer func() { s.svc.AuditSystem("keys.reload", s.keysFile, err) }()
 	if err := s.auth.Reload(); err != nil {
 		s.log.Error().Err(err).Str("keys_file", s.keysFile).Msg("keys reload failed; previous keys kept")
 		return err

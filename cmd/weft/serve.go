@@ -29,6 +29,7 @@ type serveFlags struct {
 	debugAddr                      string
 	roomPresenceLimit              int
 	retention                      time.Duration
+	audit                          bool
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -49,6 +50,7 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	f.http.register(fs)
 	fs.IntVar(&f.roomPresenceLimit, "room-presence-limit", 1000, "largest room whose joins and leaves are pushed to its members (room.joined/room.left); larger rooms send none (0: no limit)")
 	fs.StringVar(&f.debugAddr, "debug-addr", "", "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.BoolVar(&f.audit, "audit", true, "record every mutation in the audit trail (GET /api/v1/audit, weft audit)")
 	fs.DurationVar(&f.retention, "retention", 0, "delete executions that ended longer ago than this, e.g. 720h (0: keep them; a workflow may set its own)")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
 	return &ffcli.Command{
@@ -86,7 +88,8 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
-		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(),
+		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(), MaxArtifactBytes: f.http.maxArtifactBytes,
+		NoAudit: !f.audit,
 	})
 	if err != nil {
 		return err

@@ -159,6 +159,7 @@ func (a *API) Register(m *Mux) {
 	m.Handle("POST", "/api/v1/import", "", a.authed(a.importExecutions))
 	m.Handle("POST", "/api/v1/rooms/{room}/broadcast", "room.broadcast", a.authed(a.broadcast))
 	m.Handle("GET", "/api/v1/connections", "connections.list", a.authed(a.listConnections))
+	m.Handle("GET", "/api/v1/audit", "audit.list", a.authed(a.listAudit)) // audit.go
 	m.Handle("GET", "/api/v1/schedules", "schedule.list", a.authed(a.listSchedules))
 	m.Handle("POST", "/api/v1/schedules", "schedule.create", a.authed(a.createSchedule))
 	m.Handle("GET", "/api/v1/schedules/{id}", "schedule.get", a.authed(scheduleCall(a, (*actors.Service).GetSchedule)))
@@ -202,9 +203,11 @@ func (a *API) authed(h handler) http.Handler {
 		if err := a.allowToken(w, token); err != nil {
 			a.log.Debug().Str("identity", who.Name).Str("workspace", who.Workspace).Str("remote_addr", r.RemoteAddr).
 				Str("path", r.URL.Path).Msg("token over its rate limit")
+			a.auditRefusal(r, who, err) // audit.go
 			a.refuse(w, r, err)
 			return
 		}
+		r = withOrigin(r) // audit.go: the Service records mutations with it
 		if err := h(w, r, who); err != nil {
 			a.fail(w, r, err)
 		}

@@ -36,6 +36,7 @@ func newAdmission(cfg Config) *admission {
 type slot struct {
 	ip        string
 	workspace string
+	cli       bool // the upgrade came from the weft CLI (audit.go)
 }
 
 // admit takes the slots of a new socket. It names the limit that refused,

@@ -234,7 +234,9 @@ func (c *connActor) allow(requestID string) bool {
 		c.abuse()
 		return false
 	}
-	c.enqueue(encodeError(requestID, weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)))
+	limited := weft.Errorf(weft.CodeRateLimited, "more than %g messages per second", c.cfg.MessagesPerSecond)
+	c.enqueue(encodeError(requestID, limited))
+	c.auditRateLimited(limited) // audit.go
 	return false
 }
 

@@ -102,7 +102,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
-	held := slot{ip: remoteIP(r), workspace: workspace}
+	held := slot{ip: remoteIP(r), workspace: workspace, cli: fromCLI(r)}
 	if limit := s.admit.admit(held); limit != "" {
 		s.reject(w, r, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
 		return

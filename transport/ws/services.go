@@ -98,6 +98,7 @@ func init() {
 		"connections.list":    connectionsList,
 		"connection.send":     connectionSend,
 		"connection.close":    connectionClose,
+		"audit.list":          auditList, // audit.go
 	}
 	addScheduleServices(services) // schedules.go
 }
@@ -122,7 +123,7 @@ func (c *connActor) dispatch(f clientFrame) {
 		c.enqueue(encodeError(f.ID, weft.Errorf(weft.CodeLimitExceeded, "%d requests are in flight on this connection, its limit; unsubscribe or wait for some to end", c.cfg.MaxInflight)))
 		return
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	ctx, cancel := context.WithCancel(c.requestContext()) // audit.go: the request's origin
 	if f.Kind == kindRequest {
 		if c.inflight == nil {
 			c.inflight = make(map[string]context.CancelFunc)
