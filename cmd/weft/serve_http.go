@@ -18,6 +18,7 @@ type httpFlags struct {
 	burstPerToken     int
 	ratePerIP         float64
 	burstPerIP        int
+	maxArtifactBytes  int64
 }
 
 func (f *httpFlags) register(fs *flag.FlagSet) {
@@ -29,6 +30,7 @@ func (f *httpFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.burstPerToken, "http-burst-per-token", 200, "burst above --http-rate-per-token")
 	fs.Float64Var(&f.ratePerIP, "http-rate-per-ip", 50, "unauthenticated HTTP requests (no or wrong token, failed upgrades) per second per client address, then 429 (0: no limit)")
 	fs.IntVar(&f.burstPerIP, "http-burst-per-ip", 100, "burst above --http-rate-per-ip")
+	fs.Int64Var(&f.maxArtifactBytes, "max-artifact-bytes", 100<<20, "largest artifact, uploaded (POST /api/v1/artifacts; larger: 413 WS_MESSAGE_TOO_LARGE) or created by a workflow")
 }
 
 func (f *httpFlags) config() httpapi.Config {
