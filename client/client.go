@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type Client struct {
 	handlers map[int]func(Message)
 	nextH    int
 	timers   map[*time.Timer]struct{}
+
+	httpOnce sync.Once
+	http     *http.Client // for artifacts (artifacts.go)
 }
 
 // Connected is the server's "connected" frame data.

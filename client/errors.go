@@ -14,6 +14,7 @@ const (
 	CodeDuplicateRequestID    = "DUPLICATE_REQUEST_ID"
 	CodeWorkflowNotFound      = "WORKFLOW_NOT_FOUND"
 	CodeExecutionNotFound     = "EXECUTION_NOT_FOUND"
+	CodeArtifactNotFound      = "ARTIFACT_NOT_FOUND"
 	CodeConflict              = "CONFLICT"
 	CodeRateLimited           = "RATE_LIMITED"   // retryable: over the connection's frame rate
 	CodeLimitExceeded         = "LIMIT_EXCEEDED" // not retryable: a per-connection or per-workspace quota

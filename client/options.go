@@ -120,6 +120,11 @@ type Options struct {
 	Header http.Header       // extra upgrade headers (e.g. Origin)
 	Dialer *websocket.Dialer // default websocket.DefaultDialer's settings
 	Logger *slog.Logger      // default: discard
+
+	// HTTPClient makes the HTTP requests of the artifact methods (default:
+	// one with the Dialer's TLS config and proxy).
+	HTTPClient *http.Client
+
 	// OnStateChange is called (from the dispatcher goroutine, in order)
 	// on every state change; err is the cause of a drop or failure.
 	OnStateChange func(s State, err error)

@@ -8,6 +8,7 @@ export declare const Codes: Readonly<{
   DUPLICATE_REQUEST_ID: 'DUPLICATE_REQUEST_ID';
   WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND';
   EXECUTION_NOT_FOUND: 'EXECUTION_NOT_FOUND';
+  ARTIFACT_NOT_FOUND: 'ARTIFACT_NOT_FOUND';
   CONFLICT: 'CONFLICT';
   /** Retryable: frames over the connection's rate; slow down. */
   RATE_LIMITED: 'RATE_LIMITED';
@@ -117,6 +118,8 @@ export interface ClientOptions {
   /** An app-level ping is sent this often (ms; default half the heartbeat; 0 = never). */
   pingInterval?: number;
   logger?: Logger;
+  /** fetch for the artifact methods' HTTP requests (default globalThis.fetch). */
+  fetch?: typeof fetch;
   onStateChange?: (state: ConnectionState, error?: Error) => void;
 }
 
@@ -208,6 +211,26 @@ export interface BroadcastResult {
   subscriber_count: number;
 }
 
+/** An artifact's metadata (PROTOCOL.md section 8). */
+export interface ArtifactMeta {
+  artifact_id: string;
+  name: string;
+  size: number;
+  /** Hex; also the download's ETag. */
+  sha256: string;
+  content_type: string;
+  created_at: string;
+  /** The execution that created it (absent for an upload). */
+  execution_id?: string;
+}
+
+export interface GetArtifactOptions extends RequestOptions {
+  /** An HTTP Range, e.g. 'bytes=0-99' (answered 206). */
+  range?: string;
+}
+
+export type ArtifactBody = string | ArrayBuffer | ArrayBufferView | Blob | ReadableStream<Uint8Array>;
+
 export interface Member {
   connection_id: string;
   identity: string;
@@ -242,6 +265,25 @@ export declare class WeftClient {
   send(connectionId: string, message: unknown, options?: RequestOptions): Promise<void>;
   closeConnection(connectionId: string, reason?: string, options?: RequestOptions): Promise<void>;
   connections(options?: RequestOptions): Promise<{ connection_id: string; identity: string; connected_at: string; rooms: string[] }[]>;
+
+  /** The root of the server's HTTP plane, from the socket URL (http://host:port[/prefix]). */
+  readonly httpBase: string;
+  /**
+   * Uploads body (streamed when a ReadableStream) as an artifact (scope
+   * artifacts:write). Over --max-artifact-bytes: WS_MESSAGE_TOO_LARGE.
+   */
+  putArtifact(name: string, contentType: string, body: ArtifactBody, options?: RequestOptions): Promise<ArtifactMeta>;
+  /** The download's Response, body unread (ETag = sha256; X-Artifact-Name, X-Artifact-Size). ARTIFACT_NOT_FOUND when unknown. */
+  getArtifact(id: string, options?: GetArtifactOptions): Promise<Response>;
+  /** The artifact's bytes. */
+  getArtifactBytes(id: string, options?: GetArtifactOptions): Promise<ArrayBuffer>;
+  /** Deletes an artifact (scope artifacts:write). */
+  deleteArtifact(id: string, options?: RequestOptions): Promise<void>;
+  /** The workspace's artifacts, newest first. */
+  listArtifacts(options?: RequestOptions): Promise<ArtifactMeta[]>;
+  /** Metadata over the socket (artifact.get). */
+  artifactInfo(id: string, options?: RequestOptions): Promise<ArtifactMeta>;
+
   /** Registers f for "message" and "room.message" pushes; returns a remover. */
   onMessage(f: (m: Message) => void): () => void;
   /** Any service: resolves with its final response. */

@@ -17,6 +17,7 @@ export const Codes = Object.freeze({
   DUPLICATE_REQUEST_ID: 'DUPLICATE_REQUEST_ID',
   WORKFLOW_NOT_FOUND: 'WORKFLOW_NOT_FOUND',
   EXECUTION_NOT_FOUND: 'EXECUTION_NOT_FOUND',
+  ARTIFACT_NOT_FOUND: 'ARTIFACT_NOT_FOUND',
   CONFLICT: 'CONFLICT',
   /** Retryable: frames over the connection's rate; slow down. */
   RATE_LIMITED: 'RATE_LIMITED',
@@ -653,6 +654,94 @@ export class WeftClient {
 
   /** The workspace's connections. */
   async connections(options) { return (await this.call('connections.list', undefined, options)).connections; }
+
+  // ---- artifacts (PROTOCOL.md section 8) ----
+  //
+  // Their bytes go over the HTTP plane, never the socket: at the socket
+  // URL's host (ws -> http, wss -> https, any path before /api/v1/socket
+  // kept), with the token in an Authorization header whatever `auth` says,
+  // through options.fetch (default globalThis.fetch).
+
+  /** The root of the server's HTTP plane (http://host:port[/prefix]). */
+  get httpBase() {
+    const u = new URL(this.#url);
+    const scheme = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
+    const prefix = u.pathname.replace(/\/$/, '').replace(/\/api\/v1\/socket$/, '');
+    return `${scheme}//${u.host}${prefix}`;
+  }
+
+  async #http(method, path, init = {}, options = {}) {
+    const f = this.#opts.fetch || globalThis.fetch;
+    if (!f) throw new Error('weft: no fetch: pass options.fetch');
+    const headers = { Authorization: `Bearer ${this.#opts.token}`, ...(init.headers || {}) };
+    let resp;
+    try {
+      resp = await f(this.httpBase + path, { ...init, method, headers, signal: options.signal });
+    } catch (err) {
+      if (options.signal && options.signal.aborted) throw err;
+      throw new WeftError(Codes.UNAVAILABLE, String(err && err.message || err), true);
+    }
+    if (resp.ok) return resp;
+    let body = null;
+    try { body = await resp.json(); } catch { /* not JSON */ }
+    if (body && body.error && body.error.code) {
+      throw new WeftError(body.error.code, body.error.message || '', body.error.retryable);
+    }
+    const byStatus = {
+      400: [Codes.INVALID_REQUEST, false], 401: [Codes.UNAUTHENTICATED, false], 403: [Codes.FORBIDDEN, false],
+      404: [Codes.ARTIFACT_NOT_FOUND, false], 409: [Codes.CONFLICT, false], 413: [Codes.WS_MESSAGE_TOO_LARGE, false],
+      429: [Codes.RATE_LIMITED, true], 502: [Codes.UNAVAILABLE, true], 503: [Codes.UNAVAILABLE, true], 504: [Codes.UNAVAILABLE, true],
+    };
+    const [code, retryable] = byStatus[resp.status] || [Codes.INTERNAL, false];
+    throw new WeftError(code, `HTTP ${resp.status} ${resp.statusText}`, retryable);
+  }
+
+  /**
+   * Uploads body (a string, ArrayBuffer, typed array, Blob/File or a
+   * ReadableStream, streamed as read) as a new artifact of the workspace
+   * (scope artifacts:write). Resolves with its metadata
+   * { artifact_id, name, size, sha256, content_type, created_at }. Over the
+   * server's --max-artifact-bytes: WS_MESSAGE_TOO_LARGE, nothing kept.
+   */
+  async putArtifact(name, contentType, body, options = {}) {
+    const q = name ? `?name=${encodeURIComponent(name)}` : '';
+    const init = { body, headers: { 'Content-Type': contentType || 'application/octet-stream' } };
+    if (typeof ReadableStream !== 'undefined' && body instanceof ReadableStream) init.duplex = 'half';
+    const resp = await this.#http('POST', `/api/v1/artifacts${q}`, init, options);
+    return resp.json();
+  }
+
+  /**
+   * Downloads an artifact (scope executions:read): resolves with the fetch
+   * Response, whose body is not read yet (resp.arrayBuffer(), resp.body as
+   * a stream); its headers have Content-Type, ETag (the sha256),
+   * X-Artifact-Name and X-Artifact-Size. options.range ('bytes=0-99') asks
+   * for part of it (206). Unknown or another workspace's:
+   * ARTIFACT_NOT_FOUND.
+   */
+  getArtifact(id, options = {}) {
+    const headers = options.range ? { Range: options.range } : {};
+    return this.#http('GET', `/api/v1/artifacts/${encodeURIComponent(id)}`, { headers }, options);
+  }
+
+  /** getArtifact's bytes as an ArrayBuffer. */
+  async getArtifactBytes(id, options = {}) {
+    return (await this.getArtifact(id, options)).arrayBuffer();
+  }
+
+  /** Deletes an artifact of the workspace (scope artifacts:write). */
+  async deleteArtifact(id, options = {}) {
+    const resp = await this.#http('DELETE', `/api/v1/artifacts/${encodeURIComponent(id)}`, {}, options);
+    await resp.body?.cancel?.();
+  }
+
+  /** The workspace's artifacts' metadata, newest first. */
+  async listArtifacts(options = {}) {
+    return (await (await this.#http('GET', '/api/v1/artifacts', {}, options)).json()).items;
+  }
+
+  /** An artifact's metadata over the socket (artifact.get). */
+  artifactInfo(id, options) { return this.call('artifact.get', { artifact_id: id }, options); }
 }
 
 /** A joined room. */
