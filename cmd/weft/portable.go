@@ -148,6 +148,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("User-Agent", userAgent())
 	if body != nil {
 		req.Header.Set("Content-Type", "application/x-ndjson")
 	}

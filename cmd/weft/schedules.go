@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -39,7 +40,7 @@ func (s *schedulesTarget) call(ctx context.Context, service string, req, out any
 	case !strings.HasPrefix(u, "ws"):
 		u = "ws://" + u
 	}
-	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{Token: s.token, Reconnect: client.ReconnectPolicy{Disabled: true}})
+	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{Token: s.token, Header: http.Header{"User-Agent": {userAgent()}}, Reconnect: client.ReconnectPolicy{Disabled: true}})
 	if err != nil {
 		return err
 	}

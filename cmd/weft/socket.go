@@ -87,6 +87,7 @@ func dialSocket(ctx context.Context, server, token string) (*sock, error) {
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
+	h.Set("User-Agent", userAgent())
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
 	conn, resp, err := d.DialContext(ctx, u, h)
 	if err != nil {
