@@ -26,7 +26,13 @@ func (a *API) addArtifactRoutes(m *Mux) {
 // putArtifact streams the body into storage: it is never held in memory,
 // and one larger than the bound is 413 with nothing left behind. The read
 // deadline is pushed back as the body arrives (see pacedBody).
-func (a *API) putArtifact(w http.ResponseWriter, r *http.Request, who weft.Identity) error {
+//
+// Every attempt by a known identity is audited as artifact.upload, refused
+// ones included: its target is the new artifact's id, or the name asked
+// for when there is none (as a failed start names its workflow).
+func (a *API) putArtifact(w http.ResponseWriter, r *http.Request, who weft.Identity) (err error) {
+	target := r.URL.Query().Get("name")
+	defer func() { a.Audit(r, who, "artifact.upload", target, err) }()
 	if err := a.svc.CanPutArtifact(who); err != nil {
 		return err // before the body is read
 	}
@@ -43,6 +49,7 @@ func (a *API) putArtifact(w http.ResponseWriter, r *http.Request, who weft.Ident
 	case err != nil:
 		return err
 	}
+	target = m.ID
 	w.Header().Set("Location", "/api/v1/artifacts/"+m.ID)
 	writeJSON(w, http.StatusCreated, m)
 	return nil
@@ -76,7 +83,10 @@ func (a *API) listArtifacts(w http.ResponseWriter, r *http.Request, who weft.Ide
 	return nil
 }
 
-func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request, who weft.Identity) error {
+// deleteArtifact is audited as artifact.delete on the id, refused
+// attempts included.
+func (a *API) deleteArtifact(w http.ResponseWriter, r *http.Request, who weft.Identity) (err error) {
+	defer func() { a.Audit(r, who, "artifact.delete", r.PathValue("id"), err) }()
 	res, err := a.svc.DeleteArtifact(r.Context(), who, r.PathValue("id"))
 	if err != nil {
 		return err
