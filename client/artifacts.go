@@ -17,7 +17,8 @@ import (
 // bytes go over the server's HTTP plane, never the socket: the methods
 // below call it at the socket URL's host (ws -> http, wss -> https, the
 // path before /api/v1/socket kept as a prefix) with the client's token in
-// an Authorization header, whatever Options.Auth says.
+// an Authorization header, whatever Options.Auth says, and the User-Agent
+// of Options.Header if it has one.
 
 // ArtifactMeta describes one artifact.
 type ArtifactMeta struct {
@@ -198,6 +199,9 @@ func (c *Client) httpRequest(ctx context.Context, method, path string, body io.R
 		return nil, &Error{Code: CodeInvalidRequest, Message: "client: " + err.Error()}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.opts.Token)
+	if ua := c.opts.Header.Get("User-Agent"); ua != "" {
+		req.Header.Set("User-Agent", ua)
+	}
 	return req, nil
 }
 

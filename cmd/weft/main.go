@@ -88,6 +88,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			exportCommand(stdout, stderr),
 			importCommand(stdout, stderr),
 			compactCommand(stdout, stderr),
+			artifactsCommand(stdout, stderr),
 			auditCommand(stdout, stderr),
 			versionCommand(stdout),
 		},

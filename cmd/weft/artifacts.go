@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft/client"
+)
+
+// `weft artifacts put|get|rm|ls`: the artifact routes of the HTTP plane
+// (PROTOCOL.md section 8) through the Go client, with the client commands'
+// --server and --token.
+
+// artifactsTarget holds the flags every artifacts subcommand shares.
+type artifactsTarget struct {
+	server, token string
+	json          bool
+}
+
+func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet, *artifactsTarget) {
+	fs := flag.NewFlagSet("weft artifacts "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	t := &artifactsTarget{}
+	fs.StringVar(&t.server, "server", "http://127.0.0.1:8080", "weft server (http://host:port)")
+	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN): executions:read to get and list, artifacts:write to put and rm")
+	if listing {
+		fs.BoolVar(&t.json, "json", false, "print JSON instead of a table")
+	}
+	return fs, t
+}
+
+// dial connects the Go client (its artifact methods use the HTTP plane of
+// the same server).
+func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
+	if t.token == "" {
+		return nil, usageError{"--token (or WEFT_TOKEN) is required to talk to a server"}
+	}
+	u := strings.TrimRight(t.server, "/")
+	switch {
+	case strings.HasPrefix(u, "http"):
+		u = "ws" + strings.TrimPrefix(u, "http")
+	case !strings.HasPrefix(u, "ws"):
+		u = "ws://" + u
+	}
+	return client.Dial(ctx, u+"/api/v1/socket", client.Options{
+		Token:     t.token,
+		Header:    http.Header{"User-Agent": {"weft-cli/" + version}},
+		Reconnect: client.ReconnectPolicy{Disabled: true},
+	})
+}
+
+func artifactsCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "artifacts",
+		ShortUsage: "weft artifacts <put|get|rm|ls> [flags]",
+		ShortHelp:  "Upload, download, delete and list artifacts (blobs workflows read and create).",
+		Subcommands: []*ffcli.Command{
+			artifactsPut(stdout, stderr), artifactsGet(stdout, stderr),
+			artifactsRm(stdout, stderr), artifactsLs(stdout, stderr),
+		},
+		Exec: func(context.Context, []string) error {
+			return usageError{"artifacts needs a subcommand: put, get, rm or ls"}
+		},
+	}
+}
+
+func artifactsPut(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := artifactsFlags("put", stderr, true)
+	name := fs.String("name", "", "the artifact's name (default: the file's base name)")
+	contentType := fs.String("content-type", "", "its Content-Type (default: from the file's extension, else application/octet-stream)")
+	const usage = "weft artifacts put FILE|- [--name N] [--content-type T] [--json]"
+	return &ffcli.Command{
+		Name: "put", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
+		ShortHelp: "Upload a file (- : stdin), streamed; prints the new artifact's id.",
+		Exec: func(ctx context.Context, args []string) error {
+			pos, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(pos, 1, usage); err != nil {
+				return err
+			}
+			var in io.Reader = os.Stdin
+			if pos[0] != "-" {
+				f, err := os.Open(pos[0])
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				in = f
+				if *name == "" {
+					*name = filepath.Base(pos[0])
+				}
+				if *contentType == "" {
+					*contentType = mime.TypeByExtension(filepath.Ext(pos[0]))
+				}
+			}
+			c, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			m, err := c.PutArtifact(ctx, *name, *contentType, in)
+			if err != nil {
+				return err
+			}
+			if t.json {
+				return writeJSON(stdout, m)
+			}
+			fmt.Fprintln(stdout, m.ArtifactID)
+			fmt.Fprintf(stderr, "uploaded %s: %d bytes, sha256 %s\n", m.Name, m.Size, m.SHA256)
+			return nil
+		},
+	}
+}
+
+func artifactsGet(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := artifactsFlags("get", stderr, false)
+	out := fs.String("o", "", "write to this file instead of stdout")
+	const usage = "weft artifacts get ID [-o FILE]"
+	return &ffcli.Command{
+		Name: "get", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
+		ShortHelp: "Download an artifact's bytes.",
+		Exec: func(ctx context.Context, args []string) error {
+			pos, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if err := needArgs(pos, 1, usage); err != nil {
+				return err
+			}
+			c, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			rc, m, err := c.GetArtifact(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			if *out == "" {
+				_, err = io.Copy(stdout, rc)
+				return err
+			}
+			// A partial download never takes the file's name.
+			tmp, err := os.CreateTemp(filepath.Dir(*out), ".weft-artifact-*")
+			if err != nil {
+				return err
+			}
+			defer os.Remove(tmp.Name())
+			n, err := io.Copy(tmp, rc)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil && m.Size > 0 && n != m.Size {
+				err = fmt.Errorf("download of %s ended after %d of %d bytes", pos[0], n, m.Size)
+			}
+			if err == nil {
+				err = os.Rename(tmp.Name(), *out)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "wrote %s (%s): %d bytes\n", *out, m.Name, n)
+			return nil
+		},
+	}
+}
+
+func artifactsRm(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := artifactsFlags("rm", stderr, false)
+	const usage = "weft artifacts rm ID..."
+	return &ffcli.Command{
+		Name: "rm", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
+		ShortHelp: "Delete artifacts (their bytes go when no other artifact shares them).",
+		Exec: func(ctx context.Context, args []string) error {
+			pos, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(pos) == 0 {
+				return usageError{"usage: " + usage}
+			}
+			c, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			for _, id := range pos {
+				if err := c.DeleteArtifact(ctx, id); err != nil {
+					return fmt.Errorf("%s: %w", id, err)
+				}
+				fmt.Fprintln(stdout, "deleted", id)
+			}
+			return nil
+		},
+	}
+}
+
+func artifactsLs(stdout, stderr io.Writer) *ffcli.Command {
+	fs, t := artifactsFlags("ls", stderr, true)
+	return &ffcli.Command{
+		Name: "ls", FlagSet: fs, Options: envOptions(),
+		ShortUsage: "weft artifacts ls [--json]",
+		ShortHelp:  "List the workspace's artifacts, newest first.",
+		Exec: func(ctx context.Context, args []string) error {
+			pos, err := interspersed(fs, args)
+			if err != nil {
+				return err
+			}
+			if len(pos) != 0 {
+				return usageError{"artifacts ls takes no arguments"}
+			}
+			c, err := t.dial(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			list, err := c.ListArtifacts(ctx)
+			if err != nil {
+				return err
+			}
+			if t.json {
+				if list == nil {
+					list = []client.ArtifactMeta{}
+				}
+				return writeJSON(stdout, list)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tSIZE\tSHA256\tCONTENT TYPE\tCREATED\tEXECUTION")
+			for _, a := range list {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", a.ArtifactID, a.Name, a.Size, a.SHA256[:min(12, len(a.SHA256))],
+					orDash(a.ContentType), a.CreatedAt.Local().Format(time.DateTime), orDash(a.ExecutionID))
+			}
+			return tw.Flush()
+		},
+	}
+}
