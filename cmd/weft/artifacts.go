@@ -55,7 +55,7 @@ func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
 	}
 	return client.Dial(ctx, u+"/api/v1/socket", client.Options{
 		Token:     t.token,
-		Header:    http.Header{"User-Agent": {"weft-cli/" + version}},
+		Header:    http.Header{"User-Agent": {userAgent()}},
 		Reconnect: client.ReconnectPolicy{Disabled: true},
 	})
 }
