@@ -108,6 +108,8 @@ async function select(id) {
   $("detail-error").textContent = "";
   $("delete-button").disabled = true;
   $("timeline").replaceChildren();
+  $("artifact-rows").replaceChildren();
+  $("artifacts-none").hidden = false;
   $("llm-output").textContent = "";
   let exec;
   try {
@@ -145,9 +147,53 @@ function showEvent(type, data) {
   if (type === "execution_completed") setStatus("completed");
   if (type === "execution_failed") setStatus("failed");
   if (type === "execution_cancelled") setStatus("cancelled");
+  if (type === "artifact_created") showArtifact(d);
   const summary = d.name || d.tool || d.reason || (d.error && d.error.message) || "";
   $("timeline").append(el("li", { class: "event event-" + type, title: JSON.stringify(d) },
     `#${data.seq} ${type}${d.step_id ? " [" + d.step_id + "]" : ""} ${summary}`));
+}
+
+// ---- the execution's artifacts (from its artifact_created events) ----
+
+function formatSize(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return `${n.toFixed(1)} ${units[i]}`;
+}
+
+function showArtifact(d) {
+  if (!d.artifact_id || document.querySelector(`#artifact-rows tr[data-artifact="${CSS.escape(d.artifact_id)}"]`)) return;
+  $("artifacts-none").hidden = true;
+  const size = Number(d.size) || 0;
+  $("artifact-rows").append(el("tr", { "data-artifact": d.artifact_id, title: `${d.artifact_id} sha256 ${d.sha256 || ""}` },
+    el("td", {}, d.name || d.artifact_id),
+    el("td", { title: `${size} bytes` }, formatSize(size)),
+    el("td", {}, d.step_id || ""),
+    el("td", {}, el("button", { class: "download", onclick: (ev) => downloadArtifact(ev.currentTarget, d) }, "Download"))));
+}
+
+// downloadArtifact fetches the bytes with the token (a plain link could
+// not carry it: it is a Bearer header) and saves them through a Blob
+// object URL and a temporary <a download>; nothing leaves the page's
+// origin (connect-src 'self'), and the URL is revoked once saved.
+async function downloadArtifact(button, d) {
+  $("detail-error").textContent = "";
+  button.disabled = true;
+  try {
+    const blob = await (await weft.getArtifact(d.artifact_id)).blob();
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: d.name || d.artifact_id, hidden: "" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000); // the download reads it after click() returns
+  } catch (err) {
+    $("detail-error").textContent = `download ${d.name || d.artifact_id}: ${err.message}`;
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function cancelSelected() {
