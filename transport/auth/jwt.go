@@ -55,7 +55,13 @@ func (a *Authenticator) verifyJWT(token string) (weft.Identity, error) {
 		return a.secret, nil
 	})
 	if err != nil {
-		return weft.Identity{}, fmt.Errorf("jwt: %w", err)
+		err = fmt.Errorf("jwt: %w", err)
+		if outOfWindow(err) && !blank(c.Subject) && !blank(c.Workspace) {
+			// The signature is good, so the claims are ours: the audit
+			// may name who presented it (never what it grants).
+			return weft.Identity{}, &Refusal{Identity: weft.Identity{Name: c.Subject, Workspace: c.Workspace}, Err: err}
+		}
+		return weft.Identity{}, err
 	}
 	switch {
 	case blank(c.Subject):
@@ -73,4 +79,41 @@ func (a *Authenticator) verifyJWT(token string) (weft.Identity, error) {
 		scopes = []weft.Scope{} // so "scopes" is [] and not null on the wire
 	}
 	return weft.Identity{Name: c.Subject, Workspace: c.Workspace, Scopes: scopes}, nil
+}
+
+// Refusal is the cause (in the *weft.Error's Err) of a refused JWT whose
+// signature is good but which is outside its validity window: expired, or
+// not valid yet. Identity is the one its claims name, without scopes (it
+// grants nothing); it lets the audit trail record who was refused. A token
+// with a bad signature, another algorithm or malformed claims never gets
+// one, and the token itself is never kept.
+type Refusal struct {
+	Identity weft.Identity
+	Err      error
+}
+
+func (r *Refusal) Error() string { return r.Err.Error() }
+func (r *Refusal) Unwrap() error { return r.Err }
+
+// RefusedIdentity returns the identity named by a token that Authenticate
+// refused only for its time claims (see Refusal); ok is false for every
+// other refusal (unknown token, bad signature, missing token...).
+func RefusedIdentity(err error) (weft.Identity, bool) {
+	var r *Refusal
+	if !errors.As(err, &r) || r.Identity.Workspace == "" {
+		return weft.Identity{}, false
+	}
+	return r.Identity, true
+}
+
+// outOfWindow reports whether a parse error says the signature was
+// verified and the claims failed only on time (exp, nbf, or an iat in the
+// future alongside them).
+func outOfWindow(err error) bool {
+	if !errors.Is(err, jwt.ErrTokenInvalidClaims) ||
+		errors.Is(err, jwt.ErrTokenSignatureInvalid) || errors.Is(err, jwt.ErrTokenUnverifiable) ||
+		errors.Is(err, jwt.ErrTokenMalformed) || errors.Is(err, jwt.ErrTokenRequiredClaimMissing) {
+		return false
+	}
+	return errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet)
 }

@@ -164,3 +164,56 @@ func TestJWTExpiryFollowsNow(t *testing.T) {
 	_, err = a.Authenticate(tok)
 	wantUnauthenticated(t, err, tok)
 }
+
+// TestJWTRefusedIdentity: a JWT refused only for its time claims, but
+// whose signature is good, names its identity (for the audit trail); no
+// other refusal does, and none carries the token or any scope.
+func TestJWTRefusedIdentity(t *testing.T) {
+	a, err := auth.New(auth.Options{JWTSecret: testSecret, Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs256 := jwt.SigningMethodHS256
+	tests := []struct {
+		name  string
+		token string
+		named bool
+	}{
+		{"expired", sign(t, hs256, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix()})), true},
+		{"nbf future", sign(t, hs256, testSecret, good(map[string]any{"nbf": testNow.Add(time.Minute).Unix()})), true},
+		{"expired and iat future", sign(t, hs256, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix(), "iat": testNow.Add(time.Minute).Unix()})), true},
+		{"expired wrong secret", sign(t, hs256, []byte("another-secret-of-some-length-0123456789"), good(map[string]any{"exp": testNow.Add(-time.Second).Unix()})), false},
+		{"expired HS512 same secret", sign(t, jwt.SigningMethodHS512, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix()})), false},
+		{"expired tampered", tamper(t, sign(t, hs256, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix()}))), false},
+		{"expired missing workspace", sign(t, hs256, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix()}, "workspace")), false},
+		{"expired blank sub", sign(t, hs256, testSecret, good(map[string]any{"exp": testNow.Add(-time.Second).Unix(), "sub": " "})), false},
+		{"no exp", sign(t, hs256, testSecret, good(nil, "exp")), false},
+		{"iat future", sign(t, hs256, testSecret, good(map[string]any{"iat": testNow.Add(time.Minute).Unix()})), false},
+		{"unknown scope", sign(t, hs256, testSecret, good(map[string]any{"scopes": []string{"root"}})), false},
+		{"garbage", "aaa.bbb.ccc", false},
+		{"opaque", "no-such-key", false},
+		{"missing", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := a.Authenticate(tt.token)
+			wantUnauthenticated(t, err, tt.token)
+			id, ok := auth.RefusedIdentity(err)
+			if ok != tt.named {
+				t.Fatalf("RefusedIdentity ok = %v, want %v (err %v)", ok, tt.named, err)
+			}
+			if !ok {
+				if id.Name != "" || id.Workspace != "" {
+					t.Fatalf("refusal without identity returned %+v", id)
+				}
+				return
+			}
+			if id.Name != "alice" || id.Workspace != "acme" || id.Scopes != nil {
+				t.Fatalf("refused identity = %+v, want alice@acme without scopes", id)
+			}
+		})
+	}
+	if _, ok := auth.RefusedIdentity(nil); ok {
+		t.Fatal("RefusedIdentity(nil) named someone")
+	}
+}

@@ -197,6 +197,7 @@ func (a *API) authed(h handler) http.Handler {
 		if err != nil {
 			a.log.Info().Err(err).Str("remote_addr", r.RemoteAddr).Str("method", r.Method).
 				Str("path", r.URL.Path).Msg("authentication failed")
+			a.auditUnauthenticated(r, err) // audit.go
 			a.refuse(w, r, err)
 			return
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/transport/auth"
 )
 
 // The audit trail is written by actors.Service; the HTTP plane's part is to
@@ -49,6 +50,17 @@ func (a *API) Audit(r *http.Request, who weft.Identity, action, target string, e
 // (sampled: at most one record per identity per second).
 func (a *API) auditRefusal(r *http.Request, who weft.Identity, err error) {
 	a.svc.AuditRefusal(actors.WithOrigin(r.Context(), Origin(r)), who, "rate_limited", err)
+}
+
+// auditUnauthenticated records a request refused UNAUTHENTICATED when the
+// token named a known identity: a JWT with a good signature but expired or
+// not valid yet (auth.RefusedIdentity). It is sampled like RATE_LIMITED (at
+// most one record per identity per second). Unknown tokens are not
+// recorded: there is no identity, so no workspace, to record them under.
+func (a *API) auditUnauthenticated(r *http.Request, err error) {
+	if who, ok := auth.RefusedIdentity(err); ok {
+		a.svc.AuditRefusal(actors.WithOrigin(r.Context(), Origin(r)), who, "authenticate", err)
+	}
 }
 
 // listAudit answers GET /api/v1/audit?after=&limit=&action=&identity=&since=&until=

@@ -290,8 +290,13 @@ func (c *connActor) authenticate(f clientFrame, decodeErr error) {
 }
 
 // refuseAuth answers a failed in-band authentication and closes with 4001.
-// It is logged with the remote address, never with the token.
+// It is logged with the remote address, never with the token. A token
+// naming a known identity (auth.RefusedIdentity) leaves a sampled audit
+// record, as at the upgrade.
 func (c *connActor) refuseAuth(err error) {
+	if who, ok := auth.RefusedIdentity(err); ok {
+		c.svc.AuditRefusal(c.requestContext(), who, "authenticate", err)
+	}
 	c.log.Info().Str("remote_addr", c.held.ip).Str("reason", string(weft.ErrorCode(err))).Msg("in-band authentication failed")
 	c.enqueue(mustJSON(struct {
 		Type  string    `json:"type"`

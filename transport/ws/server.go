@@ -93,6 +93,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if creds, ok := auth.FromRequest(r); ok {
 		id, err := s.auth.Authenticate(creds.Token)
 		if err != nil {
+			s.auditUnauthenticated(r, err)
 			s.reject(w, r, http.StatusUnauthorized, "unauthenticated", err)
 			return
 		}
@@ -161,6 +162,22 @@ func (l connLog) fields(e *zerolog.Event) *zerolog.Event {
 		e = e.Str("identity", who.Name).Str("workspace", who.Workspace)
 	}
 	return e
+}
+
+// auditUnauthenticated records an upgrade refused UNAUTHENTICATED when the
+// token named a known identity (a JWT with a good signature, expired or not
+// valid yet: auth.RefusedIdentity), sampled like RATE_LIMITED. Unknown
+// tokens are not recorded.
+func (s *Server) auditUnauthenticated(r *http.Request, err error) {
+	who, ok := auth.RefusedIdentity(err)
+	if !ok {
+		return
+	}
+	o := actors.Origin{Transport: actors.TransportWS, RemoteAddr: actors.HostOf(r.RemoteAddr)}
+	if fromCLI(r) {
+		o.Transport = actors.TransportCLI
+	}
+	s.svc.AuditRefusal(actors.WithOrigin(r.Context(), o), who, "authenticate", err)
 }
 
 // reject refuses an upgrade with an HTTP status, counted by reason.
