@@ -13,10 +13,6 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
-
-	"github.com/weft-run/weft/examples/reference"
-	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/workflows"
 )
 
 // TestConsoleDownloadsArtifacts: an artifact uploaded over HTTP is counted
@@ -28,28 +24,7 @@ func TestConsoleDownloadsArtifacts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	bin := chromium(t)
-
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-art","identity":"fay","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		LLM: reference.ScriptedLLM(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv := consoleServer(t, "tok-art", "fay")
 
 	// Upload the text to count over the HTTP plane.
 	req, err := http.NewRequest("POST", "http://"+srv.Addr()+"/api/v1/artifacts?name=words.txt",
@@ -73,22 +48,7 @@ func TestConsoleDownloadsArtifacts(t *testing.T) {
 	}
 	const want = "3\tthe\n1\tand\n1\tcat\n1\tdog\n1\tend\n"
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := headless(t, 60*time.Second)
 
 	// Downloads land in a temp dir, named by their GUID; the events tell
 	// the name the page gave (the <a download>) and when one is complete.

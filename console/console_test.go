@@ -20,9 +20,6 @@ import (
 	"github.com/weft-run/weft/actors"
 	js "github.com/weft-run/weft/clients/js"
 	"github.com/weft-run/weft/console"
-	"github.com/weft-run/weft/examples/reference"
-	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/workflows"
 )
 
 func TestHandlerServesEmbeddedAssets(t *testing.T) {
@@ -68,50 +65,11 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	bin := chromium(t)
-
 	// The console is served by the weft server it talks to (it talks to
 	// no other).
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-console","identity":"carol","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		LLM: reference.ScriptedLLM(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv := consoleServer(t, "tok-console", "carol")
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := headless(t, 90*time.Second)
 
 	page := "http://" + srv.Addr() + "/console/"
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
@@ -121,7 +79,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 			chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
 		)
 	}
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate(page),
 		chromedp.WaitVisible(css("#login-form")),
 		chromedp.SetValue(css("#token"), "tok-console"),

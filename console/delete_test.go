@@ -3,8 +3,6 @@ package console_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +11,6 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/weft-run/weft"
-	"github.com/weft-run/weft/examples/reference"
-	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/workflows"
 )
 
 // TestConsoleDeletesEndedExecution: the execution detail's Delete button
@@ -28,46 +23,10 @@ func TestConsoleDeletesEndedExecution(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	bin := chromium(t)
-
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-del","identity":"erin","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		LLM: reference.ScriptedLLM(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv := consoleServer(t, "tok-del", "erin")
 	who := weft.Identity{Name: "erin", Workspace: "acme", Scopes: []weft.Scope{weft.ScopeAdmin}}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := headless(t, 60*time.Second)
 
 	// Each confirm() the page opens is answered with the next decision.
 	decisions := make(chan bool, 2)
@@ -103,7 +62,7 @@ func TestConsoleDeletesEndedExecution(t *testing.T) {
 		return v
 	}
 	// A live approval, waiting for its signal: Delete is disabled.
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
 		chromedp.WaitVisible(css("#login-form")),
 		chromedp.SetValue(css("#token"), "tok-del"),

@@ -2,8 +2,6 @@ package console_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,9 +9,6 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
-	"github.com/weft-run/weft/examples/reference"
-	"github.com/weft-run/weft/server"
-	"github.com/weft-run/weft/workflows"
 )
 
 // TestStartFormRefusesBadNumbers: the start form refuses a non-number in a
@@ -23,28 +18,7 @@ func TestStartFormRefusesBadNumbers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
 	}
-	bin := chromium(t)
-
-	dir := t.TempDir()
-	keys := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(keys, []byte(`{"keys":[{"token":"tok-form","identity":"dora","workspace":"acme","scopes":["admin"]}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	reg := workflows.NewRegistry()
-	reference.Register(reg)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
-		LLM: reference.ScriptedLLM(), NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv := consoleServer(t, "tok-form", "dora")
 	who := weft.Identity{Name: "dora", Workspace: "acme", Scopes: []weft.Scope{weft.ScopeAdmin}}
 	executions := func() int {
 		list, err := srv.Service().ListExecutions(context.Background(), who, actors.ListRequest{Limit: 100})
@@ -54,27 +28,12 @@ func TestStartFormRefusesBadNumbers(t *testing.T) {
 		return len(list.Items)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := headless(t, 60*time.Second)
 
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	steps := css(`input[data-param="steps"]`)
 	stepsError := css(`[data-param-error="steps"]`)
-	err = chromedp.Do(ctx,
+	err := chromedp.Do(ctx,
 		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
 		chromedp.WaitVisible(css("#login-form")),
 		chromedp.SetValue(css("#token"), "tok-form"),

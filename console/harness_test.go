@@ -1,0 +1,71 @@
+package console_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/server"
+	"github.com/weft-run/weft/workflows"
+)
+
+// consoleServer boots a weft server with the reference workflows and one
+// admin token (identity in workspace acme); it serves the console it is
+// tested through, and stops at test end.
+func consoleServer(t *testing.T, token, identity string) *server.Server {
+	t.Helper()
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.json")
+	doc := fmt.Sprintf(`{"keys":[{"token":%q,"identity":%q,"workspace":"acme","scopes":["admin"]}]}`, token, identity)
+	if err := os.WriteFile(keys, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := workflows.NewRegistry()
+	reference.Register(reg)
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
+		LLM: reference.ScriptedLLM(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+// headless starts headless Chromium (or skips: see chromium) and returns
+// a browser context that ends after timeout, or at test end.
+func headless(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(cancel)
+	return ctx
+}
