@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,11 +89,11 @@ type System struct {
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
-// logs go through zerolog.
+// logs go through zerolog (see protoActorLogger).
 func NewSystem(cfg Config) (*System, error) {
 	zl := cfg.Logger.With().Str("component", "actors").Logger()
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return slog.New(zerolog.NewSlogHandler(zl))
+		return protoActorLogger(zl)
 	}))
 	s := &System{
 		actors:    as,
@@ -135,6 +136,35 @@ func NewSystem(cfg Config) (*System, error) {
 		return nil, fmt.Errorf("spawn rooms supervisor: %w", err)
 	}
 	return s, nil
+}
+
+// protoActorLogger routes proto.actor's slog records into zl. Its
+// "[DeadLetter]" records (a message to a stopped actor, e.g. to a closed
+// connection's, which is routine) are logged at debug, whatever level
+// proto.actor gave them.
+func protoActorLogger(zl zerolog.Logger) *slog.Logger {
+	return slog.New(deadLetterDebug{zerolog.NewSlogHandler(zl)})
+}
+
+// deadLetterDebug lowers records whose message mentions DeadLetter to debug.
+type deadLetterDebug struct{ slog.Handler }
+
+func (h deadLetterDebug) Handle(ctx context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "DeadLetter") && r.Level > slog.LevelDebug {
+		r.Level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h deadLetterDebug) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return deadLetterDebug{h.Handler.WithAttrs(attrs)}
+}
+
+func (h deadLetterDebug) WithGroup(name string) slog.Handler {
+	return deadLetterDebug{h.Handler.WithGroup(name)}
 }
 
 // Root returns the root context, for sending to actors from outside.

@@ -94,6 +94,9 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every start says where the tokens are (never the tokens themselves:
+	// only the first start's banner below prints the one it created).
+	log.Info().Str("keys_file", srv.KeysFile()).Msg("tokens are in the keys file")
 	if token := srv.BootstrapToken(); token != "" {
 		fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
 			"Open the console at http://%s/console/ and log in with it,\n"+
@@ -111,7 +114,9 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	switch format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, NoColor: os.Getenv("NO_COLOR") != ""}
+		// Colours only on a terminal (isTerminal: target.go), never in a
+		// pipe or a file.
+		w = zerolog.ConsoleWriter{Out: w, NoColor: os.Getenv("NO_COLOR") != "" || !isTerminal(w)}
 	default:
 		return zerolog.Logger{}, usageError{fmt.Sprintf("--log-format %q: want json or console", format)}
 	}
