@@ -26,12 +26,13 @@ import (
 type artifactsTarget struct {
 	server, token string
 	json          bool
+	stderr        io.Writer
 }
 
 func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet, *artifactsTarget) {
 	fs := flag.NewFlagSet("weft artifacts "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	t := &artifactsTarget{}
+	t := &artifactsTarget{stderr: stderr}
 	fs.StringVar(&t.server, "server", "http://127.0.0.1:8080", "weft server (http://host:port)")
 	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN): executions:read to get and list, artifacts:write to put and rm")
 	if listing {
@@ -43,8 +44,9 @@ func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet,
 // dial connects the Go client (its artifact methods use the HTTP plane of
 // the same server).
 func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
+	t.token = defaultToken(t.token, t.stderr)
 	if t.token == "" {
-		return nil, usageError{"--token (or WEFT_TOKEN) is required to talk to a server"}
+		return nil, errNoToken
 	}
 	u := strings.TrimRight(t.server, "/")
 	switch {
@@ -53,11 +55,12 @@ func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
 	case !strings.HasPrefix(u, "ws"):
 		u = "ws://" + u
 	}
-	return client.Dial(ctx, u+"/api/v1/socket", client.Options{
+	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{
 		Token:     t.token,
 		Header:    http.Header{"User-Agent": {userAgent()}},
 		Reconnect: client.ReconnectPolicy{Disabled: true},
 	})
+	return c, explainDial(t.server, err)
 }
 
 func artifactsCommand(stdout, stderr io.Writer) *ffcli.Command {

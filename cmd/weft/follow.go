@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft"
 )
 
 // eventData is the data of an event frame.
@@ -235,7 +237,7 @@ func cancelCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err := needArgs(args, 1, "weft cancel ID"); err != nil {
 				return err
 			}
-			return oneCall(ctx, &t, stdout, "execution.cancel", map[string]string{"execution_id": args[0], "reason": *reason})
+			return cancelExecution(ctx, &t, stdout, args[0], *reason)
 		},
 	}
 }
@@ -263,21 +265,70 @@ func signalCommand(stdout, stderr io.Writer) *ffcli.Command {
 					return usageError{"payload must be JSON, got " + args[2]}
 				}
 			}
-			return oneCall(ctx, &t, stdout, "execution.signal", map[string]any{"execution_id": args[0], "name": args[1], "payload": payload})
+			return signalExecution(ctx, &t, stdout, args[0], args[1], payload)
 		},
 	}
 }
 
-// oneCall sends one request and prints its response as JSON.
-func oneCall(ctx context.Context, t *target, stdout io.Writer, service string, req any) error {
+// endedError says that an execution had ended, so a command did nothing
+// (exit 1).
+func endedError(id string, status weft.Status, what string) error {
+	return fmt.Errorf("execution %s has already ended (%s): %s", id, status, what)
+}
+
+// cancelExecution cancels id and prints the answer as JSON. An execution
+// that has ended is left as it is, and said so (exit 1). The server answers
+// such a cancel with the final status, which for "cancelled" reads the same
+// as cancelling a queued execution: the status read first tells them apart.
+func cancelExecution(ctx context.Context, t *target, stdout io.Writer, id, reason string) error {
+	s, err := t.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var before struct {
+		Status weft.Status `json:"status"`
+	}
+	if err := s.call("execution.get", map[string]string{"execution_id": id}, &before); err == nil && before.Status.Terminal() {
+		return endedError(id, before.Status, "nothing to cancel")
+	}
+	var resp json.RawMessage
+	if err := s.call("execution.cancel", map[string]string{"execution_id": id, "reason": reason}, &resp); err != nil {
+		return err
+	}
+	var res struct {
+		Status weft.Status `json:"status"`
+	}
+	_ = json.Unmarshal(resp, &res)
+	if res.Status.Terminal() && !(res.Status == weft.StatusCancelled && before.Status == weft.StatusQueued) {
+		return endedError(id, res.Status, "nothing to cancel")
+	}
+	fmt.Fprintln(stdout, string(resp))
+	return nil
+}
+
+// signalExecution sends a signal and prints the answer as JSON; a signal
+// an ended execution did not take is said so (exit 1).
+func signalExecution(ctx context.Context, t *target, stdout io.Writer, id, name string, payload json.RawMessage) error {
 	s, err := t.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	var resp json.RawMessage
-	if err := s.call(service, req, &resp); err != nil {
+	if err := s.call("execution.signal", map[string]any{"execution_id": id, "name": name, "payload": payload}, &resp); err != nil {
 		return err
+	}
+	var res struct {
+		Delivered bool        `json:"delivered"`
+		Status    weft.Status `json:"status"`
+	}
+	_ = json.Unmarshal(resp, &res)
+	if !res.Delivered {
+		if res.Status == "" {
+			return fmt.Errorf("execution %s did not take signal %q", id, name)
+		}
+		return endedError(id, res.Status, fmt.Sprintf("signal %q not delivered", name))
 	}
 	fmt.Fprintln(stdout, string(resp))
 	return nil

@@ -1,6 +1,6 @@
 // Command weft runs the weft server (`weft serve`), loads one (`weft
 // bench`), and operates one: executions, tail, start, cancel, signal,
-// replay, replay-check, rerun, export, import and schedules, over the
+// replay, replay-check, rerun, export, import, schedules and workflows, over the
 // socket with a token or (for reads) straight from a stopped server's data
 // dir.
 //
@@ -68,10 +68,13 @@ func (e usageError) Error() string { return e.msg }
 func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs := flag.NewFlagSet("weft", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	return &ffcli.Command{
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	var root *ffcli.Command
+	root = &ffcli.Command{
 		Name:       "weft",
 		ShortUsage: "weft <command> [flags]",
 		ShortHelp:  "weft runs Go workflows that apps drive over one WebSocket.",
+		LongHelp:   rootLongHelp,
 		FlagSet:    fs,
 		Subcommands: []*ffcli.Command{
 			serveCommand(stdout, stderr),
@@ -90,12 +93,23 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			compactCommand(stdout, stderr),
 			artifactsCommand(stdout, stderr),
 			auditCommand(stdout, stderr),
+			workflowsCommand(stdout, stderr),
 			versionCommand(stdout),
 		},
-		Exec: func(context.Context, []string) error {
-			return usageError{"no command given (try: weft serve)"}
+		Exec: func(_ context.Context, args []string) error {
+			switch {
+			case *showVersion:
+				fmt.Fprintln(stdout, "weft", version)
+				return nil
+			case len(args) == 0:
+				fmt.Fprint(stdout, usageOf(root))
+				return nil
+			}
+			return unknownCommand(root, args[0])
 		},
 	}
+	root.Subcommands = append(root.Subcommands, helpCommand(root, stdout))
+	return root
 }
 
 func versionCommand(stdout io.Writer) *ffcli.Command {

@@ -122,8 +122,9 @@ type apiClient struct {
 }
 
 func newAPIClient(t *target) (*apiClient, error) {
+	t.token = defaultToken(t.token, flagOutput(t.fs))
 	if t.token == "" {
-		return nil, usageError{"--token (or WEFT_TOKEN) is required to talk to a server"}
+		return nil, errNoToken
 	}
 	u, err := url.Parse(strings.TrimRight(t.server, "/"))
 	if err != nil || u.Host == "" {
@@ -154,7 +155,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return explainDial(c.base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -23,9 +23,11 @@ import (
 type schedulesTarget struct {
 	server, token string
 	json          bool
+	fs            *flag.FlagSet // its output is the command's stderr
 }
 
 func (s *schedulesTarget) register(fs *flag.FlagSet) {
+	s.fs = fs
 	fs.StringVar(&s.server, "server", "http://127.0.0.1:8080", "weft server")
 	fs.StringVar(&s.token, "token", "", "token (schedules:read to list, schedules:write to change)")
 	fs.BoolVar(&s.json, "json", false, "print the server's answer as JSON")
@@ -40,9 +42,10 @@ func (s *schedulesTarget) call(ctx context.Context, service string, req, out any
 	case !strings.HasPrefix(u, "ws"):
 		u = "ws://" + u
 	}
+	s.token = defaultToken(s.token, flagOutput(s.fs))
 	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{Token: s.token, Header: http.Header{"User-Agent": {userAgent()}}, Reconnect: client.ReconnectPolicy{Disabled: true}})
 	if err != nil {
-		return err
+		return explainDial(s.server, err)
 	}
 	defer c.Close(context.Background())
 	return c.Call(ctx, service, req, out)

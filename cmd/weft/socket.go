@@ -79,7 +79,7 @@ func socketURL(server string) (string, error) {
 // The connection is closed when ctx ends, which unblocks any read.
 func dialSocket(ctx context.Context, server, token string) (*sock, error) {
 	if token == "" {
-		return nil, usageError{"--token (or WEFT_TOKEN) is required to talk to a server"}
+		return nil, errNoToken
 	}
 	u, err := socketURL(server)
 	if err != nil {
@@ -102,7 +102,7 @@ func dialSocket(ctx context.Context, server, token string) (*sock, error) {
 			}
 			return nil, fmt.Errorf("connect to %s: HTTP %s", u, resp.Status)
 		}
-		return nil, fmt.Errorf("connect to %s: %w", u, err)
+		return nil, explainDial(server, fmt.Errorf("connect to %s: %w", u, err))
 	}
 	conn.SetReadLimit(16 << 20)
 	s := &sock{conn: conn, stop: context.AfterFunc(ctx, func() { conn.Close() })}

@@ -20,11 +20,13 @@ import (
 type target struct {
 	server, token, dataDir string
 	json                   bool
+	fs                     *flag.FlagSet // its output is the command's stderr
 }
 
 // register adds --server and --token, --data-dir when the command can read
 // a store directly, and --json when its output is a listing.
 func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
+	t.fs = fs
 	fs.StringVar(&t.server, "server", "http://127.0.0.1:8080", "weft server (http://host:port)")
 	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN)")
 	if dataDir {
@@ -36,6 +38,7 @@ func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
 }
 
 func (t *target) dial(ctx context.Context) (*sock, error) {
+	t.token = defaultToken(t.token, flagOutput(t.fs))
 	return dialSocket(ctx, t.server, t.token)
 }
 

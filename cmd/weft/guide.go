@@ -1,0 +1,125 @@
+package main
+
+// The parts of the command line that guide an operator (issue 18): help,
+// the version, the token of a local data dir when none is given, and what
+// to do when no server answers.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
+)
+
+// localKeysFile is where `weft serve` with its default --data-dir keeps
+// its keys: client commands run from the same directory use its first
+// admin token when no token is given.
+var localKeysFile = filepath.Join("weft-data", "keys.json")
+
+// rootLongHelp follows the usage line of `weft` and `weft help`.
+const rootLongHelp = `Run "weft help COMMAND" for a command's flags. Every flag also reads
+WEFT_<FLAG> from the environment (WEFT_SERVER, WEFT_TOKEN, ...).`
+
+// helpCommand prints the usage of weft or of one (sub)command.
+func helpCommand(root *ffcli.Command, stdout io.Writer) *ffcli.Command {
+	return &ffcli.Command{
+		Name:       "help",
+		ShortUsage: "weft help [COMMAND [SUBCOMMAND]]",
+		ShortHelp:  "Print the commands, or one command's usage and flags.",
+		Exec: func(_ context.Context, args []string) error {
+			cmd := root
+			for i, name := range args {
+				next := findCommand(cmd.Subcommands, name)
+				if next == nil {
+					return unknownCommand(cmd, strings.Join(args[:i+1], " "))
+				}
+				cmd = next
+			}
+			fmt.Fprint(stdout, usageOf(cmd))
+			return nil
+		},
+	}
+}
+
+func findCommand(cmds []*ffcli.Command, name string) *ffcli.Command {
+	for _, c := range cmds {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// usageOf is ffcli's usage text of c (flags included).
+func usageOf(c *ffcli.Command) string {
+	if c.UsageFunc != nil {
+		return c.UsageFunc(c)
+	}
+	return ffcli.DefaultUsageFunc(c)
+}
+
+// unknownCommand is the usage error of a command name weft does not have:
+// the name, then the commands it does have.
+func unknownCommand(parent *ffcli.Command, name string) error {
+	return usageError{fmt.Sprintf("unknown command %s\n\n%s", name, usageOf(parent))}
+}
+
+// defaultToken is token, or when it is empty the first admin token of
+// ./weft-data/keys.json (saying so on w). Empty when neither is there.
+func defaultToken(token string, w io.Writer) string {
+	if token != "" {
+		return token
+	}
+	data, err := os.ReadFile(localKeysFile)
+	if err != nil {
+		return ""
+	}
+	var doc struct {
+		Keys []struct {
+			Token  string   `json:"token"`
+			Scopes []string `json:"scopes"`
+		} `json:"keys"`
+	}
+	if json.Unmarshal(data, &doc) != nil {
+		return ""
+	}
+	for _, k := range doc.Keys {
+		if k.Token != "" && slices.Contains(k.Scopes, "admin") {
+			fmt.Fprintf(w, "weft: no --token or WEFT_TOKEN given: using the first admin token of %s\n", localKeysFile)
+			return k.Token
+		}
+	}
+	return ""
+}
+
+// flagOutput is where a flag set writes (the command's stderr).
+func flagOutput(fs *flag.FlagSet) io.Writer {
+	if fs == nil {
+		return os.Stderr
+	}
+	return fs.Output()
+}
+
+// errNoToken is the usage error of a client command without a token.
+var errNoToken = usageError{"--token (or WEFT_TOKEN) is required to talk to a server (or run weft from the directory holding " + localKeysFile + ")"}
+
+// explainDial turns a refused connection into a sentence that names the
+// address tried and how to choose another; other errors pass unchanged.
+func explainDial(server string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(err.Error(), "connection refused") {
+		return fmt.Errorf("no weft server answers at %s (connection refused): start one with `weft serve`, or point at another with --server or WEFT_SERVER", server)
+	}
+	return err
+}
