@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,38 @@ func WithOrigin(ctx context.Context, o Origin) context.Context {
 func OriginOf(ctx context.Context) (Origin, bool) {
 	o, ok := ctx.Value(originKey{}).(Origin)
 	return o, ok
+}
+
+// CLIUserAgent is the User-Agent prefix the weft command line sends on
+// both surfaces; its requests are audited with transport "cli".
+const CLIUserAgent = "weft-cli/"
+
+// RequestOrigin is the Origin of a request that transport carried from
+// remoteAddr ("host:port") with userAgent: the weft command line's
+// requests are "cli" whichever surface they used.
+func RequestOrigin(transport, remoteAddr, userAgent string) Origin {
+	if strings.HasPrefix(userAgent, CLIUserAgent) {
+		transport = TransportCLI
+	}
+	return Origin{Transport: transport, RemoteAddr: HostOf(remoteAddr)}
+}
+
+// AddressKey is what the per-address limits of both surfaces count a
+// client under: its IP, or the /64 of an IPv6 address (one host usually
+// holds a whole /64). There is no X-Forwarded-For: behind a proxy every
+// client counts as the proxy.
+func AddressKey(remoteAddr string) string {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return HostOf(remoteAddr)
+	}
+	ip := ap.Addr().Unmap()
+	if ip.Is6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
+	}
+	return ip.String()
 }
 
 // HostOf is the host part of a "host:port" remote address (the address

@@ -10,6 +10,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
+	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -151,6 +152,5 @@ func auditCell(s string) string {
 }
 
 // userAgent is the User-Agent of the command line's socket upgrades and
-// HTTP requests: the server audits them with transport "cli" (the prefix
-// is httpapi.CLIUserAgent and ws.CLIUserAgent).
-func userAgent() string { return "weft-cli/" + version }
+// HTTP requests: the server audits them with transport "cli".
+func userAgent() string { return actors.CLIUserAgent + version }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/weft-run/weft"
@@ -16,17 +15,9 @@ import (
 // "http", or "cli" for the weft command line's User-Agent "weft-cli/...",
 // and the client's host) in every authenticated request's context.
 
-// CLIUserAgent is the User-Agent prefix of the weft command line; its
-// requests are audited with transport "cli".
-const CLIUserAgent = "weft-cli/"
-
 // Origin is the actors.Origin of r.
 func Origin(r *http.Request) actors.Origin {
-	o := actors.Origin{Transport: actors.TransportHTTP, RemoteAddr: actors.HostOf(r.RemoteAddr)}
-	if strings.HasPrefix(r.Header.Get("User-Agent"), CLIUserAgent) {
-		o.Transport = actors.TransportCLI
-	}
-	return o
+	return actors.RequestOrigin(actors.TransportHTTP, r.RemoteAddr, r.UserAgent())
 }
 
 // withOrigin returns r with its origin in its context.

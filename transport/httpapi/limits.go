@@ -8,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/transport/auth"
 )
 
@@ -43,7 +43,7 @@ func (a *API) Guard(next http.Handler) http.Handler {
 			st.token = creds.Token
 			st.who, st.err = a.auth.Authenticate(creds.Token)
 		}
-		key := clientKey(r.RemoteAddr)
+		key := actors.AddressKey(r.RemoteAddr)
 		charged := false
 		if a.ips != nil && !unlimitedPath(r.URL.Path) && !(st.checked && st.err == nil) {
 			now := time.Now()
@@ -143,27 +143,6 @@ func lingerClose(c net.Conn) {
 // while an address is limited.
 func unlimitedPath(p string) bool {
 	return p == "/healthz" || p == "/readyz" || p == "/metrics"
-}
-
-// clientKey is the bucket key of a remote address: the IP, or the /64 of
-// an IPv6 address (one host usually holds a whole /64). There is no
-// X-Forwarded-For: behind a proxy every client shares the proxy's bucket.
-func clientKey(remoteAddr string) string {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		host, _, splitErr := net.SplitHostPort(remoteAddr)
-		if splitErr != nil {
-			return remoteAddr
-		}
-		return host
-	}
-	ip := ap.Addr().Unmap()
-	if ip.Is6() {
-		if p, err := ip.Prefix(64); err == nil {
-			return p.String()
-		}
-	}
-	return ip.String()
 }
 
 // statusWriter records the status of an answer. It unwraps (for

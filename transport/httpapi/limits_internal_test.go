@@ -49,17 +49,3 @@ func TestServerConfigDefaults(t *testing.T) {
 		t.Fatalf("rate defaults %+v", c)
 	}
 }
-
-func TestClientKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"127.0.0.1:5000":          "127.0.0.1",
-		"[::ffff:10.1.2.3]:80":    "10.1.2.3",
-		"[2001:db8:1:2:3::4]:443": "2001:db8:1:2::/64",
-		"[2001:db8:1:2:ff::9]:1":  "2001:db8:1:2::/64",
-		"pipe":                    "pipe",
-	} {
-		if got := clientKey(in); got != want {
-			t.Errorf("clientKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -1,10 +1,6 @@
 package ws
 
-import (
-	"net"
-	"net/http"
-	"sync"
-)
+import "sync"
 
 // admission enforces the connection limits: per server (every socket,
 // authenticated or not), per remote address (all its sockets, and a
@@ -34,9 +30,8 @@ func newAdmission(cfg Config) *admission {
 // slot is what one socket holds: its address, and its workspace once
 // authenticated ("" while in-band auth is pending).
 type slot struct {
-	ip        string
+	ip        string // actors.AddressKey of the peer
 	workspace string
-	cli       bool // the upgrade came from the weft CLI (audit.go)
 }
 
 // admit takes the slots of a new socket. It names the limit that refused,
@@ -96,19 +91,4 @@ func decrement(m map[string]int, key string) {
 	if m[key]--; m[key] <= 0 {
 		delete(m, key)
 	}
-}
-
-// remoteIP is the address a socket is counted under: the host of the
-// peer's address, and for IPv6 its /64 (one host usually has a whole one).
-// No X-Forwarded-For: behind a proxy, every client counts as the proxy.
-func remoteIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || ip.To4() != nil {
-		return host
-	}
-	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }

@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"net/http"
-	"strings"
 
 	"github.com/weft-run/weft/actors"
 )
@@ -13,32 +12,16 @@ import (
 // actors.Origin: transport "ws", or "cli" when the upgrade came from the
 // weft command line (User-Agent "weft-cli/..."), and the peer's host.
 
-// CLIUserAgent is the User-Agent prefix the weft command line sends on
-// both surfaces; requests carrying it are audited with transport "cli".
-const CLIUserAgent = "weft-cli/"
-
-// fromCLI reports whether an upgrade or HTTP request came from the weft
-// command line.
-func fromCLI(r *http.Request) bool {
-	return strings.HasPrefix(r.Header.Get("User-Agent"), CLIUserAgent)
-}
-
-// origin is this connection's actors.Origin.
-func (c *connActor) origin() actors.Origin {
-	o := actors.Origin{Transport: actors.TransportWS}
-	if c.held.cli {
-		o.Transport = actors.TransportCLI
-	}
-	if c.sock != nil {
-		o.RemoteAddr = actors.HostOf(c.sock.RemoteAddr().String())
-	}
-	return o
+// upgradeOrigin is the actors.Origin of an upgrade request, and so of
+// every request of its connection.
+func upgradeOrigin(r *http.Request) actors.Origin {
+	return actors.RequestOrigin(actors.TransportWS, r.RemoteAddr, r.UserAgent())
 }
 
 // requestContext is the context of one request: the connection's, with
 // its origin.
 func (c *connActor) requestContext() context.Context {
-	return actors.WithOrigin(c.ctx, c.origin())
+	return actors.WithOrigin(c.ctx, c.from)
 }
 
 // auditRateLimited records a frame refused RATE_LIMITED (sampled: at most

@@ -56,10 +56,11 @@ type connActor struct {
 	server       *Server
 	outbox       *outbox
 	heartbeat    *time.Timer
-	closed       bool // a close has been requested or the peer is gone
-	closeCode    int  // how the socket was closed, for metrics
-	unregistered bool // taken out of the registry and its rooms
-	held         slot // the admission slots this socket holds
+	closed       bool          // a close has been requested or the peer is gone
+	closeCode    int           // how the socket was closed, for metrics
+	unregistered bool          // taken out of the registry and its rooms
+	held         slot          // the admission slots this socket holds
+	from         actors.Origin // where its requests come from, for the audit
 	inflight     map[string]context.CancelFunc
 	limiter      *rate.Limiter
 	limitedSince time.Time // first refused frame of the current run over the rate
@@ -75,7 +76,7 @@ type connActor struct {
 	abusing    bool // over the rate for AbuseAfter: closing once answered
 }
 
-func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot, compressed bool) *connActor {
+func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot, from actors.Origin, compressed bool) *connActor {
 	id := weft.NewID("ws_")
 	out := newOutbox(sock, s.cfg)
 	out.allowInline(compressed)
@@ -86,6 +87,7 @@ func newConnActor(s *Server, sock *websocket.Conn, who *weft.Identity, held slot
 	c := &connActor{
 		server: s,
 		held:   held,
+		from:   from,
 		id:     id,
 		sock:   sock,
 		svc:    s.svc,
@@ -297,7 +299,7 @@ func (c *connActor) refuseAuth(err error) {
 	if who, ok := auth.RefusedIdentity(err); ok {
 		c.svc.AuditRefusal(c.requestContext(), who, "authenticate", err)
 	}
-	c.log.Info().Str("remote_addr", c.held.ip).Str("reason", string(weft.ErrorCode(err))).Msg("in-band authentication failed")
+	c.log.Info().Str("remote_addr", c.from.RemoteAddr).Str("reason", string(weft.ErrorCode(err))).Msg("in-band authentication failed")
 	c.enqueue(mustJSON(struct {
 		Type  string    `json:"type"`
 		Error errorBody `json:"error"`

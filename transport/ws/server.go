@@ -103,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, http.StatusForbidden, "origin", weft.Errorf(weft.CodeForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
 		return
 	}
-	held := slot{ip: remoteIP(r), workspace: workspace, cli: fromCLI(r)}
+	held := slot{ip: actors.AddressKey(r.RemoteAddr), workspace: workspace}
 	if limit := s.admit.admit(held); limit != "" {
 		s.reject(w, r, http.StatusServiceUnavailable, limit, weft.Errorf(weft.CodeMaxConnectionsReached, "connection limit reached (%s)", limit))
 		return
@@ -120,7 +120,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.ConnectionsOpened.Inc()
 	s.metrics.ConnectionsActive.Inc()
-	c := newConnActor(s, sock, who, held, s.upgrader.EnableCompression && offersDeflate(r))
+	c := newConnActor(s, sock, who, held, upgradeOrigin(r), s.upgrader.EnableCompression && offersDeflate(r))
 	props := actor.PropsFromProducer(func() actor.Actor { return c })
 	if _, err := s.sys.SpawnConnection(props, c.id); err != nil {
 		s.log.Error().Err(err).Msg("spawn connection actor")
@@ -173,11 +173,7 @@ func (s *Server) auditUnauthenticated(r *http.Request, err error) {
 	if !ok {
 		return
 	}
-	o := actors.Origin{Transport: actors.TransportWS, RemoteAddr: actors.HostOf(r.RemoteAddr)}
-	if fromCLI(r) {
-		o.Transport = actors.TransportCLI
-	}
-	s.svc.AuditRefusal(actors.WithOrigin(r.Context(), o), who, "authenticate", err)
+	s.svc.AuditRefusal(actors.WithOrigin(r.Context(), upgradeOrigin(r)), who, "authenticate", err)
 }
 
 // reject refuses an upgrade with an HTTP status, counted by reason.
