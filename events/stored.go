@@ -73,9 +73,13 @@ func appendTime(b []byte, t time.Time) ([]byte, error) {
 }
 
 // plainType reports whether t needs no escaping in JSON.
-func plainType(t Type) bool {
-	for i := 0; i < len(t); i++ {
-		if c := t[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+func plainType(t Type) bool { return plainString(string(t)) }
+
+// plainString reports whether json.Marshal writes s as it is between
+// quotes: printable ASCII with nothing it escapes.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
 			return false
 		}
 	}
@@ -211,11 +215,9 @@ func (s Stored) FrameInto(dst []byte, id string, complete bool) []byte {
 // always plain ASCII, which needs no escaping; anything else goes through
 // encoding/json.
 func appendJSONString(dst []byte, id string) []byte {
-	for i := 0; i < len(id); i++ {
-		if c := id[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			raw, _ := json.Marshal(id) // a string always encodes
-			return append(dst, raw...)
-		}
+	if !plainString(id) {
+		raw, _ := json.Marshal(id) // a string always encodes
+		return append(dst, raw...)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, id...)
