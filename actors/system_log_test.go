@@ -3,32 +3,15 @@ package actors
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/weft-run/weft/internal/logbuf"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // logLines decodes zerolog's JSON lines.
 func logLines(t *testing.T, s string) []map[string]any {
@@ -80,7 +63,7 @@ func TestProtoActorDeadLetterAtDebug(t *testing.T) {
 // debug DeadLetter line and nothing at info.
 func TestProtoActorDeadLetterFromStoppedActor(t *testing.T) {
 	for _, lvl := range []zerolog.Level{zerolog.DebugLevel, zerolog.InfoLevel} {
-		var buf lockedBuffer
+		var buf logbuf.Buffer
 		zl := zerolog.New(&buf).Level(lvl)
 		as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return protoActorLogger(zl)

@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/weft-run/weft/internal/logbuf"
 	"io"
 	"net"
 	"net/http"
@@ -27,31 +27,7 @@ import (
 // boots a real server on 127.0.0.1:0 and talks raw TCP where the point is
 // what happens on the wire.
 
-// syncBuffer is a log sink the server's goroutines may write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Reset() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Reset()
-}
-
-func logTo(buf *syncBuffer) func(*server.Config) {
+func logTo(buf *logbuf.Buffer) func(*server.Config) {
 	return func(c *server.Config) {
 		log := zerolog.New(buf).Level(zerolog.DebugLevel)
 		c.Logger = &log
@@ -377,7 +353,7 @@ func TestDefaultLimitsMeetABurst(t *testing.T) {
 // Failed authentications are logged with the remote address, never with
 // the token, on the HTTP plane and at the socket upgrade.
 func TestFailedAuthLoggedWithAddressNotToken(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	ts := bootServer(t, "", logTo(&logs))
 	httpDo(t, ts, "GET", "/api/v1/workflows", "tok-guess-http-7f3a", nil).expectStatus(t, http.StatusUnauthorized)
 	_, resp, err := websocket.DefaultDialer.Dial(ts.url("/api/v1/socket?token=tok-guess-ws-9c1e"), nil)
@@ -417,7 +393,7 @@ func TestShortJWTSecretRefusedAtStart(t *testing.T) {
 // A keys file its group or others can read is warned about at start and
 // at every reload.
 func TestKeysFileModeWarned(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	ts := bootServer(t, "", func(c *server.Config) {
 		logTo(&logs)(c)
 		if err := os.Chmod(c.KeysFile, 0o644); err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"github.com/weft-run/weft/internal/logbuf"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -354,7 +355,7 @@ func TestInBandAuthUpgradesLimitedPerAddress(t *testing.T) {
 // their cancellation is not an error to log, and the in-band auth failure
 // is logged with the address, never the token.
 func TestClosingWithSubscriptionsLogsNoErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	ts := bootServer(t, "", logTo(&logs))
 	c := dial(t, ts, adminToken)
 	_, exec := startWaiting(t, c, "start")

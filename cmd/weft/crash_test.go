@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/weft-run/weft/internal/logbuf"
 	"net"
 	"net/http"
 	"os"
@@ -104,30 +105,12 @@ func weftBinary(t *testing.T) string {
 // ---------------------------------------------------------------------------
 // The server as a child process.
 
-// syncBuffer collects a child's stdout and stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // weftProc is one running `weft serve`.
 type weftProc struct {
 	label   string
 	addr    string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *logbuf.Buffer
 	done    chan struct{} // closed when the process has exited
 	waitErr error
 }
@@ -188,7 +171,7 @@ func startWeft(t *testing.T, label, dataDir, keys string) *weftProc {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &weftProc{label: label, addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
+		p := &weftProc{label: label, addr: addr, out: &logbuf.Buffer{}, done: make(chan struct{})}
 		p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--keys", keys,
 			"--log-format", "json", "--log-level", "warn")
 		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

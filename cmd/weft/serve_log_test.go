@@ -4,32 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/weft-run/weft/internal/logbuf"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// lockedBuffer is a bytes.Buffer safe for a serve goroutine and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestConsoleLogNoColorWhenNotTerminal: the default console format writes
 // no ANSI escapes into a buffer or a pipe (colours are for terminals only).
@@ -75,7 +57,7 @@ func TestServeLogsKeysFileEveryStart(t *testing.T) {
 	keys := filepath.Join(dir, "keys.json")
 	var token string
 	for start := 1; start <= 2; start++ {
-		var stdout, stderr lockedBuffer
+		var stdout, stderr logbuf.Buffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
