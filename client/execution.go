@@ -51,7 +51,6 @@ type Execution struct {
 	ready      chan struct{} // closed on the first answer (or failure)
 	readyDone  bool
 	readyErr   error
-	unsubbed   bool
 	chanOnce   sync.Once
 	eventsChan chan Event
 

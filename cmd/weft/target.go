@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -139,8 +138,6 @@ func needArgs(args []string, n int, usage string) error {
 	}
 	return nil
 }
-
-var errFailed = errors.New("failed")
 
 // interspersed parses flags that follow positional arguments too ("weft
 // replay ID --speed 1"): the standard flag package stops at the first
