@@ -63,10 +63,16 @@ func (s *Service) GetExecution(ctx context.Context, who weft.Identity, id string
 
 // ListRequest is the request of executions.list.
 type ListRequest struct {
-	Status   weft.Status `json:"status"`
-	Workflow string      `json:"workflow"`
-	Limit    int         `json:"limit"`
-	Cursor   string      `json:"cursor"`
+	Status         weft.Status `json:"status"`
+	Workflow       string      `json:"workflow"`
+	IdempotencyKey string      `json:"idempotency_key"`
+	// CreatedAfter and CreatedBefore are RFC 3339 times ("" = no bound):
+	// created_at >= CreatedAfter and < CreatedBefore. They are strings so
+	// that both surfaces refuse a bad time with the same message.
+	CreatedAfter  string `json:"created_after"`
+	CreatedBefore string `json:"created_before"`
+	Limit         int    `json:"limit"`
+	Cursor        string `json:"cursor"`
 }
 
 // ListResult answers executions.list.
@@ -87,8 +93,17 @@ func (s *Service) ListExecutions(ctx context.Context, who weft.Identity, req Lis
 	if req.Limit < 0 || req.Limit > 1000 {
 		return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "limit must be between 1 and 1000")
 	}
+	after, err := listTime("created_after", req.CreatedAfter)
+	if err != nil {
+		return ListResult{}, err
+	}
+	before, err := listTime("created_before", req.CreatedBefore)
+	if err != nil {
+		return ListResult{}, err
+	}
 	items, next, err := s.sys.store.List(ctx, persistence.ListFilter{
-		Workspace: who.Workspace, Status: req.Status, Workflow: req.Workflow, Limit: req.Limit, Cursor: req.Cursor,
+		Workspace: who.Workspace, Status: req.Status, Workflow: req.Workflow, IdempotencyKey: req.IdempotencyKey,
+		CreatedAfter: after, CreatedBefore: before, Limit: req.Limit, Cursor: req.Cursor,
 	})
 	if err != nil {
 		if errors.Is(err, persistence.ErrInvalid) {
@@ -101,4 +116,17 @@ func (s *Service) ListExecutions(ctx context.Context, who weft.Identity, req Lis
 		out.Items[i] = snapshotOf(e)
 	}
 	return out, nil
+}
+
+// listTime reads an executions.list time bound: "" is none, anything else
+// must be an RFC 3339 time (INVALID_REQUEST naming the field otherwise).
+func listTime(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, weft.Errorf(weft.CodeInvalidRequest, "%s must be an RFC 3339 time (like 2026-01-10T12:00:00Z), not %q", field, v)
+	}
+	return t, nil
 }

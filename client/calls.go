@@ -48,10 +48,15 @@ func (c *Client) Get(ctx context.Context, executionID string) (Snapshot, error) 
 
 // ListOptions filter executions.list.
 type ListOptions struct {
-	Status   string `json:"status,omitempty"`
-	Workflow string `json:"workflow,omitempty"`
-	Limit    int    `json:"limit,omitempty"`
-	Cursor   string `json:"cursor,omitempty"`
+	Status         string `json:"status,omitempty"`
+	Workflow       string `json:"workflow,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// CreatedAfter (inclusive) and CreatedBefore (exclusive) bound
+	// created_at; RFC 3339 times, "" for no bound.
+	CreatedAfter  string `json:"created_after,omitempty"`
+	CreatedBefore string `json:"created_before,omitempty"`
+	Limit         int    `json:"limit,omitempty"`
+	Cursor        string `json:"cursor,omitempty"`
 }
 
 // ListResult is one page of executions, newest first.

@@ -138,3 +138,125 @@ func TestList(t *testing.T) {
 		})
 	}
 }
+
+// TestListTimeRangeAndIdempotencyKey: the created_after/created_before
+// bounds (after inclusive, before exclusive) and the idempotency key
+// filter, alone, together, with the other filters and across pages.
+func TestListTimeRangeAndIdempotencyKey(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openStore(t, persistence.Options{NoSync: true})
+
+	// 12 executions of ws-a, one a minute (two share minute 6), over three
+	// workflows; keys "k<i%4>", so each key is used by several workflows
+	// (a key is unique per workflow only); i == 11 has none. ws-b has the
+	// same keys, never listed for ws-a.
+	var all []persistence.Execution
+	for i := range 12 {
+		created := t0.Add(time.Duration(min(i, 6)+max(i-7, 0)) * time.Minute)
+		wf := []string{"wf1", "wf2", "wf3"}[i%3]
+		e := newExec("ws-a", wf, fmt.Sprintf("ex-%02d", i), created)
+		if i != 11 {
+			e.IdempotencyKey = fmt.Sprintf("k%d", i%4)
+		}
+		create(t, s, e)
+		if i%2 == 1 {
+			commit(t, s, persistence.Write{ExecutionID: e.ID, Status: &persistence.StatusUpdate{Status: weft.StatusCompleted, At: created}})
+			e.Status = weft.StatusCompleted
+		}
+		all = append(all, e)
+		other := newExec("ws-b", wf, fmt.Sprintf("other-%02d", i), created)
+		other.IdempotencyKey = e.IdempotencyKey
+		create(t, s, other)
+	}
+	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
+	expect := func(keep func(persistence.Execution) bool) []string {
+		var out []persistence.Execution
+		for _, e := range all {
+			if keep(e) {
+				out = append(out, e)
+			}
+		}
+		slices.SortFunc(out, func(a, b persistence.Execution) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		ids := []string{}
+		for _, e := range out {
+			ids = append(ids, e.ID)
+		}
+		return ids
+	}
+	inRange := func(e persistence.Execution, from, to time.Time) bool {
+		return (from.IsZero() || !e.CreatedAt.Before(from)) && (to.IsZero() || e.CreatedAt.Before(to))
+	}
+	cases := []struct {
+		name string
+		f    persistence.ListFilter
+		keep func(persistence.Execution) bool
+	}{
+		{"after, inclusive", persistence.ListFilter{CreatedAfter: at(6), Limit: 2},
+			func(e persistence.Execution) bool { return inRange(e, at(6), time.Time{}) }},
+		{"before, exclusive", persistence.ListFilter{CreatedBefore: at(6), Limit: 2},
+			func(e persistence.Execution) bool { return inRange(e, time.Time{}, at(6)) }},
+		{"between", persistence.ListFilter{CreatedAfter: at(2), CreatedBefore: at(7), Limit: 3},
+			func(e persistence.Execution) bool { return inRange(e, at(2), at(7)) }},
+		{"between, a nanosecond either side", persistence.ListFilter{CreatedAfter: at(6).Add(-time.Nanosecond), CreatedBefore: at(6).Add(time.Nanosecond)},
+			func(e persistence.Execution) bool { return e.CreatedAt.Equal(at(6)) }},
+		{"empty range", persistence.ListFilter{CreatedAfter: at(5), CreatedBefore: at(5)},
+			func(persistence.Execution) bool { return false }},
+		{"range and status", persistence.ListFilter{Status: weft.StatusCompleted, CreatedAfter: at(1), CreatedBefore: at(9), Limit: 1},
+			func(e persistence.Execution) bool {
+				return e.Status == weft.StatusCompleted && inRange(e, at(1), at(9))
+			}},
+		{"range and workflow", persistence.ListFilter{Workflow: "wf2", CreatedAfter: at(3)},
+			func(e persistence.Execution) bool { return e.Workflow == "wf2" && inRange(e, at(3), time.Time{}) }},
+		{"key, every workflow", persistence.ListFilter{IdempotencyKey: "k1", Limit: 1},
+			func(e persistence.Execution) bool { return e.IdempotencyKey == "k1" }},
+		{"key and workflow", persistence.ListFilter{IdempotencyKey: "k2", Workflow: "wf3"},
+			func(e persistence.Execution) bool { return e.IdempotencyKey == "k2" && e.Workflow == "wf3" }},
+		{"key and status", persistence.ListFilter{IdempotencyKey: "k3", Status: weft.StatusCompleted},
+			func(e persistence.Execution) bool {
+				return e.IdempotencyKey == "k3" && e.Status == weft.StatusCompleted
+			}},
+		{"key and range", persistence.ListFilter{IdempotencyKey: "k0", CreatedAfter: at(1), CreatedBefore: at(8)},
+			func(e persistence.Execution) bool { return e.IdempotencyKey == "k0" && inRange(e, at(1), at(8)) }},
+		{"unknown key", persistence.ListFilter{IdempotencyKey: "nope"},
+			func(persistence.Execution) bool { return false }},
+		{"key of an unknown workflow", persistence.ListFilter{IdempotencyKey: "k1", Workflow: "nope"},
+			func(persistence.Execution) bool { return false }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.f.Workspace = "ws-a"
+			want := expect(tc.keep)
+			got := []string{}
+			for f, pages := tc.f, 0; ; pages++ {
+				items, next, err := s.List(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.Limit > 0 && len(items) > f.Limit {
+					t.Fatalf("page of %d items, limit %d", len(items), f.Limit)
+				}
+				for _, e := range items {
+					got = append(got, e.ID)
+				}
+				if next == "" {
+					break
+				}
+				if pages > 20 {
+					t.Fatal("cursor does not end")
+				}
+				f.Cursor = next
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("got  %v\nwant %v", got, want)
+			}
+		})
+	}
+	if len(expect(func(e persistence.Execution) bool { return e.IdempotencyKey == "k1" })) < 2 {
+		t.Fatal("the key-across-workflows case lists fewer than two executions: it tests nothing")
+	}
+}

@@ -99,6 +99,11 @@ type ListFilter struct {
 	Workspace string
 	Status    weft.Status // "" = any
 	Workflow  string      // "" = any
-	Limit     int         // <= 0: 100; capped at 1000
-	Cursor    string      // opaque, from a previous page's next cursor
+	// IdempotencyKey keeps only the executions started with this key (one
+	// per workflow at most); "" = any.
+	IdempotencyKey string
+	CreatedAfter   time.Time // zero = no bound; otherwise CreatedAt >= it
+	CreatedBefore  time.Time // zero = no bound; otherwise CreatedAt < it
+	Limit          int       // <= 0: 100; capped at 1000
+	Cursor         string    // opaque, from a previous page's next cursor
 }

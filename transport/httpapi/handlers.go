@@ -52,14 +52,18 @@ func (a *API) startExecution(w http.ResponseWriter, r *http.Request, who weft.Id
 	return nil
 }
 
-// listExecutions: filters status, workflow, limit, cursor as query
+// listExecutions: filters status, workflow, idempotency_key,
+// created_after, created_before (RFC 3339), limit, cursor as query
 // parameters.
 func (a *API) listExecutions(w http.ResponseWriter, r *http.Request, who weft.Identity) error {
 	q := r.URL.Query()
 	req := actors.ListRequest{
-		Status:   weft.Status(q.Get("status")),
-		Workflow: q.Get("workflow"),
-		Cursor:   q.Get("cursor"),
+		Status:         weft.Status(q.Get("status")),
+		Workflow:       q.Get("workflow"),
+		IdempotencyKey: q.Get("idempotency_key"),
+		CreatedAfter:   q.Get("created_after"),
+		CreatedBefore:  q.Get("created_before"),
+		Cursor:         q.Get("cursor"),
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
