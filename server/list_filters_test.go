@@ -71,7 +71,9 @@ func TestListFiltersOnBothSurfaces(t *testing.T) {
 		{"a range in another zone", map[string]string{
 			"created_after":  all[5].CreatedAt.In(time.FixedZone("x", 5*3600)).Format(time.RFC3339Nano),
 			"created_before": all[1].CreatedAt.Format(time.RFC3339Nano)},
-			expect(func(it item) bool { return !it.CreatedAt.Before(all[5].CreatedAt) && it.CreatedAt.Before(all[1].CreatedAt) })},
+			expect(func(it item) bool {
+				return !it.CreatedAt.Before(all[5].CreatedAt) && it.CreatedAt.Before(all[1].CreatedAt)
+			})},
 	}
 	if len(cases[0].want) != 2 || len(cases[4].want) == 0 {
 		t.Fatalf("the cases select %v and %v: they test nothing", cases[0].want, cases[4].want)
