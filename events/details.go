@@ -1,6 +1,9 @@
 package events
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ErrorInfo is how a failure is shown in events and snapshots.
 type ErrorInfo struct {
@@ -77,7 +80,20 @@ type ToolDetails struct {
 }
 
 // SignalDetails are the details of signal_waiting and signal_received.
+// WakeAt is the deadline of a wait with a timeout (signal_waiting only).
 type SignalDetails struct {
+	StepID  string          `json:"step_id,omitempty"`
 	Name    string          `json:"name"`
 	Payload json.RawMessage `json:"payload,omitempty"`
+	WakeAt  time.Time       `json:"wake_at,omitzero"`
+}
+
+// TimerDetails are the details of timer_started and timer_fired. WakeAt is
+// when the timer was due, the same in both events. Signal is set only on
+// the timer_fired that ends a signal wait whose timeout passed (such a
+// wait has no timer_started: its signal_waiting carries the deadline).
+type TimerDetails struct {
+	StepID string    `json:"step_id"`
+	WakeAt time.Time `json:"wake_at"`
+	Signal string    `json:"signal,omitempty"`
 }

@@ -29,6 +29,8 @@ const (
 	ToolError          Type = "tool_error"
 	SignalWaiting      Type = "signal_waiting"
 	SignalReceived     Type = "signal_received"
+	TimerStarted       Type = "timer_started"    // a durable sleep began (workflows.Sleep)
+	TimerFired         Type = "timer_fired"      // a durable sleep woke, or a signal wait's timeout passed
 	ArtifactCreated    Type = "artifact_created" // a workflow stored an artifact (workflows.PutArtifact)
 )
 

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -23,7 +24,8 @@ func (c *wctx) suspendAfter() time.Duration {
 // restart the execution wakes when it was due (at once, if that has passed),
 // not d after the restart. A long sleep in the workflow's own goroutine
 // costs no goroutine while it waits: the execution keeps only a timer and
-// runs the workflow again from the top when it fires.
+// runs the workflow again from the top when it fires. Events: timer_started,
+// then timer_fired, each exactly once whatever restarts happen between.
 func Sleep(ctx Context, d time.Duration) error {
 	c := ctx.state()
 	id := c.nextStepID()
@@ -41,8 +43,12 @@ func Sleep(ctx Context, d time.Duration) error {
 	if recorded {
 		started, wake = rec.StartedAt, rec.WakeAt
 	} else {
+		// timer_started commits with the pending checkpoint, and
+		// timer_fired below with the completed one: a resumed run finds
+		// the checkpoint and emits neither again.
 		pending := persistence.Step{ID: id, Kind: "sleep", Name: "sleep", State: persistence.StatePending, StartedAt: started, WakeAt: wake}
-		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: pending}); err != nil {
+		cp := Checkpoint{Step: pending, Events: timerEvent(events.TimerStarted, id, wake, "")}
+		if err := c.run.journal.Checkpoint(ctx, cp); err != nil {
 			return err
 		}
 	}
@@ -50,7 +56,7 @@ func Sleep(ctx Context, d time.Duration) error {
 		return err
 	}
 	done := persistence.Step{ID: id, Kind: "sleep", Name: "sleep", StartedAt: started, WakeAt: wake, CompletedAt: time.Now().UTC()}
-	return c.run.journal.Checkpoint(ctx, Checkpoint{Step: done})
+	return c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: timerEvent(events.TimerFired, id, wake, "")})
 }
 
 // waitUntil blocks until wake, suspending the workflow when the wait is
@@ -77,7 +83,9 @@ const ErrSignalTimeout = "SIGNAL_TIMEOUT"
 // decoded as T. A signal sent before the wait is kept for it. timeout 0
 // waits for ever; otherwise the step fails with a StepError coded
 // SIGNAL_TIMEOUT. The wait survives restarts, and a long one costs no
-// goroutine. Events: signal_waiting, then signal_received.
+// goroutine. Events: signal_waiting (with the deadline, if any), then
+// signal_received, or timer_fired (with the signal's name) when the
+// timeout passes first.
 func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, error) {
 	var zero T
 	c := ctx.state()
@@ -95,7 +103,7 @@ func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, erro
 		started, deadline = rec.StartedAt, rec.WakeAt
 	} else {
 		pending := persistence.Step{ID: id, Kind: "signal", Name: name, State: persistence.StatePending, StartedAt: started, WakeAt: deadline, Signal: name}
-		waiting := newSignalEvent(true, name, nil)
+		waiting := newSignalEvent(true, id, name, nil, deadline)
 		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: pending, Events: waiting}); err != nil {
 			return zero, err
 		}
@@ -109,7 +117,7 @@ func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, erro
 			return receiveSignal[T](ctx, c, id, name, started, sig)
 		}
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
-			return zero, c.signalTimedOut(ctx, id, name, started, timeout)
+			return zero, c.signalTimedOut(ctx, id, name, started, deadline)
 		}
 		wait = 24 * time.Hour
 		if !deadline.IsZero() {
@@ -124,19 +132,21 @@ func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, erro
 func receiveSignal[T any](ctx context.Context, c *wctx, id, name string, started time.Time, sig persistence.Signal) (T, error) {
 	var out T
 	done := persistence.Step{ID: id, Kind: "signal", Name: name, Output: sig.Payload, StartedAt: started, CompletedAt: time.Now().UTC()}
-	err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: newSignalEvent(false, name, sig.Payload), ConsumeSignal: sig.Seq})
+	err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: newSignalEvent(false, id, name, sig.Payload, time.Time{}), ConsumeSignal: sig.Seq})
 	if err != nil {
 		return out, err
 	}
 	return replayStep[T](id, done, "signal", name)
 }
 
-func (c *wctx) signalTimedOut(ctx context.Context, id, name string, started time.Time, timeout time.Duration) error {
+// signalTimedOut records a signal wait whose deadline passed: the step
+// fails with SIGNAL_TIMEOUT, and timer_fired says why in the stream.
+func (c *wctx) signalTimedOut(ctx context.Context, id, name string, started, deadline time.Time) error {
 	info := &StepError{StepID: id, Name: name}
 	info.Info.Code = ErrSignalTimeout
-	info.Info.Message = fmt.Sprintf("no signal %q within %s", name, timeout)
+	info.Info.Message = fmt.Sprintf("no signal %q within %s", name, deadline.Sub(started))
 	done := persistence.Step{ID: id, Kind: "signal", Name: name, Error: &info.Info, StartedAt: started, CompletedAt: time.Now().UTC()}
-	if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done}); err != nil {
+	if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: timerEvent(events.TimerFired, id, deadline, name)}); err != nil {
 		return err
 	}
 	return info
