@@ -67,6 +67,14 @@ export interface ReconnectPolicy {
 /** min(base * 2^n, max) less jitter, in ms. */
 export declare function reconnectDelay(policy?: ReconnectPolicy, n?: number): number;
 
+/**
+ * The socket URL and HTTP base of a server address, in any form every weft
+ * client takes (the cases: clients/testdata/addresses.json):
+ * http[s]://host[:port][/prefix], ws[s]://host[:port][/prefix]/api/v1/socket
+ * or a bare host[:port] (http). Throws a TypeError for anything else.
+ */
+export declare function serverURLs(address: string): { socket: string; http: string };
+
 export type AuthMethod = 'inband' | 'query' | 'subprotocol' | 'header';
 
 export type ConnectionState = 'connected' | 'reconnecting' | 'failed' | 'closed';
@@ -239,6 +247,10 @@ export interface Member {
 
 export declare class WeftClient {
   /** Connects and authenticates once (rejects with a WeftError); later drops reconnect. */
+  /**
+   * url: the server's address in any form serverURLs takes
+   * (http://127.0.0.1:8080, ws://127.0.0.1:8080/api/v1/socket, 127.0.0.1:8080).
+   */
   static connect(url: string, options: ClientOptions): Promise<WeftClient>;
   readonly info: Connected | null;
   readonly connectionId: string;
@@ -266,8 +278,10 @@ export declare class WeftClient {
   closeConnection(connectionId: string, reason?: string, options?: RequestOptions): Promise<void>;
   connections(options?: RequestOptions): Promise<{ connection_id: string; identity: string; connected_at: string; rooms: string[] }[]>;
 
-  /** The root of the server's HTTP plane, from the socket URL (http://host:port[/prefix]). */
+  /** The root of the server's HTTP plane (http://host:port[/prefix]), from the address given to connect. */
   readonly httpBase: string;
+  /** The socket URL it dials (ws://host:port[/prefix]/api/v1/socket), from the address given to connect. */
+  readonly socketURL: string;
   /**
    * Uploads body (streamed when a ReadableStream) as an artifact (scope
    * artifacts:write). Over --max-artifact-bytes: WS_MESSAGE_TOO_LARGE.

@@ -98,6 +98,42 @@ export function reconnectDelay(policy = {}, n = 0) {
   return d - Math.random() * jitter * d;
 }
 
+const SOCKET_PATH = '/api/v1/socket';
+
+/**
+ * The server's socket URL and HTTP base from an address in any form the
+ * other weft clients take (clients/testdata/addresses.json holds the cases
+ * every client is tested on): http[s]://host[:port][/prefix], the socket URL
+ * ws[s]://host[:port][/prefix]/api/v1/socket, or a bare host[:port] (http).
+ * http becomes ws and https wss; /api/v1/socket is added when the path does
+ * not end with it; the HTTP base is the same without it. A query is kept on
+ * the socket URL. Throws a TypeError naming the address when it is not one.
+ */
+export function serverURLs(address) {
+  const bad = (why) => new TypeError(`weft: server address ${JSON.stringify(String(address))}: ${why}`);
+  let s = String(address ?? '').trim();
+  if (s === '') throw bad('empty; want e.g. http://127.0.0.1:8080');
+  if (!s.includes('://')) s = `http://${s}`;
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(s);
+  if (!m) throw bad('want e.g. http://127.0.0.1:8080');
+  const [, rawScheme, authority, path, query = '', fragment] = m;
+  const scheme = rawScheme.toLowerCase();
+  const secure = { http: false, ws: false, https: true, wss: true }[scheme];
+  if (secure === undefined) throw bad('the scheme must be http, https, ws or wss');
+  if (fragment !== undefined) throw bad('a server address has no #fragment');
+  if (authority.includes('@')) throw bad('user information does not belong in it (pass the token as an option)');
+  let hostname;
+  try { hostname = new URL(`http://${authority}`).hostname; } catch { hostname = ''; }
+  if (!/^(\[[0-9a-f:.]+\]|[-a-z0-9._~%!$&'()*+,;=\u0080-\uffff]+)(:[0-9]+)?$/i.test(authority) || hostname === '') {
+    throw bad(authority === '' || authority.startsWith(':') ? 'no host' : 'want host or host:port (a numeric port)');
+  }
+  const prefix = path.replace(/\/+$/, '').replace(/\/api\/v1\/socket$/, '');
+  return {
+    socket: `${secure ? 'wss' : 'ws'}://${authority}${prefix}${SOCKET_PATH}${query}`,
+    http: `${secure ? 'https' : 'http'}://${authority}${prefix}`,
+  };
+}
+
 function randomKey() {
   const b = new Uint8Array(16);
   globalThis.crypto.getRandomValues(b);
@@ -116,7 +152,7 @@ const noopLogger = { debug() {}, info() {}, warn() {}, error() {} };
  * A weft client. Create it with `await WeftClient.connect(url, options)`.
  */
 export class WeftClient {
-  #url;
+  #urls; // { socket, http }: serverURLs of the address given
   #opts;
   #log;
   #nextId = 0;
@@ -134,7 +170,8 @@ export class WeftClient {
 
   /**
    * Connects and authenticates once; drops after that are handled by the
-   * reconnect policy.
+   * reconnect policy. url is the server's address in any form serverURLs
+   * takes (http://127.0.0.1:8080, its socket URL, or host:port).
    */
   static async connect(url, options = {}) {
     const c = new WeftClient(url, options);
@@ -144,7 +181,7 @@ export class WeftClient {
   }
 
   constructor(url, options = {}) {
-    this.#url = url;
+    this.#urls = serverURLs(url);
     this.#opts = {
       auth: 'inband',
       queueWhileDisconnected: 0,
@@ -177,7 +214,7 @@ export class WeftClient {
     return new Promise((resolve, reject) => {
       const { auth, token } = this.#opts;
       const WS = this.#WebSocket();
-      const url = new URL(this.#url);
+      const url = new URL(this.#urls.socket);
       let protocols;
       if (auth === 'query') url.searchParams.set('token', token);
       if (auth === 'subprotocol') protocols = ['weft.v1', `x-api-key.${token}`];
@@ -657,18 +694,16 @@ export class WeftClient {
 
   // ---- artifacts (PROTOCOL.md section 8) ----
   //
-  // Their bytes go over the HTTP plane, never the socket: at the socket
-  // URL's host (ws -> http, wss -> https, any path before /api/v1/socket
-  // kept), with the token in an Authorization header whatever `auth` says,
-  // through options.fetch (default globalThis.fetch).
+  // Their bytes go over the HTTP plane, never the socket: at the server
+  // address's HTTP base (serverURLs), with the token in an Authorization
+  // header whatever `auth` says, through options.fetch (default
+  // globalThis.fetch).
 
   /** The root of the server's HTTP plane (http://host:port[/prefix]). */
-  get httpBase() {
-    const u = new URL(this.#url);
-    const scheme = u.protocol === 'wss:' || u.protocol === 'https:' ? 'https:' : 'http:';
-    const prefix = u.pathname.replace(/\/$/, '').replace(/\/api\/v1\/socket$/, '');
-    return `${scheme}//${u.host}${prefix}`;
-  }
+  get httpBase() { return this.#urls.http; }
+
+  /** The socket URL dialled (ws://host:port[/prefix]/api/v1/socket). */
+  get socketURL() { return this.#urls.socket; }
 
   async #http(method, path, init = {}, options = {}) {
     const f = this.#opts.fetch || globalThis.fetch;
