@@ -17,6 +17,8 @@
 //	by_status           lp(workspace) lp(status) desc(created) id -> ""
 //	unfinished          asc(created) id -> ""   (status not terminal)
 //	ended               lp(workflow) asc(ended) id -> ""   (retention; ended_meta says it is complete)
+//	stats               lp(workspace) lp(workflow) tier start -> rollup   (workflow stats, stats.go:
+//	                    per minute and per hour, ends by status and a duration sketch; kept 8 days)
 //	schedules           lp(workspace) id -> Schedule
 //	meta                the store's own keys (the disk probe)
 //

@@ -120,6 +120,9 @@ func putIndexes(tx *bolt.Tx, e *Execution) error {
 		return err
 	}
 	if e.Status.Terminal() {
+		if err := rollUpEnded(tx, e); err != nil { // stats.go
+			return err
+		}
 		return putEnded(tx, e) // retention.go
 	}
 	return tx.Bucket(bktUnfinished).Put(unfinishedKey(e), []byte{})
@@ -281,6 +284,9 @@ func applyStatus(tx *bolt.Tx, rec *Execution, st *StatusUpdate) error {
 	un := tx.Bucket(bktUnfinished)
 	switch {
 	case !old.Status.Terminal() && rec.Status.Terminal():
+		if err := rollUpEnded(tx, rec); err != nil { // stats.go
+			return err
+		}
 		return un.Delete(unfinishedKey(rec))
 	case old.Status.Terminal() && !rec.Status.Terminal():
 		// Not a transition the runtime makes today, but the index must

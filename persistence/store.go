@@ -93,7 +93,7 @@ func Open(path string, opts Options) (*Store, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		return nil
+		return openStats(tx, time.Now()) // stats.go: a store from before the rollup gets it
 	})
 	if err != nil {
 		_ = db.Close()

@@ -1,0 +1,200 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/weft-run/weft"
+)
+
+// rollup is what the stats bucket holds for one workflow of one workspace
+// over one time bucket: how many executions ended in it, by terminal
+// status, their total duration, and a histogram of their durations from
+// which quantiles are read.
+//
+// The histogram is a DDSketch-style log-scale sketch: a duration d
+// (microseconds) above 1 µs falls in bucket i = ceil(log_γ d), γ =
+// (1+α)/(1-α), and a bucket reads back as 2γ^i/(γ+1), which is within α of
+// every value the bucket holds. With α = 5% the p95 is within 5% of the
+// true p95 (of a value between the 94th and 96th percentile, at worst),
+// and a day's or a year's durations need about 300 buckets. Buckets
+// merge by adding counts, so a week is the sum of its hours.
+type rollup struct {
+	completed, failed, cancelled uint64
+	sumMicros                    uint64         // total duration, for the mean
+	hist                         map[int]uint64 // sketch bucket -> count
+}
+
+// sketchAlpha is the sketch's relative accuracy (see rollup).
+const sketchAlpha = 0.05
+
+var (
+	sketchGamma    = (1 + sketchAlpha) / (1 - sketchAlpha)
+	sketchLogGamma = math.Log(sketchGamma)
+)
+
+// maxSketchBucket caps the bucket index: γ^600 µs is far beyond any
+// duration (about 10^26 µs), so only nonsense lands on the cap.
+const maxSketchBucket = 600
+
+// rollupVersion leads every encoded rollup, so the format can change.
+const rollupVersion = 1
+
+var errBadRollup = errors.New("persistence: malformed stats rollup")
+
+// sketchBucket is the bucket of a duration of micros microseconds; 0 holds
+// everything up to 1 µs.
+func sketchBucket(micros uint64) int {
+	if micros <= 1 {
+		return 0
+	}
+	i := int(math.Ceil(math.Log(float64(micros)) / sketchLogGamma))
+	return min(max(i, 1), maxSketchBucket)
+}
+
+// sketchValue is the value, in microseconds, that bucket i stands for.
+func sketchValue(i int) float64 {
+	if i <= 0 {
+		return 0
+	}
+	return 2 * math.Pow(sketchGamma, float64(i)) / (sketchGamma + 1)
+}
+
+// add counts one execution that ended with status st after d.
+func (r *rollup) add(st weft.Status, d time.Duration) {
+	switch st {
+	case weft.StatusCompleted:
+		r.completed++
+	case weft.StatusFailed:
+		r.failed++
+	case weft.StatusCancelled:
+		r.cancelled++
+	default:
+		return
+	}
+	micros := uint64(max(d.Microseconds(), 0))
+	r.sumMicros += micros
+	if r.hist == nil {
+		r.hist = make(map[int]uint64)
+	}
+	r.hist[sketchBucket(micros)]++
+}
+
+// merge adds o into r.
+func (r *rollup) merge(o rollup) {
+	r.completed += o.completed
+	r.failed += o.failed
+	r.cancelled += o.cancelled
+	r.sumMicros += o.sumMicros
+	if len(o.hist) > 0 && r.hist == nil {
+		r.hist = make(map[int]uint64, len(o.hist))
+	}
+	for i, n := range o.hist {
+		r.hist[i] += n
+	}
+}
+
+func (r *rollup) runs() uint64 { return r.completed + r.failed + r.cancelled }
+
+// quantile is the q-quantile (0 < q <= 1) of the durations, in
+// microseconds, by nearest rank: the value of the bucket holding the
+// ceil(q*n)-th smallest duration. 0 without durations.
+func (r *rollup) quantile(q float64) float64 {
+	var n uint64
+	for _, c := range r.hist {
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	rank := uint64(math.Ceil(q * float64(n)))
+	rank = min(max(rank, 1), n)
+	idx := make([]int, 0, len(r.hist))
+	for i := range r.hist {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	var seen uint64
+	for _, i := range idx {
+		if seen += r.hist[i]; seen >= rank {
+			return sketchValue(i)
+		}
+	}
+	return sketchValue(idx[len(idx)-1])
+}
+
+// encode is version, completed, failed, cancelled, sumMicros, the number of
+// histogram buckets, then each bucket as (index delta, count), ascending:
+// uvarints throughout, so a typical minute is a dozen bytes.
+func (r *rollup) encode() []byte {
+	b := make([]byte, 0, 16+4*len(r.hist))
+	b = append(b, rollupVersion)
+	for _, v := range []uint64{r.completed, r.failed, r.cancelled, r.sumMicros, uint64(len(r.hist))} {
+		b = binary.AppendUvarint(b, v)
+	}
+	idx := make([]int, 0, len(r.hist))
+	for i := range r.hist {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	prev := 0
+	for _, i := range idx {
+		b = binary.AppendUvarint(b, uint64(i-prev))
+		b = binary.AppendUvarint(b, r.hist[i])
+		prev = i
+	}
+	return b
+}
+
+// decodeRollup reads what encode wrote. The store is trusted, but a damaged
+// value must be an error, never a panic or a huge allocation.
+func decodeRollup(b []byte) (rollup, error) {
+	if len(b) == 0 || b[0] != rollupVersion {
+		return rollup{}, fmt.Errorf("%w: version %v", errBadRollup, b[:min(len(b), 1)])
+	}
+	rd := uvarintReader{b: b[1:]}
+	r := rollup{completed: rd.next(), failed: rd.next(), cancelled: rd.next(), sumMicros: rd.next()}
+	n := rd.next()
+	if rd.err != nil || n > maxSketchBucket+1 {
+		return rollup{}, fmt.Errorf("%w: header", errBadRollup)
+	}
+	if n > 0 {
+		r.hist = make(map[int]uint64, n)
+	}
+	i := uint64(0)
+	for k := range n {
+		delta, count := rd.next(), rd.next()
+		if rd.err != nil || (k > 0 && delta == 0) || delta > maxSketchBucket || i+delta > maxSketchBucket {
+			return rollup{}, fmt.Errorf("%w: bucket %d", errBadRollup, k)
+		}
+		i += delta
+		r.hist[int(i)] = count
+	}
+	if len(rd.b) != 0 {
+		return rollup{}, fmt.Errorf("%w: %d trailing bytes", errBadRollup, len(rd.b))
+	}
+	return r, nil
+}
+
+// uvarintReader reads uvarints until the first error, which it keeps.
+type uvarintReader struct {
+	b   []byte
+	err error
+}
+
+func (r *uvarintReader) next() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errBadRollup
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
