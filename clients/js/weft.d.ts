@@ -71,7 +71,8 @@ export declare function reconnectDelay(policy?: ReconnectPolicy, n?: number): nu
  * The socket URL and HTTP base of a server address, in any form every weft
  * client takes (the cases: clients/testdata/addresses.json):
  * http[s]://host[:port][/prefix], ws[s]://host[:port][/prefix]/api/v1/socket
- * or a bare host[:port] (http). Throws a TypeError for anything else.
+ * or a bare host[:port] (http); the host lower-cased. Throws a WeftError
+ * INVALID_REQUEST naming the address for anything else.
  */
 export declare function serverURLs(address: string): { socket: string; http: string };
 

@@ -101,37 +101,79 @@ export function reconnectDelay(policy = {}, n = 0) {
 const SOCKET_PATH = '/api/v1/socket';
 
 /**
- * The server's socket URL and HTTP base from an address in any form the
- * other weft clients take (clients/testdata/addresses.json holds the cases
- * every client is tested on): http[s]://host[:port][/prefix], the socket URL
- * ws[s]://host[:port][/prefix]/api/v1/socket, or a bare host[:port] (http).
- * http becomes ws and https wss; /api/v1/socket is added when the path does
- * not end with it; the HTTP base is the same without it. A query is kept on
- * the socket URL. Throws a TypeError naming the address when it is not one.
+ * The server's socket URL and HTTP base from its address, read as every
+ * weft client reads one (Go: client.ParseAddress; the cases all are held to
+ * are clients/testdata/addresses.json): http[s]://host[:port][/prefix], the
+ * socket URL ws[s]://host[:port][/prefix]/api/v1/socket, or a bare
+ * host[:port] (http). The scheme only says whether TLS is used; a path
+ * other than /api/v1/socket is the prefix of a server behind a reverse
+ * proxy; the host is lower-cased. Anything else (another scheme, a user,
+ * a query or fragment, no host, a port not 1-65535) throws a WeftError
+ * INVALID_REQUEST naming the address.
  */
 export function serverURLs(address) {
-  const bad = (why) => new TypeError(`weft: server address ${JSON.stringify(String(address))}: ${why}`);
-  let s = String(address ?? '').trim();
-  if (s === '') throw bad('empty; want e.g. http://127.0.0.1:8080');
+  const given = String(address ?? '');
+  const bad = (why) => new WeftError(Codes.INVALID_REQUEST, `server address ${JSON.stringify(given)}: ${why}`, false);
+  let s = given.trim();
+  if (s === '') throw bad('empty; want http://host:port, ws://host:port/api/v1/socket or host:port');
+  if (s.includes('#')) throw bad('has a fragment (#...): the address is scheme://host:port[/prefix] only');
+  if (/[\x00-\x1f\x7f]/.test(s)) throw bad('has a control character');
   if (!s.includes('://')) s = `http://${s}`;
-  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(\?[^#]*)?(#.*)?$/i.exec(s);
-  if (!m) throw bad('want e.g. http://127.0.0.1:8080');
-  const [, rawScheme, authority, path, query = '', fragment] = m;
-  const scheme = rawScheme.toLowerCase();
-  const secure = { http: false, ws: false, https: true, wss: true }[scheme];
-  if (secure === undefined) throw bad('the scheme must be http, https, ws or wss');
-  if (fragment !== undefined) throw bad('a server address has no #fragment');
-  if (authority.includes('@')) throw bad('user information does not belong in it (pass the token as an option)');
-  let hostname;
-  try { hostname = new URL(`http://${authority}`).hostname; } catch { hostname = ''; }
-  if (!/^(\[[0-9a-f:.]+\]|[-a-z0-9._~%!$&'()*+,;=\u0080-\uffff]+)(:[0-9]+)?$/i.test(authority) || hostname === '') {
-    throw bad(authority === '' || authority.startsWith(':') ? 'no host' : 'want host or host:port (a numeric port)');
-  }
-  const prefix = path.replace(/\/+$/, '').replace(/\/api\/v1\/socket$/, '');
+  const m = /^([a-z][a-z0-9+.-]*):\/\/([^/?]*)([^?]*)(\?.*)?$/is.exec(s);
+  if (!m) throw bad('want scheme://host:port[/prefix]');
+  const [, scheme, authority, path, query] = m;
+  const tls = { http: false, ws: false, https: true, wss: true }[scheme.toLowerCase()];
+  if (tls === undefined) throw bad(`scheme "${scheme}": want http, https, ws or wss`);
+  if (authority.includes('@')) throw bad('has a user or password: give the token as an option, never in the address');
+  if (query !== undefined) throw bad('has a query: the address is scheme://host:port[/prefix] only; give the token as an option');
+  const host = hostPort(authority, bad);
+  let prefix = escapedPath(path, bad).replace(/\/+$/, '');
+  if (prefix.endsWith(SOCKET_PATH)) prefix = prefix.slice(0, -SOCKET_PATH.length).replace(/\/+$/, '');
+  if (prefix.endsWith(SOCKET_PATH)) throw bad(`the path repeats ${SOCKET_PATH}`);
   return {
-    socket: `${secure ? 'wss' : 'ws'}://${authority}${prefix}${SOCKET_PATH}${query}`,
-    http: `${secure ? 'https' : 'http'}://${authority}${prefix}`,
+    socket: `${tls ? 'wss' : 'ws'}://${host}${prefix}${SOCKET_PATH}`,
+    http: `${tls ? 'https' : 'http'}://${host}${prefix}`,
   };
+}
+
+/**
+ * path as a URL spells it, the way Go's url.URL.EscapedPath does (so both
+ * clients name the same prefix): kept as given when every character may
+ * stand in a path, else percent-decoded and encoded again (a space is %20,
+ * ä is %C3%A4). A % not followed by two hex digits throws bad(why).
+ */
+function escapedPath(path, bad) {
+  if (/%(?![0-9a-f]{2})/i.test(path)) throw bad('the path has a % that is not an escape (%XX)');
+  if (/^[-a-z0-9._~!$&'()*+,;=:@[\]%/]*$/i.test(path)) return path;
+  const bytes = [];
+  const utf8 = new TextEncoder();
+  for (let i = 0; i < path.length; i++) {
+    if (path[i] === '%') {
+      bytes.push(parseInt(path.slice(i + 1, i + 3), 16));
+      i += 2;
+      continue;
+    }
+    const cp = path.codePointAt(i);
+    if (cp > 0xffff) i++;
+    bytes.push(...utf8.encode(String.fromCodePoint(cp)));
+  }
+  return bytes.map((b) => {
+    const c = String.fromCharCode(b);
+    return b < 0x80 && /[-a-z0-9._~$&+,/:;=@]/i.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
+
+/** host[:port] of an address, lower case; throws bad(why) when it is not one. */
+function hostPort(authority, bad) {
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]*)(?::(.*))?$/i.exec(authority);
+  if (!m || m[1] === '') throw bad('no host');
+  const [, host, port] = m;
+  if (!/^(\[[0-9a-f:.]+\]|[-a-z0-9._~!$&'()*+,;=]+)$/i.test(host)) throw bad(`host ${JSON.stringify(host)}: not a host name or address`);
+  if (port !== undefined) {
+    if (port === '') throw bad("no port after ':'");
+    if (!/^[0-9]+$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw bad(`port ${port}: want 1 to 65535`);
+  }
+  return authority.toLowerCase();
 }
 
 function randomKey() {
