@@ -17,8 +17,8 @@ import (
 // bytes go over the server's HTTP plane, never the socket: the methods
 // below call it at the socket URL's host (ws -> http, wss -> https, the
 // path before /api/v1/socket kept as a prefix) with the client's token in
-// an Authorization header, whatever Options.Auth says, and the User-Agent
-// of Options.Header if it has one.
+// an Authorization header, whatever Options.Auth says, and the client's
+// User-Agent (Options.UserAgent, else Options.Header's) if it has one.
 
 // ArtifactMeta describes one artifact.
 type ArtifactMeta struct {
@@ -170,24 +170,10 @@ func (c *Client) ListArtifacts(ctx context.Context) ([]ArtifactMeta, error) {
 	return list.Items, err
 }
 
-// HTTPBase is the root of the server's HTTP plane derived from the socket
-// URL (http://host:port, plus any path prefix before /api/v1/socket).
-func (c *Client) HTTPBase() (string, error) {
-	u, err := url.Parse(c.url)
-	if err != nil || u.Host == "" {
-		return "", &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("client: bad URL %q", c.url)}
-	}
-	switch u.Scheme {
-	case "ws", "http":
-		u.Scheme = "http"
-	case "wss", "https":
-		u.Scheme = "https"
-	default:
-		return "", &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("client: URL %q: scheme must be ws or wss", c.url)}
-	}
-	prefix := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api/v1/socket")
-	return u.Scheme + "://" + u.Host + prefix, nil
-}
+// HTTPBase is the root of the server's HTTP plane (http://host:port, plus
+// any prefix before /api/v1/socket): Address().HTTP(). It never fails; the
+// error is kept for callers written when it could.
+func (c *Client) HTTPBase() (string, error) { return c.addr.HTTP(), nil }
 
 func (c *Client) httpRequest(ctx context.Context, method, path string, body io.Reader) (*http.Request, error) {
 	base, err := c.HTTPBase()
@@ -199,7 +185,7 @@ func (c *Client) httpRequest(ctx context.Context, method, path string, body io.R
 		return nil, &Error{Code: CodeInvalidRequest, Message: "client: " + err.Error()}
 	}
 	req.Header.Set("Authorization", "Bearer "+c.opts.Token)
-	if ua := c.opts.Header.Get("User-Agent"); ua != "" {
+	if ua := c.opts.userAgent(); ua != "" {
 		req.Header.Set("User-Agent", ua)
 	}
 	return req, nil

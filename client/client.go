@@ -14,7 +14,8 @@ import (
 // Client is one logical connection to a weft server that survives drops.
 // It is safe for concurrent use.
 type Client struct {
-	url  string
+	addr Address
+	url  string // addr.Socket()
 	opts Options
 	log  *slog.Logger
 
@@ -55,11 +56,17 @@ type Connected struct {
 	} `json:"limits"`
 }
 
-// Dial connects to a weft socket URL (ws://host/api/v1/socket) and
-// authenticates. The first connection is attempted once: its error is
-// returned as is (a *Error for a refusal). Drops after that are handled by
-// the reconnect policy.
-func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
+// Dial connects to the weft server at address and authenticates. address
+// is any form ParseAddress accepts (http://host:port,
+// ws://host:port/api/v1/socket, host:port, ...); a bad one is an *Error
+// coded INVALID_REQUEST. The first connection is attempted once: its error
+// is returned as is (a *Error for a refusal). Drops after that are handled
+// by the reconnect policy.
+func Dial(ctx context.Context, address string, opts Options) (*Client, error) {
+	addr, err := ParseAddress(address)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -70,7 +77,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 		opts.WriteTimeout = 10 * time.Second
 	}
 	c := &Client{
-		url: rawURL, opts: opts, log: opts.Logger,
+		addr: addr, url: addr.Socket(), opts: opts, log: opts.Logger,
 		ops:      map[string]*op{},
 		execs:    map[*Execution]struct{}{},
 		rooms:    map[string]*Room{},
@@ -90,6 +97,9 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Client, error) {
 	go c.run(cn)
 	return c, nil
 }
+
+// Address is the server's address, as ParseAddress normalised it.
+func (c *Client) Address() Address { return c.addr }
 
 // Info returns the connected frame of the current (or last) connection.
 func (c *Client) Info() Connected {

@@ -60,6 +60,9 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	for k, v := range c.opts.Header {
 		header[k] = v
 	}
+	if ua := c.opts.userAgent(); ua != "" {
+		header.Set("User-Agent", ua)
+	}
 	d := websocket.DefaultDialer
 	if c.opts.Dialer != nil {
 		d = c.opts.Dialer

@@ -121,6 +121,11 @@ type Options struct {
 	Dialer *websocket.Dialer // default websocket.DefaultDialer's settings
 	Logger *slog.Logger      // default: discard
 
+	// UserAgent is sent as User-Agent on the upgrade and on the HTTP
+	// requests (artifacts); it wins over Header's. The server records it
+	// in the audit trail (weft's CLI sends weft-cli/<version>).
+	UserAgent string
+
 	// HTTPClient makes the HTTP requests of the artifact methods (default:
 	// one with the Dialer's TLS config and proxy).
 	HTTPClient *http.Client
@@ -128,4 +133,12 @@ type Options struct {
 	// OnStateChange is called (from the dispatcher goroutine, in order)
 	// on every state change; err is the cause of a drop or failure.
 	OnStateChange func(s State, err error)
+}
+
+// userAgent is the User-Agent the client sends ("" = the default).
+func (o Options) userAgent() string {
+	if o.UserAgent != "" {
+		return o.UserAgent
+	}
+	return o.Header.Get("User-Agent")
 }

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -33,7 +31,7 @@ func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet,
 	fs := flag.NewFlagSet("weft artifacts "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	t := &artifactsTarget{stderr: stderr}
-	fs.StringVar(&t.server, "server", "http://127.0.0.1:8080", "weft server (http://host:port)")
+	fs.StringVar(&t.server, "server", defaultServer, serverUsage)
 	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN): executions:read to get and list, artifacts:write to put and rm")
 	if listing {
 		fs.BoolVar(&t.json, "json", false, "print JSON instead of a table")
@@ -48,19 +46,16 @@ func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
 	if t.token == "" {
 		return nil, errNoToken
 	}
-	u := strings.TrimRight(t.server, "/")
-	switch {
-	case strings.HasPrefix(u, "http"):
-		u = "ws" + strings.TrimPrefix(u, "http")
-	case !strings.HasPrefix(u, "ws"):
-		u = "ws://" + u
+	addr, err := serverAddress(t.server)
+	if err != nil {
+		return nil, err
 	}
-	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{
+	c, err := client.Dial(ctx, addr.String(), client.Options{
 		Token:     t.token,
-		Header:    http.Header{"User-Agent": {userAgent()}},
+		UserAgent: userAgent(),
 		Reconnect: client.ReconnectPolicy{Disabled: true},
 	})
-	return c, explainDial(t.server, err)
+	return c, explainDial(addr.String(), err)
 }
 
 func artifactsCommand(stdout, stderr io.Writer) *ffcli.Command {

@@ -21,7 +21,7 @@ type benchTarget struct {
 }
 
 func (b *benchTarget) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.server, "server", "http://127.0.0.1:8080", "weft server to load (loopback only)")
+	fs.StringVar(&b.server, "server", defaultServer, "weft server to load, on loopback only: http://127.0.0.1:port, ws://..., or 127.0.0.1:port")
 	fs.StringVar(&b.token, "token", "", "token with the admin scope")
 	fs.BoolVar(&b.local, "local", false, "start a weft server on 127.0.0.1 with a temporary data dir, and load it")
 	fs.BoolVar(&b.json, "json", false, "print the report as JSON")
@@ -31,7 +31,11 @@ func (b *benchTarget) register(fs *flag.FlagSet) {
 // run resolves the target (starting a local server if asked), runs the
 // scenario and prints its report.
 func (b *benchTarget) run(ctx context.Context, stdout, stderr io.Writer, scenario func(context.Context, load.Target, load.Progress) (load.Report, error)) error {
-	target := load.Target{URL: b.server, Token: b.token, PID: b.pid}
+	addr, err := serverAddress(b.server)
+	if err != nil {
+		return err
+	}
+	target := load.Target{URL: addr.HTTP(), Token: b.token, PID: b.pid}
 	if b.local {
 		self, err := os.Executable()
 		if err != nil {

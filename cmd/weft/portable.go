@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -126,19 +125,11 @@ func newAPIClient(t *target) (*apiClient, error) {
 	if t.token == "" {
 		return nil, errNoToken
 	}
-	u, err := url.Parse(strings.TrimRight(t.server, "/"))
-	if err != nil || u.Host == "" {
-		return nil, usageError{fmt.Sprintf("--server %q: want a URL like http://127.0.0.1:8080", t.server)}
+	addr, err := serverAddress(t.server)
+	if err != nil {
+		return nil, err
 	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "http"
-	case "https", "wss":
-		u.Scheme = "https"
-	default:
-		return nil, usageError{fmt.Sprintf("--server %q: scheme must be http, https, ws or wss", t.server)}
-	}
-	return &apiClient{base: u.Scheme + "://" + u.Host, token: t.token, http: &http.Client{}}, nil
+	return &apiClient{base: addr.HTTP(), token: t.token, http: &http.Client{}}, nil
 }
 
 // do sends body (nil: none) and decodes a 2xx answer into out; an error

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,24 +27,21 @@ type schedulesTarget struct {
 
 func (s *schedulesTarget) register(fs *flag.FlagSet) {
 	s.fs = fs
-	fs.StringVar(&s.server, "server", "http://127.0.0.1:8080", "weft server")
+	fs.StringVar(&s.server, "server", defaultServer, serverUsage)
 	fs.StringVar(&s.token, "token", "", "token (schedules:read to list, schedules:write to change)")
 	fs.BoolVar(&s.json, "json", false, "print the server's answer as JSON")
 }
 
 // call dials the server's socket, sends one request and decodes its answer.
 func (s *schedulesTarget) call(ctx context.Context, service string, req, out any) error {
-	u := strings.TrimRight(s.server, "/")
-	switch {
-	case strings.HasPrefix(u, "http"):
-		u = "ws" + strings.TrimPrefix(u, "http")
-	case !strings.HasPrefix(u, "ws"):
-		u = "ws://" + u
+	addr, err := serverAddress(s.server)
+	if err != nil {
+		return err
 	}
 	s.token = defaultToken(s.token, flagOutput(s.fs))
-	c, err := client.Dial(ctx, u+"/api/v1/socket", client.Options{Token: s.token, Header: http.Header{"User-Agent": {userAgent()}}, Reconnect: client.ReconnectPolicy{Disabled: true}})
+	c, err := client.Dial(ctx, addr.String(), client.Options{Token: s.token, UserAgent: userAgent(), Reconnect: client.ReconnectPolicy{Disabled: true}})
 	if err != nil {
-		return explainDial(s.server, err)
+		return explainDial(addr.String(), err)
 	}
 	defer c.Close(context.Background())
 	return c.Call(ctx, service, req, out)

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -54,37 +52,17 @@ type sock struct {
 	stop func() bool
 }
 
-// socketURL turns --server (http[s]://host:port or ws[s]://...) into the
-// socket URL.
-func socketURL(server string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(server, "/"))
-	if err != nil || u.Host == "" {
-		return "", usageError{fmt.Sprintf("--server %q: want a URL like http://127.0.0.1:8080", server)}
-	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "ws"
-	case "https", "wss":
-		u.Scheme = "wss"
-	default:
-		return "", usageError{fmt.Sprintf("--server %q: scheme must be http, https, ws or wss", server)}
-	}
-	if u.Path == "" {
-		u.Path = "/api/v1/socket"
-	}
-	return u.String(), nil
-}
-
 // dialSocket connects and authenticates with the token as a bearer header.
 // The connection is closed when ctx ends, which unblocks any read.
 func dialSocket(ctx context.Context, server, token string) (*sock, error) {
 	if token == "" {
 		return nil, errNoToken
 	}
-	u, err := socketURL(server)
+	addr, err := serverAddress(server)
 	if err != nil {
 		return nil, err
 	}
+	u := addr.Socket()
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
 	h.Set("User-Agent", userAgent())
@@ -102,7 +80,7 @@ func dialSocket(ctx context.Context, server, token string) (*sock, error) {
 			}
 			return nil, fmt.Errorf("connect to %s: HTTP %s", u, resp.Status)
 		}
-		return nil, explainDial(server, fmt.Errorf("connect to %s: %w", u, err))
+		return nil, explainDial(addr.String(), fmt.Errorf("connect to %s: %w", u, err))
 	}
 	conn.SetReadLimit(16 << 20)
 	s := &sock{conn: conn, stop: context.AfterFunc(ctx, func() { conn.Close() })}

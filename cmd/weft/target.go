@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/weft-run/weft/client"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -26,7 +28,7 @@ type target struct {
 // a store directly, and --json when its output is a listing.
 func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
 	t.fs = fs
-	fs.StringVar(&t.server, "server", "http://127.0.0.1:8080", "weft server (http://host:port)")
+	fs.StringVar(&t.server, "server", defaultServer, serverUsage)
 	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN)")
 	if dataDir {
 		fs.StringVar(&t.dataDir, "data-dir", "", "read a stopped server's data dir instead of --server")
@@ -39,6 +41,26 @@ func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
 func (t *target) dial(ctx context.Context) (*sock, error) {
 	t.token = defaultToken(t.token, flagOutput(t.fs))
 	return dialSocket(ctx, t.server, t.token)
+}
+
+// defaultServer is --server when neither it nor WEFT_SERVER is given.
+const defaultServer = "http://127.0.0.1:8080"
+
+// serverUsage is --server's help line in every command.
+const serverUsage = "weft server: http[s]://host:port, ws[s]://host:port/api/v1/socket or host:port (README \"Server address\")"
+
+// serverAddress reads --server with the one address parser the Go client
+// uses too; a bad address is a usage error saying why.
+func serverAddress(server string) (client.Address, error) {
+	a, err := client.ParseAddress(server)
+	if err != nil {
+		var e *client.Error
+		if errors.As(err, &e) {
+			return client.Address{}, usageError{"--server: " + e.Message}
+		}
+		return client.Address{}, usageError{"--server: " + err.Error()}
+	}
+	return a, nil
 }
 
 // openDataDir opens the store of a data dir. bbolt allows one process at a
