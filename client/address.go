@@ -47,7 +47,7 @@ func ParseAddress(s string) (Address, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "http://" + raw
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(asHTTP(raw))
 	if err != nil {
 		return Address{}, addressError(s, "not a URL: "+unwrapURLError(err))
 	}
@@ -69,6 +69,20 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, addressError(s, "the path repeats "+SocketPath)
 	}
 	return a, nil
+}
+
+// asHTTP spells a ws or wss address as http or https: url.Parse checks
+// the port only for those schemes, and ws://h::1 or wss://h:8:8 must be
+// refused as http://h::1 is.
+func asHTTP(raw string) string {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	switch strings.ToLower(scheme) {
+	case "ws":
+		return "http://" + rest
+	case "wss":
+		return "https://" + rest
+	}
+	return raw
 }
 
 // checkURLParts refuses what an address must not have, and a bad host or
