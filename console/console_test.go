@@ -7,9 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -60,7 +58,7 @@ func chromium(t *testing.T) string {
 // TestConsoleInHeadlessChromium drives the real console in headless
 // Chromium against a real weft server: log in with a token, start
 // search-candidates and see its events and streamed LLM text, cancel a
-// countdown, join a room; a screenshot is saved as a test artifact.
+// countdown, pause a schedule.
 func TestConsoleInHeadlessChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser; skipped with -short")
@@ -71,23 +69,11 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 
 	ctx := headless(t, 90*time.Second)
 
-	page := "http://" + srv.Addr() + "/console/"
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
-	selectWorkflow := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.Steps(
-			chromedp.SetValue(css("#workflow"), name),
-			chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
-		)
-	}
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(page),
-		chromedp.WaitVisible(css("#login-form")),
-		chromedp.SetValue(css("#token"), "tok-console"),
-		chromedp.Click(css("#login-button")),
-		chromedp.WaitVisible(css("#app")),
-		chromedp.WaitReady(css(`#workflow option[value="search-candidates"]`)),
+		login(srv, "tok-console"),
 		// Start search-candidates from the parameters form.
-		selectWorkflow("search-candidates"),
+		startFromForm("search-candidates"),
 		chromedp.WaitVisible(css(`input[data-param="user_query"]`)),
 		chromedp.SetValue(css(`input[data-param="user_query"]`), "senior go engineer"),
 		chromedp.SetValue(css(`input[data-param="organization_id"]`), "org_1"),
@@ -114,20 +100,21 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	}
 	t.Logf("streamed LLM text: %q", llm)
 
-	// Start a long countdown, cancel it with the button; join a room.
+	// Start a long countdown, cancel it with the button.
 	err = chromedp.Do(ctx,
-		selectWorkflow("countdown"),
+		startFromForm("countdown"),
 		chromedp.WaitVisible(css(`input[data-param="steps"]`)),
 		chromedp.SetValue(css(`input[data-param="steps"]`), "200"),
 		chromedp.SetValue(css(`input[data-param="delay_ms"]`), "200"),
 		chromedp.Click(css("#start-button")),
 		waitText("#timeline", "task_start"),
+		chromedp.WaitEnabled(css("#cancel-button")),
 		chromedp.Click(css("#cancel-button")),
 		waitText("#detail-status", "cancelled"),
 		waitText("#timeline", "execution_cancelled"),
-		chromedp.Click(css("#room-form button")),
-		waitText("#room-list", "carol"),
-		// The list shows both executions with their live status.
+		// The list shows both executions with their status.
+		route("#/executions"),
+		chromedp.WaitVisible(css("#exec-rows")),
 		waitText("#exec-rows", "cancelled"),
 		waitText("#exec-rows", "search-candidates"),
 	)
@@ -144,6 +131,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = chromedp.Do(ctx,
+		route("#/schedules"),
 		waitText("#schedule-rows", created.ScheduleID),
 		waitText("#schedule-rows", "cron 0 9 * * * Europe/Paris"),
 		waitText("#queue-depth", "0 execution(s) queued"),
@@ -156,16 +144,7 @@ func TestConsoleInHeadlessChromium(t *testing.T) {
 	if info, err := srv.Service().GetSchedule(context.Background(), who, created.ScheduleID); err != nil || !info.Paused {
 		t.Fatalf("after Pause in the console: %+v, %v", info, err)
 	}
-
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (lower is JPEG)
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	shot, _ := filepath.Abs(filepath.Join("testdata", "artifacts", "console.png"))
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s", shot)
+	screenshot(t, ctx, "schedules")
 }
 
 // waitText polls until the element's text contains want.

@@ -63,14 +63,8 @@ func TestConsoleDeletesEndedExecution(t *testing.T) {
 	}
 	// A live approval, waiting for its signal: Delete is disabled.
 	err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
-		chromedp.WaitVisible(css("#login-form")),
-		chromedp.SetValue(css("#token"), "tok-del"),
-		chromedp.Click(css("#login-button")),
-		chromedp.WaitVisible(css("#app")),
-		chromedp.WaitReady(css(`#workflow option[value="approval"]`)),
-		chromedp.SetValue(css("#workflow"), "approval"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
+		login(srv, "tok-del"),
+		startFromForm("approval"),
 		chromedp.Click(css("#start-button")),
 		chromedp.WaitVisible(css("#detail")),
 		waitText("#timeline", "signal_waiting"),
@@ -89,6 +83,7 @@ func TestConsoleDeletesEndedExecution(t *testing.T) {
 	// Cancelled: Delete is enabled; a dismissed confirmation deletes nothing.
 	decisions <- false
 	err = chromedp.Do(ctx,
+		chromedp.WaitEnabled(css("#cancel-button")),
 		chromedp.Click(css("#cancel-button")),
 		waitText("#detail-status", "cancelled"),
 		chromedp.WaitEnabled(css("#delete-button")),
@@ -114,6 +109,9 @@ func TestConsoleDeletesEndedExecution(t *testing.T) {
 	err = chromedp.Do(ctx,
 		chromedp.Click(css("#delete-button")),
 		waitText("#detail-status", "deleted"),
+		route("#/executions"),
+		chromedp.WaitVisible(css("#exec-table")),
+		waitText("#exec-empty", "No executions match"),
 		waitNoText("#exec-rows", id),
 	)
 	if err != nil {

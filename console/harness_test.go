@@ -69,3 +69,55 @@ func headless(t *testing.T, timeout time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// login opens the console, logs in with token and waits for the app.
+func login(srv *server.Server, token string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-form")),
+		chromedp.SetValue(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#login-button")),
+		chromedp.WaitVisible(chromedp.CSS("#app")),
+	)
+}
+
+// route goes to a console route (a URL hash such as "#/workflows") as a
+// click on a link would.
+func route(hash string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash))
+}
+
+// startFromForm picks a workflow on the workflows page and shows its
+// parameters form.
+func startFromForm(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		route("#/workflows/"+name),
+		chromedp.WaitVisible(chromedp.CSS("#start-form")),
+		chromedp.WaitReady(chromedp.CSS(`#workflow option[value="`+name+`"]`)),
+		chromedp.SetValue(chromedp.CSS("#workflow"), name),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
+	)
+}
+
+// screenshot saves the page as $WEFT_SCREENSHOTS/<name>.png, for a person
+// to look at (CI keeps them as artifacts); without the variable it saves
+// nothing.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("WEFT_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100: PNG (lower is JPEG)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}

@@ -34,14 +34,8 @@ func TestStartFormRefusesBadNumbers(t *testing.T) {
 	steps := css(`input[data-param="steps"]`)
 	stepsError := css(`[data-param-error="steps"]`)
 	err := chromedp.Do(ctx,
-		chromedp.Navigate("http://"+srv.Addr()+"/console/"),
-		chromedp.WaitVisible(css("#login-form")),
-		chromedp.SetValue(css("#token"), "tok-form"),
-		chromedp.Click(css("#login-button")),
-		chromedp.WaitVisible(css("#app")),
-		chromedp.WaitReady(css(`#workflow option[value="countdown"]`)),
-		chromedp.SetValue(css("#workflow"), "countdown"),
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("workflow").dispatchEvent(new Event("change"))`),
+		login(srv, "tok-form"),
+		startFromForm("countdown"),
 		chromedp.WaitVisible(steps),
 		// Not a number: refused in the page, with a visible reason.
 		chromedp.SetValue(steps, "abc"),
@@ -64,18 +58,40 @@ func TestStartFormRefusesBadNumbers(t *testing.T) {
 		t.Fatalf("the refused form started %d executions", n)
 	}
 
-	// Out of the advertised bounds: the server answers INVALID_REQUEST
-	// naming the field, shown as is.
+	// Out of the advertised bounds: refused in the page too, with the
+	// schema's bound.
 	err = chromedp.Do(ctx,
 		chromedp.SetValue(steps, "200000"),
 		chromedp.Click(css("#start-button")),
-		waitText("#start-error", "parameters.steps: must be <= 10000"),
+		waitText("#start-error", "steps: must be ≤ 10000"),
+		waitText(`[data-param-error="steps"]`, "must be ≤ 10000"),
+		// Required and left empty.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('input[data-param="steps"]').value = ""`),
+		chromedp.Click(css("#start-button")),
+		waitText("#start-error", "steps: required"),
 	)
 	if err != nil {
-		t.Fatalf("steps over the maximum: %v", err)
+		t.Fatalf("steps over the maximum, then empty: %v", err)
 	}
 	if n := executions(); n != 0 {
-		t.Fatalf("steps over the maximum started %d executions", n)
+		t.Fatalf("a refused form started %d executions", n)
+	}
+	screenshot(t, ctx, "start-form-errors")
+
+	// What the page cannot check, the server refuses, and the page shows
+	// its answer as is: metadata that is not an object.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(steps, "2"),
+		chromedp.SetValue(css("#start-metadata"), "[1]"),
+		chromedp.Click(css("#start-button")),
+		waitText("#start-error", "metadata"),
+		chromedp.Evaluate[chromedp.Void](`document.getElementById("start-metadata").value = ""`),
+	)
+	if err != nil {
+		t.Fatalf("metadata not an object: %v", err)
+	}
+	if n := executions(); n != 0 {
+		t.Fatalf("a refused start created %d executions", n)
 	}
 
 	// Fixed: the message goes and the execution starts.
