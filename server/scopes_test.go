@@ -252,6 +252,21 @@ var wsCases = map[string]wsCase{
 			}
 		},
 	},
+	"workflow.stats": {
+		// Stats of approval: acme cancels one before each call (stats_test.go);
+		// globex never runs it, so it must see none.
+		scope: weft.ScopeWorkflowsRead, kind: kindList,
+		request: func(fx *scopeFixture) any {
+			fx.cancelApproval()
+			return map[string]any{"name": "approval", "period": "hour"}
+		},
+		works: func(t *testing.T, _ *scopeFixture, frames []frame) {
+			checkAcmeStats(t, expectWSOK(t, frames).Response)
+		},
+		foreign: func(t *testing.T, _ *scopeFixture, frames []frame) {
+			checkNoStats(t, expectWSOK(t, frames).Response)
+		},
+	},
 	"workflow.start": {
 		// subscribe:false: following the stream needs executions:read too.
 		scope: weft.ScopeWorkflowsStart, kind: kindGlobal,
@@ -644,6 +659,21 @@ var httpCases = map[string]httpCase{
 			if !strings.Contains(string(r.body), `"name":"echo"`) {
 				t.Fatalf("workflows: %s", r.body)
 			}
+		},
+	},
+	"GET /api/v1/workflows/{name}/stats": {
+		scope: weft.ScopeWorkflowsRead, kind: kindList,
+		requests: func(fx *scopeFixture, _ string) []httpReq {
+			fx.cancelApproval()
+			return []httpReq{{method: "GET", path: "/api/v1/workflows/approval/stats?period=hour"}}
+		},
+		works: func(t *testing.T, _ *scopeFixture, _ httpReq, r httpResult) {
+			expectHTTPOK(t, r, 200)
+			checkAcmeStats(t, r.body)
+		},
+		foreign: func(t *testing.T, _ *scopeFixture, r httpResult) {
+			expectHTTPOK(t, r, 200)
+			checkNoStats(t, r.body)
 		},
 	},
 	"POST /api/v1/workflows/{name}/executions": {

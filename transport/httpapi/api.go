@@ -149,6 +149,7 @@ func (a *API) Shutdown() { a.doneOnce.Do(func() { close(a.done) }) }
 func (a *API) Register(m *Mux) {
 	m.Handle("GET", "/api/v1/workflows", "workflow.list", a.authed(a.listWorkflows))
 	m.Handle("POST", "/api/v1/workflows/{name}/executions", "workflow.start", a.authed(a.startExecution))
+	m.Handle("GET", "/api/v1/workflows/{name}/stats", "workflow.stats", a.authed(a.workflowStats)) // stats.go
 	m.Handle("GET", "/api/v1/executions", "executions.list", a.authed(a.listExecutions))
 	m.Handle("GET", "/api/v1/executions/{id}", "execution.get", a.authed(a.getExecution))
 	m.Handle("DELETE", "/api/v1/executions/{id}", "execution.delete", a.authed(a.deleteExecution))

@@ -83,6 +83,7 @@ func init() {
 		"server.info":         serverInfo,
 		"workflow.list":       workflowList,
 		"workflow.start":      workflowStart,
+		"workflow.stats":      workflowStats, // stats.go
 		"execution.get":       executionGet,
 		"executions.list":     executionsList,
 		"execution.subscribe": executionSubscribe,
