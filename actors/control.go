@@ -138,7 +138,7 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 	e.Data.Seq, e.Data.Timestamp, e.Data.ExecutionID, e.Data.Workflow = exec.LastSeq+1, now, exec.ID, exec.Workflow
 	prepared, err := persistence.Prepare(persistence.Write{
 		ExecutionID: exec.ID, Events: []events.Event{e},
-		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, At: now},
+		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, Error: cancelledError(reason), At: now},
 	})
 	if err == nil {
 		err = s.sys.store.CommitPreparedWait(ctx, prepared)

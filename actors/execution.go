@@ -104,6 +104,9 @@ type executionActor struct {
 	// credits bound the events a run emits without waiting (a token
 	// stream) that are not committed yet: backpressure (execution_writes.go).
 	credits emitCredits
+	// open are the steps started and not ended, closed with an event by a
+	// cancel or a timeout (execution_steps.go).
+	open openSteps
 }
 
 // stopRequest records why an execution is ending before its workflow
@@ -114,7 +117,7 @@ type stopRequest struct {
 }
 
 func newExecutionActor(sys *System, exec persistence.Execution, fresh bool) *executionActor {
-	return &executionActor{sys: sys, exec: exec, fresh: fresh, credits: newEmitCredits()}
+	return &executionActor{sys: sys, exec: exec, fresh: fresh, credits: newEmitCredits(), open: openSteps{}}
 }
 
 func (a *executionActor) Receive(ctx actor.Context) {
@@ -271,6 +274,7 @@ func (a *executionActor) appendCredited(w persistence.Write, reply chan<- error,
 		d := &w.Events[i].Data
 		d.Seq, d.Timestamp, d.ExecutionID, d.Workflow = a.nextSeq, now, a.exec.ID, a.exec.Workflow
 		a.nextSeq++
+		a.observe(w.Events[i])
 	}
 	w.ExecutionID = a.exec.ID
 	if w.Status == nil {
@@ -406,6 +410,22 @@ func (a *executionActor) returned(ctx actor.Context, msg *workflowReturned) {
 // finish records the outcome: workflow_end or workflow_error, then the
 // terminal execution event, with the status change, in one commit.
 func (a *executionActor) finish(output json.RawMessage, err error) {
+	a.finishAfter(nil, output, err)
+}
+
+// observe follows one sequenced event: the open steps, and the trace.
+func (a *executionActor) observe(e events.Event) {
+	if !a.open.follows(e.Type) {
+		return
+	}
+	if d, ok := decodeStepDetails(e); ok {
+		a.open.observe(e.Type, d)
+	}
+}
+
+// finishAfter is finish with events that go first in the same commit (the
+// closing events of the steps a timeout interrupted).
+func (a *executionActor) finishAfter(first []events.Event, output json.RawMessage, err error) {
 	if a.timeout != nil {
 		a.timeout.Stop()
 	}
@@ -420,5 +440,5 @@ func (a *executionActor) finish(output json.RawMessage, err error) {
 		executionEnd = events.New(events.ExecutionFailed, events.ExecutionEndDetails{Error: info, DurationMS: duration})
 		status = &persistence.StatusUpdate{Status: weft.StatusFailed, Error: info, At: now}
 	}
-	a.append(persistence.Write{Events: []events.Event{workflowEnd, executionEnd}, Status: status}, nil)
+	a.append(persistence.Write{Events: append(first, workflowEnd, executionEnd), Status: status}, nil)
 }

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"runtime"
@@ -30,6 +31,9 @@ func (a *executionActor) startRun(ctx actor.Context) {
 		return
 	}
 	a.gen++
+	if a.gen == 1 {
+		a.open.seed(steps) // what earlier actors left open
+	}
 	a.running = true
 	runCtx, cancel := context.WithCancelCause(bg)
 	a.cancelRun = cancel
@@ -167,20 +171,33 @@ func (a *executionActor) requestStop(ctx actor.Context, req *stopRequest) {
 	a.finishStopped()
 }
 
-// finishStopped records execution_cancelled (or a timeout failure).
+// finishStopped records execution_cancelled (or a timeout failure), after
+// an error event for each step the stop interrupted, in one commit. The
+// snapshot of a cancelled execution carries the reason as its error.
 func (a *executionActor) finishStopped() {
 	a.inbox.failWaiters(errCancelled)
 	if a.stop.timedOut {
-		a.finish(nil, workflows.NonRetryable(&workflows.CodedError{Code: "TIMEOUT", Message: a.stop.reason}))
+		closing := a.open.close(events.ErrorInfo{Message: a.stop.reason, Code: codeTimeout})
+		a.finishAfter(closing, nil, workflows.NonRetryable(&workflows.CodedError{Code: codeTimeout, Message: a.stop.reason}))
 		return
 	}
 	now := time.Now().UTC()
+	cancelled := events.New(events.ExecutionCancelled, events.ExecutionEndDetails{
+		Reason: a.stop.reason, DurationMS: now.Sub(a.exec.CreatedAt).Milliseconds(),
+	})
 	a.append(persistence.Write{
-		Events: []events.Event{events.New(events.ExecutionCancelled, events.ExecutionEndDetails{
-			Reason: a.stop.reason, DurationMS: now.Sub(a.exec.CreatedAt).Milliseconds(),
-		})},
-		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, At: now},
+		Events: append(a.open.close(cancelledStep(a.stop.reason)), cancelled),
+		Status: &persistence.StatusUpdate{Status: weft.StatusCancelled, Error: cancelledError(a.stop.reason), At: now},
 	}, nil)
+}
+
+// codeTimeout is the error code of an execution past its timeout, and of
+// the steps the timeout interrupted.
+const codeTimeout = "TIMEOUT"
+
+// cancelledError is the error a cancelled execution's snapshot shows.
+func cancelledError(reason string) *events.ErrorInfo {
+	return &events.ErrorInfo{Message: cmp.Or(reason, "cancelled"), Code: events.CodeCancelled}
 }
 
 // journal is a run's handle on its execution actor.

@@ -11,6 +11,10 @@ type ErrorInfo struct {
 	Code    string `json:"code,omitempty"`
 }
 
+// CodeCancelled is the ErrorInfo code of a cancelled execution (in its
+// snapshot) and of the steps its cancel interrupted (in their error events).
+const CodeCancelled = "CANCELLED"
+
 // ExecutionStartedDetails are the details of execution_started.
 type ExecutionStartedDetails struct {
 	Parameters json.RawMessage `json:"parameters"`
