@@ -1,7 +1,12 @@
 // Command goclient starts search-candidates on a weft server with the Go
 // client and prints its events as they stream, then the result.
 //
-//	go run ./examples/goclient -server ws://127.0.0.1:8080/api/v1/socket -token <token>
+//	go run ./examples/goclient --token <token> "senior Go engineer, Berlin"
+//
+// --server takes the server's address in any form the weft CLI takes
+// (http://127.0.0.1:8080, the default; ws://host:port/api/v1/socket;
+// host:port: client.ParseAddress); WEFT_SERVER and WEFT_TOKEN stand in for
+// the flags.
 package main
 
 import (
@@ -18,11 +23,22 @@ import (
 )
 
 func main() {
-	server := flag.String("server", envOr("WEFT_SERVER", "ws://127.0.0.1:8080/api/v1/socket"), "weft socket URL")
+	server := flag.String("server", envOr("WEFT_SERVER", "http://127.0.0.1:8080"), "weft server address (or WEFT_SERVER)")
 	token := flag.String("token", os.Getenv("WEFT_TOKEN"), "API token (or WEFT_TOKEN)")
-	query := flag.String("query", "senior Go engineer, Berlin", "user_query")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: goclient [--server http://127.0.0.1:8080] [--token T] [query]")
+		flag.PrintDefaults()
+	}
 	flag.Parse()
-	if err := run(*server, *token, *query); err != nil {
+	query := strings.Join(flag.Args(), " ")
+	if query == "" {
+		query = "senior Go engineer, Berlin"
+	}
+	if *token == "" {
+		fmt.Fprintln(os.Stderr, "goclient: set --token or WEFT_TOKEN (weft serve prints an admin token on first start)")
+		os.Exit(2)
+	}
+	if err := run(*server, *token, query); err != nil {
 		fmt.Fprintln(os.Stderr, "goclient:", err)
 		os.Exit(1)
 	}
@@ -39,7 +55,7 @@ func run(server, token, query string) error {
 		},
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("connect to %s: %w", server, err)
 	}
 	defer c.Close(context.Background())
 

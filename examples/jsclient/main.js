@@ -1,19 +1,37 @@
 // Starts search-candidates with the weft JavaScript client and prints its
 // events as they stream, then the result.
 //
-//   cd clients/js && npm ci      # once: installs `ws`, Node's WebSocket
-//   WEFT_TOKEN=<token> node examples/jsclient/main.js "senior Go engineer, Berlin"
+//   cd clients/js && npm ci      # once on Node 20: installs `ws`, its WebSocket
+//   node examples/jsclient/main.js --token <token> "senior Go engineer, Berlin"
 //
-// Node 22+ has a global WebSocket; on Node 20 the `ws` package is used.
+// --server takes the server's address in any form the weft CLI takes
+// (http://127.0.0.1:8080, the default; ws://host:port/api/v1/socket;
+// host:port); WEFT_SERVER and WEFT_TOKEN stand in for the flags.
+import { parseArgs } from 'node:util';
+
 import { WeftClient } from '../../clients/js/weft.js';
 
-const server = process.env.WEFT_SERVER || 'ws://127.0.0.1:8080/api/v1/socket';
-const token = process.env.WEFT_TOKEN;
-const query = process.argv[2] || 'senior Go engineer, Berlin';
+const usage = 'usage: node examples/jsclient/main.js [--server http://127.0.0.1:8080] [--token T] [query]';
 
-if (!token) {
-  console.error('set WEFT_TOKEN (weft serve prints an admin token on first start)');
-  process.exit(2);
+function options() {
+  try {
+    const { values, positionals } = parseArgs({
+      options: {
+        server: { type: 'string', default: process.env.WEFT_SERVER || 'http://127.0.0.1:8080' },
+        token: { type: 'string', default: process.env.WEFT_TOKEN || '' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+    });
+    if (values.help) {
+      console.log(usage);
+      process.exit(0);
+    }
+    return { ...values, query: positionals.join(' ') || 'senior Go engineer, Berlin' };
+  } catch (err) {
+    console.error(`jsclient: ${err.message}\n${usage}`);
+    process.exit(2);
+  }
 }
 
 async function webSocket() {
@@ -22,12 +40,24 @@ async function webSocket() {
   return ws.default;
 }
 
-const client = await WeftClient.connect(server, {
-  token,
-  WebSocket: await webSocket(),
-  queueWhileDisconnected: 100,
-  onStateChange: (state, err) => console.error(`[connection ${state}${err ? `: ${err.message}` : ''}]`),
-});
+const { server, token, query } = options();
+if (!token) {
+  console.error('jsclient: set --token or WEFT_TOKEN (weft serve prints an admin token on first start)');
+  process.exit(2);
+}
+
+let client;
+try {
+  client = await WeftClient.connect(server, {
+    token,
+    WebSocket: await webSocket(),
+    queueWhileDisconnected: 100,
+    onStateChange: (state, err) => console.error(`[connection ${state}${err ? `: ${err.message}` : ''}]`),
+  });
+} catch (err) {
+  console.error(`jsclient: ${server}: ${err.message}`);
+  process.exit(1);
+}
 
 try {
   const exec = await client.start('search-candidates', {
