@@ -28,8 +28,7 @@ type artifactsTarget struct {
 }
 
 func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet, *artifactsTarget) {
-	fs := flag.NewFlagSet("weft artifacts "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft artifacts "+name, stderr)
 	t := &artifactsTarget{stderr: stderr}
 	fs.StringVar(&t.server, "server", defaultServer, serverUsage)
 	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN): executions:read to get and list, artifacts:write to put and rm")
@@ -78,17 +77,10 @@ func artifactsPut(stdout, stderr io.Writer) *ffcli.Command {
 	name := fs.String("name", "", "the artifact's name (default: the file's base name)")
 	contentType := fs.String("content-type", "", "its Content-Type (default: from the file's extension, else application/octet-stream)")
 	const usage = "weft artifacts put FILE|- [--name N] [--content-type T] [--json]"
-	return &ffcli.Command{
-		Name: "put", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
-		ShortHelp: "Upload a file (- : stdin), streamed; prints the new artifact's id.",
-		Exec: func(ctx context.Context, args []string) error {
-			pos, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(pos, 1, usage); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "put", usage: usage, args: exactly(1),
+		help: "Upload a file (- : stdin), streamed; prints the new artifact's id.",
+		run: func(ctx context.Context, pos []string) error {
 			var in io.Reader = os.Stdin
 			if pos[0] != "-" {
 				f, err := os.Open(pos[0])
@@ -120,24 +112,17 @@ func artifactsPut(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stderr, "uploaded %s: %d bytes, sha256 %s\n", m.Name, m.Size, m.SHA256)
 			return nil
 		},
-	}
+	})
 }
 
 func artifactsGet(stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := artifactsFlags("get", stderr, false)
 	out := fs.String("o", "", "write to this file instead of stdout")
 	const usage = "weft artifacts get ID [-o FILE]"
-	return &ffcli.Command{
-		Name: "get", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
-		ShortHelp: "Download an artifact's bytes.",
-		Exec: func(ctx context.Context, args []string) error {
-			pos, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(pos, 1, usage); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "get", usage: usage, args: exactly(1),
+		help: "Download an artifact's bytes.",
+		run: func(ctx context.Context, pos []string) error {
 			c, err := t.dial(ctx)
 			if err != nil {
 				return err
@@ -174,23 +159,16 @@ func artifactsGet(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stderr, "wrote %s (%s): %d bytes\n", *out, m.Name, n)
 			return nil
 		},
-	}
+	})
 }
 
 func artifactsRm(stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := artifactsFlags("rm", stderr, false)
 	const usage = "weft artifacts rm ID..."
-	return &ffcli.Command{
-		Name: "rm", FlagSet: fs, Options: envOptions(), ShortUsage: usage,
-		ShortHelp: "Delete artifacts (their bytes go when no other artifact shares them).",
-		Exec: func(ctx context.Context, args []string) error {
-			pos, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(pos) == 0 {
-				return usageError{"usage: " + usage}
-			}
+	return newLeaf(fs, leaf{
+		name: "rm", usage: usage, args: atLeast(1),
+		help: "Delete artifacts (their bytes go when no other artifact shares them).",
+		run: func(ctx context.Context, pos []string) error {
 			c, err := t.dial(ctx)
 			if err != nil {
 				return err
@@ -204,23 +182,15 @@ func artifactsRm(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }
 
 func artifactsLs(stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := artifactsFlags("ls", stderr, true)
-	return &ffcli.Command{
-		Name: "ls", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft artifacts ls [--json]",
-		ShortHelp:  "List the workspace's artifacts, newest first.",
-		Exec: func(ctx context.Context, args []string) error {
-			pos, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(pos) != 0 {
-				return usageError{"artifacts ls takes no arguments"}
-			}
+	return newLeaf(fs, leaf{
+		name: "ls", usage: "weft artifacts ls [--json]", args: exactly(0),
+		help: "List the workspace's artifacts, newest first.",
+		run: func(ctx context.Context, _ []string) error {
 			c, err := t.dial(ctx)
 			if err != nil {
 				return err
@@ -244,5 +214,5 @@ func artifactsLs(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return tw.Flush()
 		},
-	}
+	})
 }

@@ -74,26 +74,16 @@ func parseTimeFlag(name, s string) (time.Time, error) {
 }
 
 func auditCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft audit", stderr)
 	var t target
 	t.register(fs, false, true)
 	var f auditFlags
 	f.register(fs)
-	return &ffcli.Command{
-		Name:       "audit",
-		ShortUsage: "weft audit [--action A] [--identity I] [--since 1h] [--until T] [--after CURSOR] [--limit N] [--all] [--json]",
-		ShortHelp:  "List the audit trail of the token's workspace, oldest first (scope audit:read).",
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 0, "weft audit [flags]"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "audit", args: exactly(0),
+		usage: "weft audit [--action A] [--identity I] [--since 1h] [--until T] [--after CURSOR] [--limit N] [--all] [--json]",
+		help:  "List the audit trail of the token's workspace, oldest first (scope audit:read).",
+		run: func(ctx context.Context, _ []string) error {
 			req, err := f.request()
 			if err != nil {
 				return err
@@ -122,7 +112,7 @@ func auditCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return printAudit(stdout, out)
 		},
-	}
+	})
 }
 
 // printAudit prints a page as a table, then its next cursor.

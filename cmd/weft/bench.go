@@ -83,14 +83,14 @@ func benchCommand(stdout, stderr io.Writer) *ffcli.Command {
 // flags, and the scenario to run.
 func scenario(stdout, stderr io.Writer, name, help string, flags func(*flag.FlagSet),
 	run func(context.Context, load.Target, load.Progress) (load.Report, error)) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench "+name, flag.ContinueOnError)
+	fs := newFlags("weft bench "+name, stderr)
 	var t benchTarget
 	t.register(fs)
 	flags(fs)
-	return &ffcli.Command{
-		Name: name, ShortUsage: "weft bench " + name + " [flags]", ShortHelp: help, FlagSet: fs, Options: envOptions(),
-		Exec: func(ctx context.Context, _ []string) error { return t.run(ctx, stdout, stderr, run) },
-	}
+	return newLeaf(fs, leaf{
+		name: name, usage: "weft bench " + name + " [flags]", help: help, args: exactly(0),
+		run: func(ctx context.Context, _ []string) error { return t.run(ctx, stdout, stderr, run) },
+	})
 }
 
 func benchWorkflows(stdout, stderr io.Writer) *ffcli.Command {

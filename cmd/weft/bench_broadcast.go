@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,8 +26,7 @@ type broadcastFlags struct {
 }
 
 func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft bench broadcast", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft bench broadcast", stderr)
 	var t benchTarget
 	var f broadcastFlags
 	t.register(fs)
@@ -41,11 +39,10 @@ func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&f.compare, "compare", false, "in one run, load a local reference server and a local weft (each its own process) and print both and the ratios")
 	fs.StringVar(&f.refMode, "ref-mode", "inline", "the reference server's write mode: inline or writer")
 	fs.IntVar(&f.rounds, "rounds", 1, "with --compare: rounds, each loading both servers (order alternates)")
-	return &ffcli.Command{
-		Name: "broadcast", ShortUsage: "weft bench broadcast [flags]",
-		ShortHelp: "N members in one room, B broadcasts: time to the last member, completeness and server CPU per delivery.",
-		FlagSet:   fs, Options: envOptions(),
-		Exec: func(ctx context.Context, _ []string) error {
+	return newLeaf(fs, leaf{
+		name: "broadcast", usage: "weft bench broadcast [flags]", args: exactly(0),
+		help: "N members in one room, B broadcasts: time to the last member, completeness and server CPU per delivery.",
+		run: func(ctx context.Context, _ []string) error {
 			if f.refMode != "inline" && f.refMode != "writer" {
 				return usageError{fmt.Sprintf("--ref-mode %q: want inline or writer", f.refMode)}
 			}
@@ -56,7 +53,7 @@ func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
 				return load.Broadcast(ctx, tg, f.o, p)
 			})
 		},
-	}
+	})
 }
 
 // runBroadcastLocal starts the servers itself: the reference alone

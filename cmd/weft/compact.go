@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,22 +30,17 @@ var compactLockHold = 1500 * time.Millisecond
 const compactTxMaxSize = 64 << 20
 
 func compactCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft compact", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft compact", stderr)
 	dataDir := fs.String("data-dir", "", "the stopped server's data dir (holds weft.db)")
 	out := fs.String("out", "", "write the compacted copy to this new file and leave the store as it is")
 	backup := fs.Bool("backup", false, "keep the uncompacted store as weft.db.bak")
-	return &ffcli.Command{
-		Name: "compact", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft compact --data-dir D [--out F] [--backup]",
-		ShortHelp:  "Rewrite a stopped server's store without its free pages (the file shrinks).",
-		LongHelp: "bbolt never gives space back to the file system: deleted executions leave free\n" +
+	return newLeaf(fs, leaf{
+		name: "compact", usage: "weft compact --data-dir D [--out F] [--backup]", args: exactly(0),
+		help: "Rewrite a stopped server's store without its free pages (the file shrinks).",
+		long: "bbolt never gives space back to the file system: deleted executions leave free\n" +
 			"pages that later writes reuse. compact copies every live key into a new file\n" +
 			"with full pages, fsyncs it and renames it over weft.db. The server must be stopped.",
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) > 0 {
-				return usageError{fmt.Sprintf("compact takes no arguments (got %q)", args)}
-			}
+		run: func(ctx context.Context, _ []string) error {
 			if *dataDir == "" {
 				return usageError{"compact needs --data-dir"}
 			}
@@ -64,7 +58,7 @@ func compactCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }
 
 type compactResult struct {

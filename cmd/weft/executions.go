@@ -130,23 +130,15 @@ func snapshotOf(e persistence.Execution) actors.Snapshot {
 }
 
 func executionsLs(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft executions ls", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft executions ls", stderr)
 	var t target
 	t.register(fs, true, true)
 	var f lsFilter
 	f.register(fs, 50)
-	return &ffcli.Command{
-		Name: "ls", ShortUsage: "weft executions ls [--status S] [--workflow W] [--since 24h] [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "List executions, newest first.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 0, "weft executions ls [flags]"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "ls", usage: "weft executions ls [--status S] [--workflow W] [--since 24h] [--json]", args: exactly(0),
+		help: "List executions, newest first.",
+		run: func(ctx context.Context, _ []string) error {
 			items, err := f.list(ctx, &t)
 			if err != nil {
 				return err
@@ -162,7 +154,7 @@ func executionsLs(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return tw.Flush()
 		},
-	}
+	})
 }
 
 func nonNil[T any](s []T) []T {
@@ -181,21 +173,13 @@ func duration(s actors.Snapshot) string {
 }
 
 func executionsShow(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft executions show", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft executions show", stderr)
 	var t target
 	t.register(fs, true, true)
-	return &ffcli.Command{
-		Name: "show", ShortUsage: "weft executions show ID [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Show an execution: parameters, outcome, and each step with its timing.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft executions show ID"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "show", usage: "weft executions show ID [--json]", args: exactly(1),
+		help: "Show an execution: parameters, outcome, and each step with its timing.",
+		run: func(ctx context.Context, args []string) error {
 			snap, err := getSnapshot(ctx, &t, args[0])
 			if err != nil {
 				return err
@@ -206,7 +190,7 @@ func executionsShow(stdout, stderr io.Writer) *ffcli.Command {
 			printSnapshot(stdout, snap)
 			return nil
 		},
-	}
+	})
 }
 
 // getSnapshot reads one execution with its steps in step order.
@@ -286,21 +270,13 @@ func printSnapshot(w io.Writer, s actors.Snapshot) {
 // events, steps and idempotency key. A live one is refused (CONFLICT):
 // cancel it first.
 func executionsRm(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft executions rm", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft executions rm", stderr)
 	var t target
 	t.register(fs, false, false)
-	return &ffcli.Command{
-		Name: "rm", ShortUsage: "weft executions rm ID [ID...]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Delete ended executions with their events (a live one: cancel it first).",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(args) == 0 {
-				return usageError{"usage: weft executions rm ID [ID...]"}
-			}
+	return newLeaf(fs, leaf{
+		name: "rm", usage: "weft executions rm ID [ID...]", args: atLeast(1),
+		help: "Delete ended executions with their events (a live one: cancel it first).",
+		run: func(ctx context.Context, args []string) error {
 			s, err := t.dial(ctx)
 			if err != nil {
 				return err
@@ -324,5 +300,5 @@ func executionsRm(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -86,26 +85,18 @@ func (p *eventPrinter) result() error {
 }
 
 func tailCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft tail", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft tail", stderr)
 	var t target
 	t.register(fs, false, true)
 	after := fs.Uint64("after-seq", 0, "start after this seq (0: from the first event)")
-	return &ffcli.Command{
-		Name: "tail", ShortUsage: "weft tail ID [--after-seq N] [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Print an execution's events, stored then live, until it ends; reconnects and resumes after a drop.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft tail ID"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "tail", usage: "weft tail ID [--after-seq N] [--json]", args: exactly(1),
+		help: "Print an execution's events, stored then live, until it ends; reconnects and resumes after a drop.",
+		run: func(ctx context.Context, args []string) error {
 			p := &eventPrinter{w: stdout, json: t.json, lastSeq: *after}
 			return tail(ctx, &t, args[0], p, stderr)
 		},
-	}
+	})
 }
 
 // tail subscribes after p.lastSeq and, when the connection drops, dials
@@ -148,23 +139,15 @@ func tailOnce(ctx context.Context, t *target, id string, p *eventPrinter) error 
 }
 
 func startCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft start", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft start", stderr)
 	var t target
 	t.register(fs, false, true)
 	detach := fs.Bool("detach", false, "print the execution id and return without following it")
 	idem := fs.String("idempotency-key", "", "idempotency key of the start")
-	return &ffcli.Command{
-		Name: "start", ShortUsage: "weft start NAME [JSON] [--detach] [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Start a workflow and print its events until it ends (exit 0 completed, 1 failed or cancelled).",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(args) < 1 || len(args) > 2 {
-				return usageError{"usage: weft start NAME [JSON parameters]"}
-			}
+	return newLeaf(fs, leaf{
+		name: "start", usage: "weft start NAME [JSON] [--detach] [--idempotency-key K] [--json]", args: between(1, 2),
+		help: "Start a workflow and print its events until it ends (exit 0 completed, 1 failed or cancelled).",
+		run: func(ctx context.Context, args []string) error {
 			params := json.RawMessage("{}")
 			if len(args) == 2 {
 				params = json.RawMessage(args[1])
@@ -175,7 +158,7 @@ func startCommand(stdout, stderr io.Writer) *ffcli.Command {
 			req := map[string]any{"name": args[0], "parameters": params, "idempotency_key": *idem, "subscribe": !*detach}
 			return followStart(ctx, &t, "workflow.start", req, stdout, stderr)
 		},
-	}
+	})
 }
 
 // followStart sends a request that starts an execution and streams it
@@ -221,43 +204,27 @@ func followStart(ctx context.Context, t *target, service string, req any, stdout
 }
 
 func cancelCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft cancel", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft cancel", stderr)
 	var t target
 	t.register(fs, false, false)
 	reason := fs.String("reason", "", "reason recorded in execution_cancelled")
-	return &ffcli.Command{
-		Name: "cancel", ShortUsage: "weft cancel ID [--reason R]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Cancel an execution.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft cancel ID"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "cancel", usage: "weft cancel ID [--reason R]", args: exactly(1),
+		help: "Cancel an execution.",
+		run: func(ctx context.Context, args []string) error {
 			return cancelExecution(ctx, &t, stdout, args[0], *reason)
 		},
-	}
+	})
 }
 
 func signalCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft signal", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft signal", stderr)
 	var t target
 	t.register(fs, false, false)
-	return &ffcli.Command{
-		Name: "signal", ShortUsage: "weft signal ID NAME [JSON]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Send a signal (with a JSON payload) to an execution.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if len(args) < 2 || len(args) > 3 {
-				return usageError{"usage: weft signal ID NAME [JSON payload]"}
-			}
+	return newLeaf(fs, leaf{
+		name: "signal", usage: "weft signal ID NAME [JSON]", args: between(2, 3),
+		help: "Send a signal (with a JSON payload) to an execution.",
+		run: func(ctx context.Context, args []string) error {
 			var payload json.RawMessage
 			if len(args) == 3 {
 				payload = json.RawMessage(args[2])
@@ -267,7 +234,7 @@ func signalCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return signalExecution(ctx, &t, stdout, args[0], args[1], payload)
 		},
-	}
+	})
 }
 
 // endedError says that an execution had ended, so a command did nothing
@@ -335,49 +302,33 @@ func signalExecution(ctx context.Context, t *target, stdout io.Writer, id, name 
 }
 
 func rerunCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft rerun", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft rerun", stderr)
 	var t target
 	t.register(fs, false, true)
 	from := fs.Int("from-step", 0, "first top-level step to run again; the recorded results of the steps before it are reused")
 	detach := fs.Bool("detach", false, "print the new execution id and return without following it")
-	return &ffcli.Command{
-		Name: "rerun", ShortUsage: "weft rerun ID --from-step N [--detach]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Start a new execution of the same workflow and input, reusing the steps before N.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft rerun ID --from-step N"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "rerun", usage: "weft rerun ID --from-step N [--detach] [--json]", args: exactly(1),
+		help: "Start a new execution of the same workflow and input, reusing the steps before N.",
+		run: func(ctx context.Context, args []string) error {
 			if *from < 1 {
 				return usageError{"--from-step must be 1 or more"}
 			}
 			req := map[string]any{"execution_id": args[0], "from_step": *from, "subscribe": !*detach}
 			return followStart(ctx, &t, "execution.rerun", req, stdout, stderr)
 		},
-	}
+	})
 }
 
 func replayCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft replay", stderr)
 	var t target
 	t.register(fs, false, true)
 	speed := fs.Float64("speed", 0, "0: as fast as possible; 1: original timing (each gap capped at 5s)")
-	return &ffcli.Command{
-		Name: "replay", ShortUsage: "weft replay ID [--speed 0|1] [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "Re-stream an execution's stored events (execution.replay).",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft replay ID [--speed 0|1]"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "replay", usage: "weft replay ID [--speed 0|1] [--json]", args: exactly(1),
+		help: "Re-stream an execution's stored events (execution.replay).",
+		run: func(ctx context.Context, args []string) error {
 			if *speed != 0 && *speed != 1 {
 				return usageError{"--speed must be 0 or 1"}
 			}
@@ -396,5 +347,5 @@ func replayCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return err
 		},
-	}
+	})
 }

@@ -30,12 +30,11 @@ const rootLongHelp = `Run "weft help COMMAND" for a command's flags. Every flag 
 WEFT_<FLAG> from the environment (WEFT_SERVER, WEFT_TOKEN, ...).`
 
 // helpCommand prints the usage of weft or of one (sub)command.
-func helpCommand(root *ffcli.Command, stdout io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:       "help",
-		ShortUsage: "weft help [COMMAND [SUBCOMMAND]]",
-		ShortHelp:  "Print the commands, or one command's usage and flags.",
-		Exec: func(_ context.Context, args []string) error {
+func helpCommand(root *ffcli.Command, stdout, stderr io.Writer) *ffcli.Command {
+	return newLeaf(newFlags("weft help", stderr), leaf{
+		name: "help", usage: "weft help [COMMAND [SUBCOMMAND]]",
+		help: "Print the commands, or one command's usage and flags.", args: anyArgs(),
+		run: func(_ context.Context, args []string) error {
 			cmd := root
 			for i, name := range args {
 				next := findCommand(cmd.Subcommands, name)
@@ -47,12 +46,14 @@ func helpCommand(root *ffcli.Command, stdout io.Writer) *ffcli.Command {
 			fmt.Fprint(stdout, usageOf(cmd))
 			return nil
 		},
-	}
+	})
 }
 
+// findCommand is the command of cmds named name (in any case, as ffcli
+// matches them).
 func findCommand(cmds []*ffcli.Command, name string) *ffcli.Command {
 	for _, c := range cmds {
-		if c.Name == name {
+		if strings.EqualFold(c.Name, name) {
 			return c
 		}
 	}

@@ -41,7 +41,7 @@ func main() {
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := rootCommand(stdout, stderr)
-	if err := root.Parse(args); err != nil {
+	if err := root.Parse(verbatim(root, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
@@ -94,7 +94,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			artifactsCommand(stdout, stderr),
 			auditCommand(stdout, stderr),
 			workflowsCommand(stdout, stderr),
-			versionCommand(stdout),
+			versionCommand(stdout, stderr),
 		},
 		Exec: func(_ context.Context, args []string) error {
 			switch {
@@ -108,20 +108,18 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 			return unknownCommand(root, args[0])
 		},
 	}
-	root.Subcommands = append(root.Subcommands, helpCommand(root, stdout))
+	root.Subcommands = append(root.Subcommands, helpCommand(root, stdout, stderr))
 	return root
 }
 
-func versionCommand(stdout io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:       "version",
-		ShortUsage: "weft version",
-		ShortHelp:  "Print the version.",
-		Exec: func(context.Context, []string) error {
+func versionCommand(stdout, stderr io.Writer) *ffcli.Command {
+	return newLeaf(newFlags("weft version", stderr), leaf{
+		name: "version", usage: "weft version", help: "Print the version.", args: exactly(0),
+		run: func(context.Context, []string) error {
 			fmt.Fprintln(stdout, "weft", version)
 			return nil
 		},
-	}
+	})
 }
 
 // envOptions make every flag readable from WEFT_<FLAG>.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,22 +25,17 @@ import (
 // export is the same bytes whether it reads a data dir or a server.
 
 func exportCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft export", stderr)
 	var t target
 	t.register(fs, true, false)
 	var f lsFilter
 	f.register(fs, 0)
 	out := fs.String("o", "", "write to this file instead of stdout")
-	return &ffcli.Command{
-		Name: "export", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft export [ID...] [--workflow W] [--status S] [--since D] [--data-dir D | --server URL] [-o file.jsonl]",
-		ShortHelp:  "Write executions (record, steps, events) as portable JSON lines.",
-		Exec: func(ctx context.Context, ids []string) error {
-			ids, err := interspersed(fs, ids)
-			if err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "export", args: anyArgs(),
+		usage: "weft export [ID...] [--workflow W] [--status S] [--since D] [--data-dir D | --server URL] [-o file.jsonl]",
+		help:  "Write executions (record, steps, events) as portable JSON lines.",
+		run: func(ctx context.Context, ids []string) error {
 			w := stdout
 			if *out != "" {
 				file, err := os.Create(*out)
@@ -62,7 +56,7 @@ func exportCommand(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stderr, "exported %d executions\n", n)
 			return nil
 		},
-	}
+	})
 }
 
 func export(ctx context.Context, t *target, f *lsFilter, ids []string, w io.Writer, stderr io.Writer) (int, error) {
@@ -163,28 +157,20 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 }
 
 func importCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft import", stderr)
 	var t target
 	t.register(fs, true, false)
-	return &ffcli.Command{
-		Name: "import", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft import FILE.jsonl [--server URL | --data-dir D]",
-		ShortHelp:  "Store the executions of an export file into a running server (admin token) or a stopped server's data dir.",
-		LongHelp: "Importing is idempotent: an execution already stored with the same history is skipped and\n" +
+	return newLeaf(fs, leaf{
+		name: "import", usage: "weft import FILE.jsonl [--server URL | --data-dir D]", args: exactly(1),
+		help: "Store the executions of an export file into a running server (admin token) or a stopped server's data dir.",
+		long: "Importing is idempotent: an execution already stored with the same history is skipped and\n" +
 			"counted; one stored with another history stops the import with an error naming its line.\n" +
 			"Over --server (POST /api/v1/import, admin token, records of the token's workspace only) an\n" +
 			"execution that had not ended resumes at once; in a --data-dir it resumes when a server next\n" +
 			"opens the dir (which must not be in use).",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
-			if err := needArgs(args, 1, "weft import FILE.jsonl [--server URL | --data-dir D]"); err != nil {
-				return err
-			}
+		run: func(ctx context.Context, args []string) error {
 			var res actors.ImportResult
+			var err error
 			if t.dataDir != "" {
 				res, err = importDataDir(ctx, t.dataDir, args[0], stderr)
 			} else {
@@ -196,7 +182,7 @@ func importCommand(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stdout, "imported %d executions, skipped %d already present\n", res.Imported, res.Skipped)
 			return nil
 		},
-	}
+	})
 }
 
 // importServer streams the file to POST /api/v1/import.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,24 +26,19 @@ func registry() *workflows.Registry {
 }
 
 func replayCheckCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft replay-check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft replay-check", stderr)
 	var t target
 	t.register(fs, true, true)
 	var f lsFilter
 	f.register(fs, 0)
 	file := fs.String("file", "", "check the executions of an export file (weft export) instead")
-	return &ffcli.Command{
-		Name: "replay-check", FlagSet: fs, Options: envOptions(),
-		ShortUsage: "weft replay-check [ID...] [--workflow W] [--status S] [--data-dir D | --server URL | --file F] [--json]",
-		ShortHelp:  "Replay recorded executions against this binary's workflow code; exit 1 if any diverged.",
-		LongHelp: "Runs each workflow function against its recorded step results, without running any step\n" +
+	return newLeaf(fs, leaf{
+		name: "replay-check", args: anyArgs(),
+		usage: "weft replay-check [ID...] [--workflow W] [--status S] [--data-dir D | --server URL | --file F] [--json]",
+		help:  "Replay recorded executions against this binary's workflow code; exit 1 if any diverged.",
+		long: "Runs each workflow function against its recorded step results, without running any step\n" +
 			"(no side effects), and reports the first step where the code and the recording differ.",
-		Exec: func(ctx context.Context, args []string) error {
-			args, err := interspersed(fs, args)
-			if err != nil {
-				return err
-			}
+		run: func(ctx context.Context, args []string) error {
 			histories, err := loadHistories(ctx, &t, &f, *file, args, stderr)
 			if err != nil {
 				return err
@@ -75,7 +69,7 @@ func replayCheckCommand(stdout, stderr io.Writer) *ffcli.Command {
 			}
 			return nil
 		},
-	}
+	})
 }
 
 func printReplayResults(w io.Writer, results []replay.Result) {

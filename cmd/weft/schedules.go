@@ -66,8 +66,7 @@ func schedulesCommand(stdout, stderr io.Writer) *ffcli.Command {
 }
 
 func schedulesFlags(name string, stderr io.Writer) (*flag.FlagSet, *schedulesTarget) {
-	fs := flag.NewFlagSet("weft schedules "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft schedules "+name, stderr)
 	var t schedulesTarget
 	t.register(fs)
 	return fs, &t
@@ -132,16 +131,10 @@ func orDash(s string) string {
 
 func schedulesLs(stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := schedulesFlags("ls", stderr)
-	return &ffcli.Command{
-		Name:       "ls",
-		ShortUsage: "weft schedules ls [--server URL] [--token T] [--json]",
-		ShortHelp:  "List the workspace's schedules.",
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) != 0 {
-				return usageError{"schedules ls takes no arguments"}
-			}
+	return newLeaf(fs, leaf{
+		name: "ls", usage: "weft schedules ls [--server URL] [--token T] [--json]", args: exactly(0),
+		help: "List the workspace's schedules.",
+		run: func(ctx context.Context, _ []string) error {
 			var raw json.RawMessage
 			if err := t.call(ctx, "schedule.list", nil, &raw); err != nil {
 				return err
@@ -168,28 +161,22 @@ func schedulesLs(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stderr, "%d active, %d paused\n", list.Active, list.Paused)
 			return nil
 		},
-	}
+	})
 }
 
 func schedulesGet(stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := schedulesFlags("get", stderr)
-	return &ffcli.Command{
-		Name:       "get",
-		ShortUsage: "weft schedules get [flags] <schedule-id>",
-		ShortHelp:  "Show one schedule (as JSON).",
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) != 1 {
-				return usageError{"schedules get takes one schedule id"}
-			}
+	return newLeaf(fs, leaf{
+		name: "get", usage: "weft schedules get SCHEDULE_ID", args: exactly(1),
+		help: "Show one schedule (as JSON).",
+		run: func(ctx context.Context, args []string) error {
 			var raw json.RawMessage
 			if err := t.call(ctx, "schedule.get", map[string]string{"schedule_id": args[0]}, &raw); err != nil {
 				return err
 			}
 			return printJSON(stdout, raw)
 		},
-	}
+	})
 }
 
 func schedulesCreate(stdout, stderr io.Writer) *ffcli.Command {
@@ -201,16 +188,11 @@ func schedulesCreate(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&params, "params", "{}", "workflow parameters, a JSON object")
 	fs.StringVar(&overlap, "overlap", "", "when the previous run is still going: skip (default), allow, cancel_previous")
 	fs.StringVar(&catchUp, "catch-up", "", "firings missed while the server was down: skip (default), run_once")
-	return &ffcli.Command{
-		Name:       "create",
-		ShortUsage: "weft schedules create [flags] (--cron EXPR [--tz ZONE] | --every DURATION) <workflow>",
-		ShortHelp:  "Create a schedule; prints its id and next run.",
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) != 1 {
-				return usageError{"schedules create takes one workflow name"}
-			}
+	return newLeaf(fs, leaf{
+		name: "create", args: exactly(1),
+		usage: "weft schedules create WORKFLOW (--cron EXPR [--tz ZONE] | --every DURATION) [--params JSON] [--overlap O] [--catch-up C]",
+		help:  "Create a schedule; prints its id and next run.",
+		run: func(ctx context.Context, args []string) error {
 			if !json.Valid([]byte(params)) || !strings.HasPrefix(strings.TrimSpace(params), "{") {
 				return usageError{"--params must be a JSON object"}
 			}
@@ -235,22 +217,15 @@ func schedulesCreate(stdout, stderr io.Writer) *ffcli.Command {
 			fmt.Fprintf(stdout, "%s\tnext run %s\n", res.ScheduleID, res.NextRunAt.UTC().Format(time.RFC3339))
 			return nil
 		},
-	}
+	})
 }
 
 // schedulesByID is a subcommand that sends one schedule id to service.
 func schedulesByID(name, service, help string, stdout, stderr io.Writer) *ffcli.Command {
 	fs, t := schedulesFlags(name, stderr)
-	return &ffcli.Command{
-		Name:       name,
-		ShortUsage: "weft schedules " + name + " [flags] <schedule-id>",
-		ShortHelp:  help,
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) != 1 {
-				return usageError{"schedules " + name + " takes one schedule id"}
-			}
+	return newLeaf(fs, leaf{
+		name: name, usage: "weft schedules " + name + " SCHEDULE_ID", args: exactly(1), help: help,
+		run: func(ctx context.Context, args []string) error {
 			var raw json.RawMessage
 			if err := t.call(ctx, service, map[string]string{"schedule_id": args[0]}, &raw); err != nil {
 				return err
@@ -279,5 +254,5 @@ func schedulesByID(name, service, help string, stdout, stderr io.Writer) *ffcli.
 			}
 			return nil
 		},
-	}
+	})
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -33,8 +31,7 @@ type serveFlags struct {
 }
 
 func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft serve", stderr)
 	var f serveFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&f.dataDir, "data-dir", "./weft-data", "directory of the bbolt store (and keys.json when --keys is not given)")
@@ -53,19 +50,13 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&f.audit, "audit", true, "record every mutation in the audit trail (GET /api/v1/audit, weft audit)")
 	fs.DurationVar(&f.retention, "retention", 0, "delete executions that ended longer ago than this, e.g. 720h (0: keep them; a workflow may set its own)")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
-	return &ffcli.Command{
-		Name:       "serve",
-		ShortUsage: "weft serve [flags]",
-		ShortHelp:  "Run the weft server with the reference workflows.",
-		FlagSet:    fs,
-		Options:    envOptions(),
-		Exec: func(ctx context.Context, args []string) error {
-			if len(args) > 0 {
-				return usageError{"serve takes no arguments, got " + strings.Join(args, " ")}
-			}
+	return newLeaf(fs, leaf{
+		name: "serve", usage: "weft serve [flags]", args: exactly(0),
+		help: "Run the weft server with the reference workflows.",
+		run: func(ctx context.Context, _ []string) error {
 			return serve(ctx, f, stdout, stderr)
 		},
-	}
+	})
 }
 
 func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {

@@ -153,34 +153,6 @@ func (p *progress) done() {
 	}
 }
 
-// needArgs checks the positional arguments of a command.
-func needArgs(args []string, n int, usage string) error {
-	if len(args) != n {
-		return usageError{"usage: " + usage}
-	}
-	return nil
-}
-
-// interspersed parses flags that follow positional arguments too ("weft
-// replay ID --speed 1"): the standard flag package stops at the first
-// positional one, and operators put ids first. It returns the positional
-// arguments in order.
-func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, usageError{err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	return pos, nil
-}
-
 // isTerminal reports whether w is a terminal, where a self-overwriting
 // progress line makes sense (not a file or a pipe).
 func isTerminal(w io.Writer) bool {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -178,17 +177,13 @@ func workflowsCommand(stdout, stderr io.Writer) *ffcli.Command {
 }
 
 func workflowsLs(stdout, stderr io.Writer) *ffcli.Command {
-	fs := flag.NewFlagSet("weft workflows ls", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("weft workflows ls", stderr)
 	var t target
 	t.register(fs, false, true)
-	return &ffcli.Command{
-		Name: "ls", ShortUsage: "weft workflows ls [--json]", FlagSet: fs, Options: envOptions(),
-		ShortHelp: "List workflows: name, description and parameters (type, required, bounds).",
-		Exec: func(ctx context.Context, args []string) error {
-			if err := needArgs(args, 0, "weft workflows ls [--json]"); err != nil {
-				return err
-			}
+	return newLeaf(fs, leaf{
+		name: "ls", usage: "weft workflows ls [--json]", args: exactly(0),
+		help: "List workflows: name, description and parameters (type, required, bounds).",
+		run: func(ctx context.Context, _ []string) error {
 			s, err := t.dial(ctx)
 			if err != nil {
 				return err
@@ -215,7 +210,7 @@ func workflowsLs(stdout, stderr io.Writer) *ffcli.Command {
 			printWorkflows(stdout, list)
 			return nil
 		},
-	}
+	})
 }
 
 // printWorkflows writes one line per workflow and one indented line per
