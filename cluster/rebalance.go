@@ -1,0 +1,128 @@
+package cluster
+
+import (
+	"context"
+	"github.com/nats-io/nats.go/jetstream"
+	"time"
+)
+
+// rebalance moves this node towards its fair share, ceil(P / live nodes):
+//   - over its share while another live node holds fewer than floor(P /
+//     live nodes), it releases the excess (a node joined);
+//   - under its share, it acquires free partitions;
+//   - a partition free for a whole renew interval is taken whatever the
+//     share: an orphan (while the members list still counts a dead node)
+//     is worse than an imbalance, which the next rebalance corrects;
+//   - a lease that names this run but that it does not hold (a late
+//     write, or one it gave up locally before the server expired it) is
+//     deleted, so that it does not block the partition until it expires.
+func (l *loop) rebalance(ctx context.Context, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, l.n.cfg.RenewInterval)
+	defer cancel()
+	l.deleteStrays(ctx)
+	share, floor := l.shares()
+	owned := len(l.ownedPartitions())
+	if owned > share && l.someoneBelow(floor, now) {
+		l.releaseExcess(ctx, owned-share)
+		return
+	}
+	grace := l.n.cfg.RenewInterval
+	for _, p := range l.freePartitions() {
+		orphan := now.Sub(l.view[p].freeSince) >= grace
+		if owned >= share && !orphan {
+			continue
+		}
+		won, err := l.acquire(ctx, p)
+		if err != nil {
+			l.n.log.Warn().Err(err).Msg("rebalance interrupted")
+			return
+		}
+		if !won {
+			return // the view is behind: its watcher brings the change, and another rebalance
+		}
+		owned++
+	}
+}
+
+// shares are ceil and floor of P over the live nodes (this one counted
+// even while its own heartbeat is missing from the view).
+func (l *loop) shares() (share, floor int) {
+	n := l.n
+	n.mu.Lock()
+	live := len(n.members)
+	if _, self := n.members[nodeKey(n.self.ID)]; !self {
+		live++
+	}
+	n.mu.Unlock()
+	p := n.cfg.Partitions
+	return (p + live - 1) / live, p / live
+}
+
+// someoneBelow reports whether another node that beats holds fewer than
+// floor partitions, by the view. A member whose heartbeat has not changed
+// for two renew intervals is likely dead (its entry not yet expired):
+// releasing partitions towards it would only orphan them.
+func (l *loop) someoneBelow(floor int, now time.Time) bool {
+	held := map[string]int{}
+	for _, e := range l.view {
+		if e.held {
+			held[e.holder.Instance]++
+		}
+	}
+	n := l.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for key, m := range n.members {
+		beating := now.Sub(l.beats[key]) <= 2*n.cfg.RenewInterval
+		if m.Instance != n.self.Instance && beating && held[m.Instance] < floor {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseExcess releases the highest-numbered partitions it holds.
+func (l *loop) releaseExcess(ctx context.Context, excess int) {
+	ps := l.ownedPartitions()
+	for i := len(ps) - 1; i >= 0 && excess > 0; i-- {
+		if err := l.release(ctx, ps[i]); err != nil {
+			l.n.log.Warn().Err(err).Msg("rebalance interrupted")
+			return
+		}
+		excess--
+	}
+}
+
+// freePartitions lists the partitions nobody holds, by the view, starting
+// at this run's offset.
+func (l *loop) freePartitions() []int {
+	parts := l.n.cfg.Partitions
+	start := partitionOffset(l.n.self.Instance, parts)
+	var free []int
+	for i := range parts {
+		p := (start + i) % parts
+		if e, ok := l.view[p]; !ok || !e.held {
+			if !ok {
+				l.view[p] = viewEntry{freeSince: time.Now()} // never written: free since we know
+			}
+			free = append(free, p)
+		}
+	}
+	return free
+}
+
+// deleteStrays deletes leases that name this run but are not held.
+func (l *loop) deleteStrays(ctx context.Context) {
+	for p, e := range l.view {
+		if !e.held || e.holder.Instance != l.n.self.Instance {
+			continue
+		}
+		if _, ok := l.ownedLease(p); ok {
+			continue
+		}
+		l.view[p] = viewEntry{rev: e.rev, freeSince: time.Now()}
+		if err := l.n.leases.Delete(ctx, leaseKey(p), jetstream.LastRevision(e.rev)); err != nil && !isCASConflict(err) {
+			l.n.log.Warn().Err(err).Int("partition", p).Msg("cannot delete a stray lease")
+		}
+	}
+}
