@@ -15,10 +15,10 @@ import (
 	"github.com/weft-run/weft/workflows"
 )
 
-// consoleServer boots a weft server with the reference workflows and one
-// admin token (identity in workspace acme); it serves the console it is
-// tested through, and stops at test end.
-func consoleServer(t *testing.T, token, identity string) *server.Server {
+// consoleServer boots a weft server with the reference workflows (and
+// extra registrations) and one admin token (identity in workspace acme);
+// it serves the console it is tested through, and stops at test end.
+func consoleServer(t *testing.T, token, identity string, extra ...func(*workflows.Registry)) *server.Server {
 	t.Helper()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
@@ -28,6 +28,9 @@ func consoleServer(t *testing.T, token, identity string) *server.Server {
 	}
 	reg := workflows.NewRegistry()
 	reference.Register(reg)
+	for _, f := range extra {
+		f(reg)
+	}
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg,
 		LLM: reference.ScriptedLLM(), NoSync: true})
 	if err != nil {
