@@ -1,0 +1,20 @@
+package storetest_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/persistence/storetest"
+)
+
+func TestBbolt(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
+		s, err := persistence.Open(filepath.Join(t.TempDir(), "weft.db"), persistence.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
