@@ -92,6 +92,7 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 	l.expireOverdue(now)
 	if !now.Before(l.nextRenew) {
 		l.renewRound(ctx)
+		l.expireOverdue(time.Now()) // the round may have waited on a dead connection
 		l.nextRenew = now.Add(l.n.cfg.RenewInterval)
 		if l.rounds++; l.rounds%resyncEvery == 0 || l.leaseW == nil || l.nodeW == nil {
 			l.restartWatchers(ctx)
@@ -102,10 +103,9 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 	}
 }
 
-// renewRound renews the heartbeat and every lease, within one renew
-// interval.
+// renewRound renews the heartbeat and every lease.
 func (l *loop) renewRound(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, l.n.cfg.RenewInterval)
+	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 	if err := l.heartbeat(ctx); err != nil {
 		l.fatal = err
@@ -114,17 +114,36 @@ func (l *loop) renewRound(ctx context.Context) {
 	l.renewAll(ctx)
 }
 
+// opContext bounds a round of KV operations by a renew interval and by
+// the earliest lease deadline: with NATS unreachable each operation waits
+// for its context, and the loop must be free to give up a lease on time.
+func (l *loop) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	end := time.Now().Add(l.n.cfg.RenewInterval)
+	if d, ok := l.earliestDeadline(); ok && d.Before(end) {
+		end = d
+	}
+	return context.WithDeadline(ctx, end)
+}
+
+func (l *loop) earliestDeadline() (time.Time, bool) {
+	l.n.mu.Lock()
+	defer l.n.mu.Unlock()
+	var first time.Time
+	for _, ls := range l.n.owned {
+		if first.IsZero() || ls.deadline.Before(first) {
+			first = ls.deadline
+		}
+	}
+	return first, !first.IsZero()
+}
+
 // wait is how long the loop may sleep: until the next renewal or the
 // earliest lease deadline, whichever comes first.
 func (l *loop) wait(now time.Time) time.Duration {
 	next := l.nextRenew
-	l.n.mu.Lock()
-	for _, ls := range l.n.owned {
-		if ls.deadline.Before(next) {
-			next = ls.deadline
-		}
+	if d, ok := l.earliestDeadline(); ok && d.Before(next) {
+		next = d
 	}
-	l.n.mu.Unlock()
 	return max(next.Sub(now), 0)
 }
 

@@ -17,7 +17,7 @@ import (
 //     write, or one it gave up locally before the server expired it) is
 //     deleted, so that it does not block the partition until it expires.
 func (l *loop) rebalance(ctx context.Context, now time.Time) {
-	ctx, cancel := context.WithTimeout(ctx, l.n.cfg.RenewInterval)
+	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 	l.deleteStrays(ctx)
 	share, floor := l.shares()
