@@ -140,10 +140,10 @@ func (s *Store) WorkflowStats(ctx context.Context, workspace, workflow string, p
 	}
 	to := now.UTC()
 	from := to.Truncate(time.Minute).Add(time.Minute - period.Duration())
-	var sum rollup
+	sum := new(statsSum)
 	var known bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		sum, known = rollup{}, false
+		*sum, known = statsSum{}, false
 		b := tx.Bucket(bktStats)
 		if b == nil {
 			return nil
@@ -152,7 +152,7 @@ func (s *Store) WorkflowStats(ctx context.Context, workspace, workflow string, p
 		if k, _ := b.Cursor().Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) {
 			known = true
 		}
-		return sumWindow(b, prefix, from, to, &sum)
+		return sumWindow(b, prefix, from, to, sum)
 	})
 	if err != nil {
 		return WorkflowStats{}, err
@@ -164,7 +164,7 @@ func (s *Store) WorkflowStats(ctx context.Context, workspace, workflow string, p
 
 // sumWindow adds up the rollups of prefix from from to to: whole hours
 // from the hour tier, the rest from the minute tier.
-func sumWindow(b *bolt.Bucket, prefix []byte, from, to time.Time, into *rollup) error {
+func sumWindow(b *bolt.Bucket, prefix []byte, from, to time.Time, into *statsSum) error {
 	end := to.Truncate(time.Minute).Add(time.Minute) // exclusive
 	hours, hoursEnd := from.Truncate(time.Hour), end.Truncate(time.Hour)
 	if hours.Before(from) {
@@ -183,21 +183,19 @@ func sumWindow(b *bolt.Bucket, prefix []byte, from, to time.Time, into *rollup) 
 }
 
 // sumRange adds the rollups of one tier whose start is in [lo, hi).
-func sumRange(b *bolt.Bucket, prefix []byte, tier byte, lo, hi time.Time, into *rollup) error {
+func sumRange(b *bolt.Bucket, prefix []byte, tier byte, lo, hi time.Time, into *statsSum) error {
 	stop := statsKey(prefix, tier, hi)
 	c := b.Cursor()
 	for k, v := c.Seek(statsKey(prefix, tier, lo)); k != nil && bytes.Compare(k, stop) < 0; k, v = c.Next() {
-		r, err := decodeRollup(v)
-		if err != nil {
+		if err := into.addEncoded(v); err != nil {
 			return fmt.Errorf("persistence: stats key %x: %w", k, err)
 		}
-		into.merge(r)
 	}
 	return nil
 }
 
 // summarize turns a rollup into the figures of workflow.stats.
-func summarize(r rollup, period Period) WorkflowStats {
+func summarize(r *statsSum, period Period) WorkflowStats {
 	st := WorkflowStats{
 		Period: period, Runs: r.runs(),
 		Completed: r.completed, Failed: r.failed, Cancelled: r.cancelled,

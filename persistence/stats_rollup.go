@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,9 +25,18 @@ import (
 // and a day's or a year's durations need about 300 buckets. Buckets
 // merge by adding counts, so a week is the sum of its hours.
 type rollup struct {
+	rollupCounts
+	hist []sketchCount // ascending by bucket, no duplicates
+}
+
+type rollupCounts struct {
 	completed, failed, cancelled uint64
-	sumMicros                    uint64         // total duration, for the mean
-	hist                         map[int]uint64 // sketch bucket -> count
+	sumMicros                    uint64 // total duration, for the mean
+}
+
+type sketchCount struct {
+	bucket int
+	n      uint64
 }
 
 // sketchAlpha is the sketch's relative accuracy (see rollup).
@@ -64,6 +74,8 @@ func sketchValue(i int) float64 {
 	return 2 * math.Pow(sketchGamma, float64(i)) / (sketchGamma + 1)
 }
 
+func (c *rollupCounts) runs() uint64 { return c.completed + c.failed + c.cancelled }
+
 // add counts one execution that ended with status st after d.
 func (r *rollup) add(st weft.Status, d time.Duration) {
 	switch st {
@@ -78,53 +90,13 @@ func (r *rollup) add(st weft.Status, d time.Duration) {
 	}
 	micros := uint64(max(d.Microseconds(), 0))
 	r.sumMicros += micros
-	if r.hist == nil {
-		r.hist = make(map[int]uint64)
+	b := sketchBucket(micros)
+	i, found := slices.BinarySearchFunc(r.hist, b, func(c sketchCount, b int) int { return cmp.Compare(c.bucket, b) })
+	if found {
+		r.hist[i].n++
+		return
 	}
-	r.hist[sketchBucket(micros)]++
-}
-
-// merge adds o into r.
-func (r *rollup) merge(o rollup) {
-	r.completed += o.completed
-	r.failed += o.failed
-	r.cancelled += o.cancelled
-	r.sumMicros += o.sumMicros
-	if len(o.hist) > 0 && r.hist == nil {
-		r.hist = make(map[int]uint64, len(o.hist))
-	}
-	for i, n := range o.hist {
-		r.hist[i] += n
-	}
-}
-
-func (r *rollup) runs() uint64 { return r.completed + r.failed + r.cancelled }
-
-// quantile is the q-quantile (0 < q <= 1) of the durations, in
-// microseconds, by nearest rank: the value of the bucket holding the
-// ceil(q*n)-th smallest duration. 0 without durations.
-func (r *rollup) quantile(q float64) float64 {
-	var n uint64
-	for _, c := range r.hist {
-		n += c
-	}
-	if n == 0 {
-		return 0
-	}
-	rank := uint64(math.Ceil(q * float64(n)))
-	rank = min(max(rank, 1), n)
-	idx := make([]int, 0, len(r.hist))
-	for i := range r.hist {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
-	var seen uint64
-	for _, i := range idx {
-		if seen += r.hist[i]; seen >= rank {
-			return sketchValue(i)
-		}
-	}
-	return sketchValue(idx[len(idx)-1])
+	r.hist = slices.Insert(r.hist, i, sketchCount{bucket: b, n: 1})
 }
 
 // encode is version, completed, failed, cancelled, sumMicros, the number of
@@ -136,48 +108,92 @@ func (r *rollup) encode() []byte {
 	for _, v := range []uint64{r.completed, r.failed, r.cancelled, r.sumMicros, uint64(len(r.hist))} {
 		b = binary.AppendUvarint(b, v)
 	}
-	idx := make([]int, 0, len(r.hist))
-	for i := range r.hist {
-		idx = append(idx, i)
-	}
-	slices.Sort(idx)
 	prev := 0
-	for _, i := range idx {
-		b = binary.AppendUvarint(b, uint64(i-prev))
-		b = binary.AppendUvarint(b, r.hist[i])
-		prev = i
+	for _, c := range r.hist {
+		b = binary.AppendUvarint(b, uint64(c.bucket-prev))
+		b = binary.AppendUvarint(b, c.n)
+		prev = c.bucket
 	}
 	return b
 }
 
-// decodeRollup reads what encode wrote. The store is trusted, but a damaged
-// value must be an error, never a panic or a huge allocation.
+// decodeRollup reads what encode wrote.
 func decodeRollup(b []byte) (rollup, error) {
+	var r rollup
+	c, err := readRollup(b, func(bucket int, n uint64) { r.hist = append(r.hist, sketchCount{bucket, n}) })
+	if err != nil {
+		return rollup{}, err
+	}
+	r.rollupCounts = c
+	return r, nil
+}
+
+// readRollup reads an encoded rollup, calling fn with each histogram
+// bucket in order. The store is trusted, but a damaged value must be an
+// error, never a panic or a huge allocation.
+func readRollup(b []byte, fn func(bucket int, n uint64)) (rollupCounts, error) {
 	if len(b) == 0 || b[0] != rollupVersion {
-		return rollup{}, fmt.Errorf("%w: version %v", errBadRollup, b[:min(len(b), 1)])
+		return rollupCounts{}, fmt.Errorf("%w: version %v", errBadRollup, b[:min(len(b), 1)])
 	}
 	rd := uvarintReader{b: b[1:]}
-	r := rollup{completed: rd.next(), failed: rd.next(), cancelled: rd.next(), sumMicros: rd.next()}
+	c := rollupCounts{completed: rd.next(), failed: rd.next(), cancelled: rd.next(), sumMicros: rd.next()}
 	n := rd.next()
 	if rd.err != nil || n > maxSketchBucket+1 {
-		return rollup{}, fmt.Errorf("%w: header", errBadRollup)
-	}
-	if n > 0 {
-		r.hist = make(map[int]uint64, n)
+		return rollupCounts{}, fmt.Errorf("%w: header", errBadRollup)
 	}
 	i := uint64(0)
 	for k := range n {
 		delta, count := rd.next(), rd.next()
 		if rd.err != nil || (k > 0 && delta == 0) || delta > maxSketchBucket || i+delta > maxSketchBucket {
-			return rollup{}, fmt.Errorf("%w: bucket %d", errBadRollup, k)
+			return rollupCounts{}, fmt.Errorf("%w: bucket %d", errBadRollup, k)
 		}
 		i += delta
-		r.hist[int(i)] = count
+		fn(int(i), count)
 	}
 	if len(rd.b) != 0 {
-		return rollup{}, fmt.Errorf("%w: %d trailing bytes", errBadRollup, len(rd.b))
+		return rollupCounts{}, fmt.Errorf("%w: %d trailing bytes", errBadRollup, len(rd.b))
 	}
-	return r, nil
+	return c, nil
+}
+
+// statsSum adds up the rollups of a query's window.
+type statsSum struct {
+	rollupCounts
+	hist [maxSketchBucket + 1]uint64
+}
+
+// addEncoded adds an encoded rollup.
+func (s *statsSum) addEncoded(b []byte) error {
+	c, err := readRollup(b, func(bucket int, n uint64) { s.hist[bucket] += n })
+	if err != nil {
+		return err
+	}
+	s.completed += c.completed
+	s.failed += c.failed
+	s.cancelled += c.cancelled
+	s.sumMicros += c.sumMicros
+	return nil
+}
+
+// quantile is the q-quantile (0 < q <= 1) of the durations, in
+// microseconds, by nearest rank: the value of the bucket holding the
+// ceil(q*n)-th smallest duration. 0 without durations.
+func (s *statsSum) quantile(q float64) float64 {
+	var n uint64
+	for _, c := range s.hist {
+		n += c
+	}
+	if n == 0 {
+		return 0
+	}
+	rank := min(max(uint64(math.Ceil(q*float64(n))), 1), n)
+	var seen uint64
+	for i, c := range s.hist {
+		if seen += c; seen >= rank {
+			return sketchValue(i)
+		}
+	}
+	return sketchValue(maxSketchBucket) // unreachable: seen ends at n
 }
 
 // uvarintReader reads uvarints until the first error, which it keeps.
