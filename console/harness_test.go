@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
 	"github.com/weft-run/weft/examples/reference"
@@ -123,4 +125,72 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// downloads follows the browser's downloads into a temp dir: the name the
+// page gave each (its <a download>) and its bytes once complete.
+type downloads struct {
+	dir   string
+	names chan string
+	done  chan string // "completed <guid>" or "canceled <guid>"
+}
+
+// watchDownloads must run before the browser's first action (it starts
+// the browser); allow() then lets the page download.
+func watchDownloads(t *testing.T, ctx context.Context) *downloads {
+	d := &downloads{dir: t.TempDir(), names: make(chan string, 4), done: make(chan string, 4)}
+	begun := chromedp.Events(ctx, browser.DownloadWillBegin)
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	go func() {
+		for ev, err := range begun {
+			if err != nil {
+				return
+			}
+			d.names <- ev.SuggestedFilename
+		}
+	}()
+	go func() {
+		for ev, err := range progress {
+			if err != nil {
+				return
+			}
+			if ev.State == browser.DownloadProgressStateCompleted || ev.State == browser.DownloadProgressStateCanceled {
+				d.done <- string(ev.State) + " " + ev.GUID
+			}
+		}
+	}()
+	return d
+}
+
+func (d *downloads) allow() chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		enabled := true
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: d.dir, EventsEnabled: &enabled,
+		})
+		return err
+	})
+}
+
+// next waits for the next download and returns its name and bytes.
+func (d *downloads) next(t *testing.T, ctx context.Context) (string, []byte) {
+	t.Helper()
+	var name, state string
+	for name == "" || state == "" {
+		select {
+		case name = <-d.names:
+		case state = <-d.done:
+		case <-ctx.Done():
+			t.Fatalf("no download (name %q, state %q)", name, state)
+		}
+	}
+	guid, ok := strings.CutPrefix(state, "completed ")
+	if !ok {
+		t.Fatalf("download %s: %s", name, state)
+	}
+	data, err := os.ReadFile(filepath.Join(d.dir, guid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, data
 }

@@ -12,6 +12,8 @@ let current = ""; // the execution shown
 let following = null; // its subscription (an Execution of weft.js)
 let snap = null; // its last execution.get
 let steps = new Map(); // step id -> step group (see group())
+let unseen = new Map(); // step id -> snapshot step with no event yet (a rerun's reused steps)
+let lastSeq = 0; // the seq of the last event shown
 let snapTimer = null;
 let tick = null;
 
@@ -32,7 +34,7 @@ export function show(id) {
   reset(id);
   loadSnapshot(id);
   follow(id);
-  tick = setInterval(() => renderWaiting(), 1000);
+  tick = setInterval(() => { renderWaiting(); if (snap && !ENDED.has(snap.status)) renderFacts(); }, 1000);
 }
 
 export function hide() {
@@ -50,6 +52,8 @@ function close() {
 function reset(id) {
   snap = null;
   steps = new Map();
+  unseen = new Map();
+  lastSeq = 0;
   $("detail-id").textContent = id;
   setStatus("");
   for (const f of ["detail-error", "signal-error", "action-message", "replay-info"]) $(f).textContent = "";
@@ -60,6 +64,7 @@ function reset(id) {
   $("llm-none").hidden = false;
   $("children-block").hidden = true;
   $("detail-waiting").replaceChildren();
+  $("signal-name").value = ""; // filled with the signal the execution waits for, if any
   $("rerun-step").replaceChildren(el("option", { value: "1" }, "1"));
   $("delete-button").disabled = true;
   $("cancel-button").disabled = true;
@@ -90,12 +95,7 @@ function snapshotSoon() {
 
 function renderSnapshot() {
   setStatus(snap.status);
-  $("detail-facts").replaceChildren(
-    fact("Workflow", el("a", { href: "#/workflows/" + encodeURIComponent(snap.workflow) }, snap.workflow)),
-    fact("Created", timeCell(snap.created_at)),
-    fact("Ended", endedAt(snap) ? timeCell(endedAt(snap)) : el("span", { class: "muted" }, "—")),
-    fact("Duration", formatDuration(durationOf(snap)) + (ENDED.has(snap.status) ? "" : " so far")),
-    fact("Events", String(snap.last_seq)));
+  renderFacts();
   $("detail-parameters").replaceChildren(jsonBlock(snap.parameters, "no parameters"));
   $("detail-metadata").replaceChildren(jsonBlock(snap.metadata, "no metadata"));
   $("detail-result").replaceChildren(snap.status === "completed" ? jsonBlock(snap.result === undefined ? null : snap.result, "null") :
@@ -104,12 +104,28 @@ function renderSnapshot() {
   if (snap.error) $("detail-error-json").replaceChildren(jsonBlock(snap.error));
   renderLinks();
   for (const st of snap.steps || []) {
-    const g = group(st.step_id);
-    g.snap = st;
-    renderGroupHead(g);
+    const g = steps.get(st.step_id);
+    if (g) {
+      g.snap = st;
+      renderGroupHead(g);
+    } else {
+      unseen.set(st.step_id, st);
+    }
   }
+  placeUnseen();
   renderRerunChoices();
   renderWaiting();
+}
+
+// renderFacts: workflow, times and duration (a live one's grows each second).
+function renderFacts() {
+  if (!snap) return;
+  $("detail-facts").replaceChildren(
+    fact("Workflow", el("a", { href: "#/workflows/" + encodeURIComponent(snap.workflow) }, snap.workflow)),
+    fact("Created", timeCell(snap.created_at)),
+    fact("Ended", endedAt(snap) ? timeCell(endedAt(snap)) : el("span", { class: "muted" }, "—")),
+    fact("Duration", formatDuration(durationOf(snap)) + (ENDED.has(snap.status) ? "" : " so far")),
+    fact("Events", String(snap.last_seq)));
 }
 
 const fact = (name, value) => el("div", { class: "fact" }, el("dt", {}, name), el("dd", {}, value));
@@ -135,6 +151,7 @@ function renderWaiting() {
   if (snap.status === "queued") return line("queued: waiting for a free execution slot");
   const pending = (snap.steps || []).filter((s) => s.state === "pending");
   const wait = pending.find((s) => s.signal) || pending.find((s) => s.kind === "sleep") || pending[pending.length - 1];
+  if (wait && wait.signal && !$("signal-name").value) $("signal-name").value = wait.signal; // what it waits for
   if (wait && wait.signal) return line("waiting for the signal ", el("code", { class: "waiting-signal" }, wait.signal), ` (step ${wait.step_id})`, until(wait.wake_at));
   if (wait && wait.kind === "sleep") return line(`sleeping (step ${wait.step_id})`, until(wait.wake_at));
   if (wait && wait.wake_at) return line(`step ${wait.step_id} (${wait.kind} ${wait.name || ""}) retries`, until(wait.wake_at));
@@ -181,6 +198,7 @@ const ENDING = { execution_completed: "completed", execution_failed: "failed", e
 
 function onEvent(ev) {
   const d = ev.details || {};
+  lastSeq = Math.max(lastSeq, ev.seq || 0);
   if (ENDING[ev.type]) setStatus(ENDING[ev.type]);
   if (ev.type === "artifact_created") showArtifact(d);
   if (ev.type === "llm_delta") {
@@ -193,21 +211,45 @@ function onEvent(ev) {
   if (ev.type === "llm_start" && d.step_id) llmText(d.step_id, d.model);
   if (d.step_id) addToGroup(group(d.step_id), ev);
   else $("timeline").append(el("li", { class: "exec-event" }, eventRow(ev)));
+  placeUnseen();
   snapshotSoon();
 }
 
-// group is the timeline block of one step, made at its first event (or
-// from the snapshot's steps, for a step that emits none).
-function group(id) {
+// group is the timeline block of one step, made at its first event (in
+// event order) or, for a step that has none, by placeUnseen.
+function group(id, attach = true) {
   let g = steps.get(id);
   if (g) return g;
-  g = { id, kind: "", name: "", started: "", ended: "", attempts: 0, retries: 0, deltas: 0, failed: false, durationMS: null, snap: null };
+  g = { id, kind: "", name: "", started: "", ended: "", attempts: 0, retries: 0, deltas: 0, failed: false, durationMS: null, snap: unseen.get(id) || null };
+  unseen.delete(id);
   g.head = el("div", { class: "step-head" });
   g.list = el("ol", { class: "step-events" });
   g.el = el("li", { class: `step depth-${id.split(".").length - 1}`, "data-step": id }, g.head, g.list);
   steps.set(id, g);
-  $("timeline").append(g.el);
+  if (attach) $("timeline").append(g.el);
   return g;
+}
+
+// placeUnseen shows the snapshot's steps that have no events once the
+// stream has caught up with the snapshot (a rerun's reused steps emit
+// none), in step order among the others.
+function placeUnseen() {
+  if (!snap || lastSeq < snap.last_seq || unseen.size === 0) return;
+  for (const [id, st] of [...unseen].sort((a, b) => compareSteps(a[0], b[0]))) {
+    const g = group(id, false);
+    g.snap = st;
+    g.reused = true;
+    const after = [...$("timeline").querySelectorAll(":scope > li.step")].find((li) => compareSteps(li.dataset.step, id) > 0);
+    $("timeline").insertBefore(g.el, after || null);
+    renderGroupHead(g);
+  }
+}
+
+// compareSteps orders step ids as numbers, part by part ("2" < "10", "3" < "3.1").
+function compareSteps(a, b) {
+  const x = a.split(".").map(Number), y = b.split(".").map(Number);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i] - y[i];
+  return x.length - y.length;
 }
 
 const KIND = { task: "task", llm: "llm", tool: "tool", signal: "signal", timer: "sleep", workflow: "workflow", artifact: "artifact" };
@@ -239,7 +281,7 @@ function renderGroupHead(g) {
   const started = g.started || (st && st.started_at) || "";
   const ended = g.ended || (st && st.completed_at) || "";
   const duration = g.durationMS ?? (started && ended ? Date.parse(ended) - Date.parse(started) : null);
-  const state = g.failed || (st && st.error) ? "failed" : st && st.state === "pending" ? "waiting" : ended ? "done" : "running";
+  const state = g.failed || (st && st.error) ? "failed" : st && st.state === "pending" ? "waiting" : g.reused ? "reused" : ended ? "done" : "running";
   g.head.replaceChildren(
     el("span", { class: "step-id" }, g.id),
     el("span", { class: "step-kind" }, g.kind || (st && st.kind) || ""),
