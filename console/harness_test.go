@@ -24,7 +24,9 @@ func consoleServer(t *testing.T, token, identity string, extra ...func(*workflow
 	t.Helper()
 	dir := t.TempDir()
 	keys := filepath.Join(dir, "keys.json")
-	doc := fmt.Sprintf(`{"keys":[{"token":%q,"identity":%q,"workspace":"acme","scopes":["admin"]}]}`, token, identity)
+	// tok-app is an app beside the console (a peer: see socket_test.go).
+	doc := fmt.Sprintf(`{"keys":[{"token":%q,"identity":%q,"workspace":"acme","scopes":["admin"]},
+		{"token":"tok-app","identity":"app-bot","workspace":"acme","scopes":["rooms:join","executions:read","workflows:read"]}]}`, token, identity)
 	if err := os.WriteFile(keys, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,7 @@ async function refresh() {
     el("td", {}, timeCell(c.connected_at)),
     el("td", {}, (c.rooms || []).join(", ")),
     el("td", { class: "row-actions" },
-      el("button", { type: "button", class: "send", onclick: () => { $("send-target").value = c.connection_id; $("send-message").focus(); } }, "Send…"),
+      el("button", { type: "button", class: "send", disabled: c.connection_id === me, onclick: () => { $("send-target").value = c.connection_id; $("send-message").focus(); } }, "Send…"),
       el("button", { type: "button", class: "danger close", disabled: c.connection_id === me, onclick: () => closeConnection(c) }, "Close")))));
   $("conn-count").textContent = `· ${list.length}`;
   const keep = $("send-target").value;
