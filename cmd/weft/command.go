@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"strings"
 
@@ -17,10 +15,12 @@ import (
 // ends the flags, every flag also reads WEFT_<FLAG>, and a wrong flag or
 // argument count is a usage error (exit 2).
 //
-// ffcli would parse a command's flags only up to its first positional
-// argument (Go's flag package stops there) and would eat a "--"; so run
-// hands each leaf its arguments untouched (verbatim) and the leaf parses
-// them itself (parseArgs).
+// ffcli parses a command's flags with Go's flag package, which stops at
+// the first positional argument. So run first moves the leaf's flags
+// ahead of its positional arguments, which follow a "--" (flagsFirst):
+// ffcli then parses every flag before the leaf runs (so a wrapper of its
+// Exec, like serve's tracing, sees them set) and hands the leaf exactly
+// its positional arguments.
 
 // nargs is how many positional arguments a command takes.
 type nargs struct{ min, max int } // max < 0: no upper bound
@@ -55,58 +55,43 @@ func newLeaf(fs *flag.FlagSet, l leaf) *ffcli.Command {
 		Name: l.name, ShortUsage: l.usage, ShortHelp: l.help, LongHelp: l.long,
 		FlagSet: fs, Options: envOptions(),
 		Exec: func(ctx context.Context, args []string) error {
-			pos, err := parseArgs(fs, args)
-			if errors.Is(err, flag.ErrHelp) {
-				return nil // -h: the flag package has printed the usage
-			}
-			if err != nil {
-				return err
-			}
-			if !l.args.ok(len(pos)) {
+			if !l.args.ok(len(args)) {
 				return usageError{"usage: " + l.usage}
 			}
-			return l.run(ctx, pos)
+			return l.run(ctx, args)
 		},
 	}
 }
 
-// parseArgs parses the flags among args, wherever they are, and returns the
-// positional arguments in order. "--" ends the flags; "-" alone is a
-// positional argument (stdin). A flag that takes a value takes the next
-// argument when it has no "=value", as with the flag package.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var flags, pos []string
+// splitArgs separates a leaf's arguments into its flags (with their
+// values) and its positional arguments, each in order. "--" ends the
+// flags; "-" alone is a positional argument (stdin). A flag that takes a
+// value takes the next argument when it has no "=value", as the flag
+// package does; an unknown flag is left for the flag package to refuse.
+// dangling says that the last argument is a flag that lacks its value.
+func splitArgs(fs *flag.FlagSet, args []string) (flags, pos []string, dangling bool) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
 		case a == "--":
-			pos = append(pos, args[i+1:]...)
-			i = len(args)
-			continue
+			return flags, append(pos, args[i+1:]...), false
 		case len(a) < 2 || a[0] != '-':
 			pos = append(pos, a)
 			continue
 		}
 		flags = append(flags, a)
 		name := strings.TrimLeft(a, "-")
-		if strings.Contains(name, "=") || i+1 == len(args) {
+		f := fs.Lookup(name)
+		if strings.Contains(name, "=") || f == nil || isBoolFlag(f) {
 			continue
 		}
-		if f := fs.Lookup(name); f != nil && !isBoolFlag(f) {
-			i++
-			flags = append(flags, args[i])
+		if i+1 == len(args) {
+			return flags, pos, true
 		}
+		i++
+		flags = append(flags, args[i])
 	}
-	if err := fs.Parse(flags); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, usageError{err.Error()}
-	}
-	if extra := fs.Args(); len(extra) > 0 { // never expected: flags holds only flags
-		return nil, usageError{fmt.Sprintf("unexpected %q", extra)}
-	}
-	return pos, nil
+	return flags, pos, false
 }
 
 func isBoolFlag(f *flag.Flag) bool {
@@ -114,19 +99,24 @@ func isBoolFlag(f *flag.Flag) bool {
 	return ok && b.IsBoolFlag()
 }
 
-// verbatim puts "--" after the name of the leaf command args select, so
-// that ffcli passes the leaf's arguments to it untouched (see newLeaf).
-// Arguments that select no leaf (a group, the root's own flags, an unknown
-// command) are returned as they are.
-func verbatim(root *ffcli.Command, args []string) []string {
+// flagsFirst rewrites a command line so that the flags of the leaf it
+// selects come right after the leaf's name and its positional arguments
+// after a "--" (see newLeaf). A command line that selects no leaf (a
+// group, the root's own flags, an unknown command) is returned as it is.
+func flagsFirst(root *ffcli.Command, args []string) []string {
 	cmd := root
 	for i, a := range args {
 		next := findCommand(cmd.Subcommands, a)
 		if next == nil {
-			if cmd != root && len(cmd.Subcommands) == 0 {
-				return append(append(append([]string{}, args[:i]...), "--"), args[i:]...)
+			if cmd == root || len(cmd.Subcommands) > 0 {
+				return args
 			}
-			return args
+			flags, pos, dangling := splitArgs(cmd.FlagSet, args[i:])
+			out := append(append([]string{}, args[:i]...), flags...)
+			if dangling { // last, so that the flag package says it lacks its value
+				return out
+			}
+			return append(append(out, "--"), pos...)
 		}
 		cmd = next
 	}

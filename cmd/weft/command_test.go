@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"io"
@@ -26,16 +27,22 @@ func leaves(c *ffcli.Command, path []string, fn func(path []string, c *ffcli.Com
 	}
 }
 
-// flagSetOf is the flag set of the command at path in a new command tree
-// (so that no flag is set yet).
-func flagSetOf(path []string) *flag.FlagSet {
+// parseLeaf parses a command line with a new command tree as run does,
+// and returns the flag set of the leaf at path and the positional
+// arguments ffcli hands it.
+func parseLeaf(t *testing.T, path, args []string) (*flag.FlagSet, []string) {
+	t.Helper()
+	root := rootCommand(io.Discard, io.Discard)
+	if err := root.Parse(flagsFirst(root, append(slices.Clone(path), args...))); err != nil {
+		t.Fatalf("weft %s %q: %v", strings.Join(path, " "), args, err)
+	}
 	var fs *flag.FlagSet
-	leaves(rootCommand(io.Discard, io.Discard), nil, func(p []string, c *ffcli.Command) {
+	leaves(root, nil, func(p []string, c *ffcli.Command) {
 		if slices.Equal(p, path) {
 			fs = c.FlagSet
 		}
 	})
-	return fs
+	return fs, fs.Args()
 }
 
 // TestEveryCommandTakesFlagsAnywhere: for each flag of each command, the
@@ -43,9 +50,9 @@ func flagSetOf(path []string) *flag.FlagSet {
 // what follows positional, and the positional arguments come out in order.
 func TestEveryCommandTakesFlagsAnywhere(t *testing.T) {
 	n := 0
-	leaves(rootCommand(io.Discard, io.Discard), nil, func(path []string, _ *ffcli.Command) {
+	leaves(rootCommand(io.Discard, io.Discard), nil, func(path []string, leaf *ffcli.Command) {
 		n++
-		flagSetOf(path).VisitAll(func(f *flag.Flag) {
+		leaf.FlagSet.VisitAll(func(f *flag.Flag) {
 			value := []string{f.DefValue}
 			if isBoolFlag(f) {
 				value = nil
@@ -63,13 +70,12 @@ func TestEveryCommandTakesFlagsAnywhere(t *testing.T) {
 				{"equals", []string{"a", "-" + f.Name + "=" + f.DefValue, "b"}, []string{"a", "b"}, true},
 				{"after --", []string{"a", "--", "--" + f.Name, "-"}, []string{"a", "--" + f.Name, "-"}, false},
 			} {
-				fs := flagSetOf(path)
-				pos, err := parseArgs(fs, c.args)
+				fs, pos := parseLeaf(t, path, c.args)
 				set := false
 				fs.Visit(func(g *flag.Flag) { set = set || g.Name == f.Name })
-				if err != nil || !slices.Equal(pos, c.want) || set != c.set {
-					t.Errorf("weft %s %q (%s): positional %q, err %v, --%s set %v; want %q, set %v",
-						strings.Join(path, " "), c.args, c.name, pos, err, f.Name, set, c.want, c.set)
+				if !slices.Equal(pos, c.want) || set != c.set {
+					t.Errorf("weft %s %q (%s): positional %q, --%s set %v; want %q, set %v",
+						strings.Join(path, " "), c.args, c.name, pos, f.Name, set, c.want, c.set)
 				}
 			}
 		})
@@ -167,5 +173,32 @@ func TestFlagsAfterPositionals(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(mustRun(t, s, "artifacts", "put", "--json", "--name", "greeting", "--", "-data.txt")), &meta); err != nil || meta.Name != "greeting" || meta.Size != 5 {
 		t.Errorf("artifacts put --json --name greeting -- -data.txt: %+v, %v", meta, err)
+	}
+}
+
+// TestFlagsAreParsedBeforeExec: a wrapper of a leaf's Exec (serve's
+// tracing reads --otlp-endpoint this way) sees the flags set, even those
+// given after the positional arguments.
+func TestFlagsAreParsedBeforeExec(t *testing.T) {
+	fs := newFlags("weft probe", io.Discard)
+	v := fs.String("v", "", "a flag")
+	var seen string
+	var got []string
+	probe := newLeaf(fs, leaf{name: "probe", usage: "weft probe ARG", args: exactly(1),
+		run: func(_ context.Context, args []string) error { got = args; return nil }})
+	inner := probe.Exec
+	probe.Exec = func(ctx context.Context, args []string) error {
+		seen = *v
+		return inner(ctx, args)
+	}
+	root := &ffcli.Command{Name: "weft", FlagSet: newFlags("weft", io.Discard), Subcommands: []*ffcli.Command{probe}}
+	if err := root.Parse(flagsFirst(root, []string{"probe", "arg", "--v", "set"})); err != nil {
+		t.Fatal(err)
+	}
+	if err := root.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "set" || !slices.Equal(got, []string{"arg"}) {
+		t.Errorf("the wrapper saw --v %q, the leaf got %q", seen, got)
 	}
 }

@@ -41,7 +41,7 @@ func main() {
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := rootCommand(stdout, stderr)
-	if err := root.Parse(verbatim(root, args)); err != nil {
+	if err := root.Parse(flagsFirst(root, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
