@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeStream -fuzztime $(FUZZTIME) ./workflows/openai/
 	$(GO) test -run '^$$' -fuzz FuzzAuthenticate -fuzztime $(FUZZTIME) ./transport/auth/
 	$(GO) test -run '^$$' -fuzz FuzzFromRequest -fuzztime $(FUZZTIME) ./transport/auth/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRollup -fuzztime $(FUZZTIME) ./persistence/
 	$(GO) test -run '^$$' -fuzz FuzzParseAddress -fuzztime $(FUZZTIME) ./client/
 
 bench:
