@@ -260,3 +260,87 @@ func TestListTimeRangeAndIdempotencyKey(t *testing.T) {
 		t.Fatal("the key-across-workflows case lists fewer than two executions: it tests nothing")
 	}
 }
+
+// FuzzListFilters: whatever a client sends as idempotency_key, workflow,
+// status, time bounds, limit and cursor, List answers without panicking,
+// and when it answers, walking its pages gives exactly the executions a
+// plain filter over all of them keeps, in List's order.
+func FuzzListFilters(f *testing.F) {
+	f.Add("k1", uint8(0), uint8(0), int16(-1), int16(-1), uint8(3), "")
+	f.Add("", uint8(2), uint8(1), int16(2), int16(9), uint8(1), "")
+	f.Add("k2", uint8(3), uint8(2), int16(0), int16(0), uint8(0), "AAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("\x00\xff", uint8(1), uint8(3), int16(-30000), int16(30000), uint8(255), "!!")
+	s, _ := openStore(f, persistence.Options{NoSync: true})
+	var all []persistence.Execution
+	for i := range 12 { // key k<i%4> and workflow <i%3>: each pair once
+		e := newExec("ws", []string{"wf1", "wf2", "w"}[i%3], fmt.Sprintf("ex-%02d", i), t0.Add(time.Duration(i/2)*time.Minute))
+		if i%5 != 4 {
+			e.IdempotencyKey = fmt.Sprintf("k%d", i%4)
+		}
+		create(f, s, e)
+		if i%3 == 1 {
+			commit(f, s, persistence.Write{ExecutionID: e.ID, Status: &persistence.StatusUpdate{Status: weft.StatusCompleted, At: e.CreatedAt}})
+			e.Status = weft.StatusCompleted
+		}
+		all = append(all, e)
+		create(f, s, newExec("other", e.Workflow, "o-"+e.ID, e.CreatedAt)) // never listed for ws
+	}
+	workflows := []string{"", "wf1", "wf2", "w", "nope"}
+	statuses := []weft.Status{"", weft.StatusRunning, weft.StatusCompleted, weft.StatusFailed}
+	f.Fuzz(func(t *testing.T, key string, wf, st uint8, after, before int16, limit uint8, cursor string) {
+		ctx := context.Background()
+		flt := persistence.ListFilter{Workspace: "ws", IdempotencyKey: key, Workflow: workflows[int(wf)%len(workflows)],
+			Status: statuses[int(st)%len(statuses)], Limit: int(limit % 8), Cursor: cursor}
+		if after >= 0 {
+			flt.CreatedAfter = t0.Add(time.Duration(after) * 30 * time.Second)
+		}
+		if before >= 0 {
+			flt.CreatedBefore = t0.Add(time.Duration(before) * 30 * time.Second)
+		}
+		items, next, err := s.List(ctx, flt)
+		if err != nil {
+			if cursor == "" || !errors.Is(err, persistence.ErrInvalid) {
+				t.Fatalf("List(%+v): %v", flt, err)
+			}
+			return // a client's bad cursor
+		}
+		if cursor != "" {
+			return // a cursor the fuzzer made up: any page it yields is fine
+		}
+		got := []string{}
+		for pages := 0; ; pages++ {
+			for _, e := range items {
+				got = append(got, e.ID)
+			}
+			if next == "" {
+				break
+			}
+			if pages > len(all) {
+				t.Fatal("cursor does not end")
+			}
+			flt.Cursor = next
+			if items, next, err = s.List(ctx, flt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{}
+		sorted := slices.Clone(all)
+		slices.SortFunc(sorted, func(a, b persistence.Execution) int {
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+		for _, e := range sorted {
+			if (key == "" || e.IdempotencyKey == key) && (flt.Workflow == "" || e.Workflow == flt.Workflow) &&
+				(flt.Status == "" || e.Status == flt.Status) &&
+				(flt.CreatedAfter.IsZero() || !e.CreatedAt.Before(flt.CreatedAfter)) &&
+				(flt.CreatedBefore.IsZero() || e.CreatedAt.Before(flt.CreatedBefore)) {
+				want = append(want, e.ID)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("List(%+v) pages give %v, want %v", flt, got, want)
+		}
+	})
+}
