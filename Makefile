@@ -31,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzAuthenticate -fuzztime $(FUZZTIME) ./transport/auth/
 	$(GO) test -run '^$$' -fuzz FuzzFromRequest -fuzztime $(FUZZTIME) ./transport/auth/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRollup -fuzztime $(FUZZTIME) ./persistence/
+	$(GO) test -run '^$$' -fuzz FuzzListFilters -fuzztime $(FUZZTIME) ./persistence/
 	$(GO) test -run '^$$' -fuzz FuzzParseAddress -fuzztime $(FUZZTIME) ./client/
 
 bench:
