@@ -313,11 +313,12 @@ func (r *readmeRunner) checkGo(t *testing.T, b block) {
 			return
 		}
 	}
-	first := strings.TrimSpace(strings.SplitN(strings.TrimSpace(text), "\n", 2)[0])
+	const how = "copy it there, between // readme:NAME and // readme:end, so that it compiles"
+	first, _, _ := strings.Cut(text, "\n")
 	for name, region := range r.snippets {
-		if strings.Contains(region, first) {
-			t.Fatalf("%s differs from region %s of readme_snippets_test.go, which compiles; make them the same.\nREADME:\n%s\nregion:\n%s", b, name, text, region)
+		if strings.HasPrefix(region, first+"\n") {
+			t.Fatalf("%s is in no region of readme_snippets_test.go (%s); region %s starts alike:\nREADME:\n%s\nregion %s:\n%s", b, how, name, text, name, region)
 		}
 	}
-	t.Fatalf("%s is in no region of readme_snippets_test.go: copy it there, between // readme:NAME and // readme:end, so that it compiles", b)
+	t.Fatalf("%s is in no region of readme_snippets_test.go: %s", b, how)
 }
