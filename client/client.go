@@ -51,8 +51,8 @@ type Connected struct {
 	Scopes              []string `json:"scopes"`
 	HeartbeatIntervalMS int64    `json:"heartbeat_interval_ms"`
 	Limits              struct {
-		MaxMessageBytes   int `json:"max_message_bytes"`
-		MessagesPerSecond int `json:"messages_per_second"`
+		MaxMessageBytes   int     `json:"max_message_bytes"`
+		MessagesPerSecond float64 `json:"messages_per_second"` // frames per second the connection may send
 	} `json:"limits"`
 }
 

@@ -34,6 +34,12 @@
 // refused with it returns the error from Start; an execution's stream
 // refused with it on a resubscribe ends with it (Execution.Err).
 //
+// Call sends any service request and waits for its one answer; Stream
+// sends one whose answer is several frames (execution.replay) and hands
+// them to a callback in order; neither is sent again after a drop unless
+// it is read-only (Call) and queueing is on. Dial takes a server address
+// in any form ParseAddress accepts.
+//
 // Delete removes an ended execution (execution.delete); one still running
 // is CONFLICT, and afterwards it is EXECUTION_NOT_FOUND.
 //

@@ -20,6 +20,9 @@ type Event struct {
 	Timestamp   time.Time       `json:"timestamp"`
 	Details     json.RawMessage `json:"details,omitempty"`
 	Replay      bool            `json:"replay,omitempty"`
+	// Data is the event frame's data as the server sent it, for a
+	// consumer that prints or keeps it unchanged.
+	Data json.RawMessage `json:"-"`
 }
 
 // Terminal reports whether ev ends its execution.
@@ -73,6 +76,15 @@ func (e *Execution) ID() string {
 	e.c.mu.Lock()
 	defer e.c.mu.Unlock()
 	return e.id
+}
+
+// Status is the execution's status in the server's answer to the start or
+// the (latest) subscribe ("queued", "running", ...; "" before it), not
+// updated by the events that follow.
+func (e *Execution) Status() string {
+	e.c.mu.Lock()
+	defer e.c.mu.Unlock()
+	return e.status
 }
 
 // LastSeq is the seq of the last event received (not necessarily consumed).
@@ -222,7 +234,7 @@ func (e *Execution) onFrame(f *inFrame) bool {
 			c.log.Warn("weft client: undecodable event", "err", err)
 			return false
 		}
-		ev.Type = f.Type
+		ev.Type, ev.Data = f.Type, f.Data
 		if ev.Seq <= e.lastSeq {
 			return false // already seen before a reconnect
 		}

@@ -40,8 +40,11 @@ func (c *Client) route(cn *conn, f *inFrame) {
 		}
 		return
 	}
+	if f.Error == nil && o.onFrame != nil {
+		o.onFrame(f)
+	}
 	if f.Error == nil && !f.Complete {
-		return // a non-final response of a plain call: not expected
+		return // a stream goes on; a plain call's non-final response is not expected
 	}
 	delete(c.ops, f.ID)
 	if f.Error != nil {

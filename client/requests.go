@@ -10,7 +10,8 @@ import (
 
 // ---- requests ----
 
-// op is one request: a call (onDone gets its final frame) or an
+// op is one request: a call (onDone gets its final frame), a stream
+// (onFrame gets every frame but an error, then onDone its end) or an
 // execution's stream (exec).
 type op struct {
 	service    string
@@ -18,6 +19,7 @@ type op struct {
 	idempotent bool
 	id         string // request id on the current connection
 	onDone     func(resp json.RawMessage, err error)
+	onFrame    func(f *inFrame) // called under c.mu; must not block
 	exec       *Execution
 	doneOnce   sync.Once
 }

@@ -20,41 +20,12 @@ import (
 // (PROTOCOL.md section 8) through the Go client, with the client commands'
 // --server and --token.
 
-// artifactsTarget holds the flags every artifacts subcommand shares.
-type artifactsTarget struct {
-	server, token string
-	json          bool
-	stderr        io.Writer
-}
-
-func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet, *artifactsTarget) {
+func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet, *target) {
 	fs := newFlags("weft artifacts "+name, stderr)
-	t := &artifactsTarget{stderr: stderr}
-	fs.StringVar(&t.server, "server", defaultServer, serverUsage)
-	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN): executions:read to get and list, artifacts:write to put and rm")
-	if listing {
-		fs.BoolVar(&t.json, "json", false, "print JSON instead of a table")
-	}
-	return fs, t
-}
-
-// dial connects the Go client (its artifact methods use the HTTP plane of
-// the same server).
-func (t *artifactsTarget) dial(ctx context.Context) (*client.Client, error) {
-	t.token = defaultToken(t.token, t.stderr)
-	if t.token == "" {
-		return nil, errNoToken
-	}
-	addr, err := serverAddress(t.server)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.Dial(ctx, addr.String(), client.Options{
-		Token:     t.token,
-		UserAgent: userAgent(),
-		Reconnect: client.ReconnectPolicy{Disabled: true},
-	})
-	return c, explainDial(addr.String(), err)
+	var t target
+	t.register(fs, false, listing)
+	t.needs(fs, "executions:read to get and list, artifacts:write to put and rm")
+	return fs, &t
 }
 
 func artifactsCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -96,7 +67,7 @@ func artifactsPut(stdout, stderr io.Writer) *ffcli.Command {
 					*contentType = mime.TypeByExtension(filepath.Ext(pos[0]))
 				}
 			}
-			c, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
@@ -123,7 +94,7 @@ func artifactsGet(stdout, stderr io.Writer) *ffcli.Command {
 		name: "get", usage: usage, args: exactly(1),
 		help: "Download an artifact's bytes.",
 		run: func(ctx context.Context, pos []string) error {
-			c, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
@@ -169,7 +140,7 @@ func artifactsRm(stdout, stderr io.Writer) *ffcli.Command {
 		name: "rm", usage: usage, args: atLeast(1),
 		help: "Delete artifacts (their bytes go when no other artifact shares them).",
 		run: func(ctx context.Context, pos []string) error {
-			c, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
@@ -191,7 +162,7 @@ func artifactsLs(stdout, stderr io.Writer) *ffcli.Command {
 		name: "ls", usage: "weft artifacts ls [--json]", args: exactly(0),
 		help: "List the workspace's artifacts, newest first.",
 		run: func(ctx context.Context, _ []string) error {
-			c, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}

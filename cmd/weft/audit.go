@@ -88,15 +88,19 @@ func auditCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if err != nil {
 				return err
 			}
-			s, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer c.Close(context.Background())
+			pace := pacerFor(c)
 			var out persistence.AuditPage
 			for {
 				var page persistence.AuditPage
-				if err := s.call("audit.list", req, &page); err != nil {
+				if err := pace.wait(ctx); err != nil {
+					return err
+				}
+				if err := c.Call(ctx, "audit.list", req, &page); err != nil {
 					return err
 				}
 				out.Items = append(out.Items, page.Items...)

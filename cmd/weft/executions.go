@@ -71,16 +71,20 @@ func (f *lsFilter) list(ctx context.Context, t *target) ([]actors.Snapshot, erro
 		defer st.Close()
 		return f.listStore(ctx, st, keep)
 	}
-	s, err := t.dial(ctx)
+	c, err := t.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer c.Close(context.Background())
 	var out []actors.Snapshot
 	req := map[string]any{"status": f.status, "workflow": f.workflow, "limit": 1000}
+	pace := pacerFor(c)
 	for {
 		var page actors.ListResult
-		if err := s.call("executions.list", req, &page); err != nil {
+		if err := pace.wait(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.Call(ctx, "executions.list", req, &page); err != nil {
 			return nil, err
 		}
 		for _, item := range page.Items {
@@ -196,13 +200,8 @@ func executionsShow(stdout, stderr io.Writer) *ffcli.Command {
 // getSnapshot reads one execution with its steps in step order.
 func getSnapshot(ctx context.Context, t *target, id string) (actors.Snapshot, error) {
 	if t.dataDir == "" {
-		s, err := t.dial(ctx)
-		if err != nil {
-			return actors.Snapshot{}, err
-		}
-		defer s.Close()
 		var snap actors.Snapshot
-		err = s.call("execution.get", map[string]string{"execution_id": id}, &snap)
+		err := t.call(ctx, "execution.get", map[string]string{"execution_id": id}, &snap)
 		return snap, err
 	}
 	st, err := openDataDir(t.dataDir)
@@ -277,15 +276,18 @@ func executionsRm(stdout, stderr io.Writer) *ffcli.Command {
 		name: "rm", usage: "weft executions rm ID [ID...]", args: atLeast(1),
 		help: "Delete ended executions with their events (a live one: cancel it first).",
 		run: func(ctx context.Context, args []string) error {
-			s, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer c.Close(context.Background())
+			pace := pacerFor(c)
 			failed := 0
 			for _, id := range args {
-				var res actors.DeleteResult
-				if err := s.call("execution.delete", map[string]string{"execution_id": id}, &res); err != nil {
+				if err := pace.wait(ctx); err != nil {
+					return err
+				}
+				if err := c.Delete(ctx, id); err != nil {
 					if len(args) == 1 {
 						return err
 					}

@@ -6,58 +6,43 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/client"
 )
 
-// eventData is the data of an event frame.
-type eventData struct {
-	Timestamp   time.Time       `json:"timestamp"`
-	ExecutionID string          `json:"execution_id"`
-	Seq         uint64          `json:"seq"`
-	Details     json.RawMessage `json:"details"`
-	Replay      bool            `json:"replay"`
-}
-
-// eventPrinter prints event frames: one line each, or the frame's JSON
-// with --json. LLM deltas are folded into the line of their llm_start so
-// a streamed answer reads as text, not as one line per token.
+// eventPrinter prints events: one line each, or {"type","data"} with the
+// data as the server sent it (--json). LLM deltas are folded into the
+// line of their llm_start so a streamed answer reads as text, not as one
+// line per token.
 type eventPrinter struct {
-	w        io.Writer
-	json     bool
-	inDelta  bool
-	outcome  string // type of the terminal event seen, if any
-	lastSeq  uint64
-	terminal bool
+	w       io.Writer
+	json    bool
+	inDelta bool
+	outcome string // type of the terminal event seen, if any
+	lastSeq uint64
 }
 
-func (p *eventPrinter) print(f sockFrame) {
-	if f.Type == "" {
-		return
-	}
-	var d eventData
-	_ = json.Unmarshal(f.Data, &d)
-	p.lastSeq = max(p.lastSeq, d.Seq)
-	switch f.Type {
-	case "execution_completed", "execution_failed", "execution_cancelled":
-		p.outcome, p.terminal = f.Type, true
+func (p *eventPrinter) print(ev client.Event) {
+	p.lastSeq = max(p.lastSeq, ev.Seq)
+	if ev.Terminal() {
+		p.outcome = ev.Type
 	}
 	if p.json {
 		raw, _ := json.Marshal(struct {
 			Type string          `json:"type"`
 			Data json.RawMessage `json:"data"`
-		}{f.Type, f.Data})
+		}{ev.Type, ev.Data})
 		fmt.Fprintln(p.w, string(raw))
 		return
 	}
-	if f.Type == "llm_delta" {
+	if ev.Type == "llm_delta" {
 		var delta struct {
 			Text string `json:"text"`
 		}
-		_ = json.Unmarshal(d.Details, &delta)
+		_ = ev.DecodeDetails(&delta)
 		if !p.inDelta {
 			fmt.Fprint(p.w, "      ")
 			p.inDelta = true
@@ -65,11 +50,31 @@ func (p *eventPrinter) print(f sockFrame) {
 		fmt.Fprint(p.w, delta.Text)
 		return
 	}
+	p.endDelta()
+	fmt.Fprintf(p.w, "%4d  %s  %-20s %s\n", ev.Seq, ev.Timestamp.Local().Format("15:04:05.000"), ev.Type, oneLine(ev.Details, 160))
+}
+
+// endDelta ends a line of streamed LLM text.
+func (p *eventPrinter) endDelta() {
 	if p.inDelta {
 		fmt.Fprintln(p.w)
 		p.inDelta = false
 	}
-	fmt.Fprintf(p.w, "%4d  %s  %-20s %s\n", d.Seq, d.Timestamp.Local().Format("15:04:05.000"), f.Type, oneLine(d.Details, 160))
+}
+
+// follow prints exec's events until it ends (nil) or its stream stops.
+func (p *eventPrinter) follow(ctx context.Context, exec *client.Execution) error {
+	defer p.endDelta()
+	for {
+		ev, err := exec.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p.print(ev)
+	}
 }
 
 // result maps the terminal event to the exit status of start and rerun.
@@ -94,48 +99,29 @@ func tailCommand(stdout, stderr io.Writer) *ffcli.Command {
 		help: "Print an execution's events, stored then live, until it ends; reconnects and resumes after a drop.",
 		run: func(ctx context.Context, args []string) error {
 			p := &eventPrinter{w: stdout, json: t.json, lastSeq: *after}
-			return tail(ctx, &t, args[0], p, stderr)
+			return tail(ctx, &t, args[0], p)
 		},
 	})
 }
 
-// tail subscribes after p.lastSeq and, when the connection drops, dials
-// again and resubscribes after the last seq printed: execution.subscribe
-// guarantees no gap and no duplicate, so the output is the same as if
-// nothing had happened. It gives up on errors the server answered (an
-// unknown execution, a bad token) and when ctx ends.
-func tail(ctx context.Context, t *target, id string, p *eventPrinter, stderr io.Writer) error {
-	backoff := 250 * time.Millisecond
-	for {
-		err := tailOnce(ctx, t, id, p)
-		if err == nil || p.terminal || ctx.Err() != nil {
-			return err
-		}
-		var remote *remoteError
-		var usage usageError
-		if errors.As(err, &remote) || errors.As(err, &usage) {
-			return err
-		}
-		fmt.Fprintf(stderr, "weft: connection lost (%v); resuming after seq %d\n", err, p.lastSeq)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func tailOnce(ctx context.Context, t *target, id string, p *eventPrinter) error {
-	s, err := t.dial(ctx)
+// tail follows an execution after p.lastSeq until it ends. When the
+// connection drops the client dials again and resubscribes after the last
+// event received (execution.subscribe guarantees no gap and no repeat),
+// so the output is the same as if nothing had happened. It gives up on
+// errors the server answered (an unknown execution, a refused token) and
+// when ctx ends.
+func tail(ctx context.Context, t *target, id string, p *eventPrinter) error {
+	c, err := t.follow(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	return s.stream("execution.subscribe", map[string]any{"execution_id": id, "after_seq": p.lastSeq}, func(f sockFrame) error {
-		p.print(f)
-		return nil
-	})
+	defer c.Close(context.Background())
+	exec, err := c.Subscribe(ctx, id, p.lastSeq)
+	if err != nil {
+		return err
+	}
+	c.exec.Store(exec)
+	return p.follow(ctx, exec)
 }
 
 func startCommand(stdout, stderr io.Writer) *ffcli.Command {
@@ -155,49 +141,79 @@ func startCommand(stdout, stderr io.Writer) *ffcli.Command {
 					return usageError{"parameters must be JSON, got " + args[1]}
 				}
 			}
-			req := map[string]any{"name": args[0], "parameters": params, "idempotency_key": *idem, "subscribe": !*detach}
-			return followStart(ctx, &t, "workflow.start", req, stdout, stderr)
+			if *detach {
+				req := map[string]any{"name": args[0], "parameters": params, "idempotency_key": *idem, "subscribe": false}
+				return startUnfollowed(ctx, &t, "workflow.start", req, stdout)
+			}
+			return startAndFollow(ctx, &t, args[0], params, *idem, stdout)
 		},
 	})
 }
 
-// followStart sends a request that starts an execution and streams it
-// (workflow.start, execution.rerun), printing events until the end. If
-// the connection drops mid-way it carries on with tail.
-func followStart(ctx context.Context, t *target, service string, req any, stdout, stderr io.Writer) error {
-	s, err := t.dial(ctx)
+// started is the answer of a start (workflow.start, execution.rerun).
+type started struct {
+	ExecutionID string `json:"execution_id"`
+	Status      string `json:"status"`
+}
+
+// startUnfollowed sends a start that does not stream (subscribe false) and
+// prints the new execution's id.
+func startUnfollowed(ctx context.Context, t *target, service string, req any, stdout io.Writer) error {
+	var res started
+	if err := t.call(ctx, service, req, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.stderr, "execution %s %s\n", res.ExecutionID, res.Status)
+	fmt.Fprintln(stdout, res.ExecutionID)
+	return nil
+}
+
+// startAndFollow starts workflow and prints its events until the end
+// (across drops: the client's start is idempotent and its stream
+// resumes); the exit status is the execution's outcome.
+func startAndFollow(ctx context.Context, t *target, workflow string, params json.RawMessage, idem string, stdout io.Writer) error {
+	c, err := t.follow(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer c.Close(context.Background())
+	var opts []client.StartOption
+	if idem != "" {
+		opts = append(opts, client.WithIdempotencyKey(idem))
+	}
+	exec, err := c.Start(ctx, workflow, params, opts...)
+	if err != nil {
+		return err
+	}
+	c.exec.Store(exec)
+	fmt.Fprintf(t.stderr, "execution %s %s\n", exec.ID(), exec.Status())
 	p := &eventPrinter{w: stdout, json: t.json}
-	var started struct {
-		ExecutionID string `json:"execution_id"`
-		Status      string `json:"status"`
-	}
-	err = s.stream(service, req, func(f sockFrame) error {
-		if f.Response != nil {
-			if err := json.Unmarshal(f.Response, &started); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "execution %s %s\n", started.ExecutionID, started.Status)
-			if f.Complete { // --detach
-				fmt.Fprintln(stdout, started.ExecutionID)
-			}
-			return nil
-		}
-		p.print(f)
-		return nil
-	})
-	if f, ok := req.(map[string]any); ok && f["subscribe"] == false {
+	if err := p.follow(ctx, exec); err != nil {
 		return err
 	}
-	var remote *remoteError
-	if err != nil && started.ExecutionID != "" && !errors.As(err, &remote) && ctx.Err() == nil {
-		fmt.Fprintf(stderr, "weft: connection lost (%v); resuming after seq %d\n", err, p.lastSeq)
-		err = tail(ctx, t, started.ExecutionID, p, stderr)
-	}
+	return p.result()
+}
+
+// rerunAndFollow starts a rerun (without its stream) and follows the new
+// execution from its first event.
+func rerunAndFollow(ctx context.Context, t *target, req map[string]any, stdout io.Writer) error {
+	c, err := t.follow(ctx)
 	if err != nil {
+		return err
+	}
+	defer c.Close(context.Background())
+	var res started
+	if err := c.Call(ctx, "execution.rerun", req, &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(t.stderr, "execution %s %s\n", res.ExecutionID, res.Status)
+	exec, err := c.Subscribe(ctx, res.ExecutionID, 0)
+	if err != nil {
+		return err
+	}
+	c.exec.Store(exec)
+	p := &eventPrinter{w: stdout, json: t.json}
+	if err := p.follow(ctx, exec); err != nil {
 		return err
 	}
 	return p.result()
@@ -248,19 +264,19 @@ func endedError(id string, status weft.Status, what string) error {
 // such a cancel with the final status, which for "cancelled" reads the same
 // as cancelling a queued execution: the status read first tells them apart.
 func cancelExecution(ctx context.Context, t *target, stdout io.Writer, id, reason string) error {
-	s, err := t.dial(ctx)
+	c, err := t.connect(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	defer c.Close(context.Background())
 	var before struct {
 		Status weft.Status `json:"status"`
 	}
-	if err := s.call("execution.get", map[string]string{"execution_id": id}, &before); err == nil && before.Status.Terminal() {
+	if err := c.Call(ctx, "execution.get", map[string]string{"execution_id": id}, &before); err == nil && before.Status.Terminal() {
 		return endedError(id, before.Status, "nothing to cancel")
 	}
 	var resp json.RawMessage
-	if err := s.call("execution.cancel", map[string]string{"execution_id": id, "reason": reason}, &resp); err != nil {
+	if err := c.Call(ctx, "execution.cancel", map[string]string{"execution_id": id, "reason": reason}, &resp); err != nil {
 		return err
 	}
 	var res struct {
@@ -277,13 +293,8 @@ func cancelExecution(ctx context.Context, t *target, stdout io.Writer, id, reaso
 // signalExecution sends a signal and prints the answer as JSON; a signal
 // an ended execution did not take is said so (exit 1).
 func signalExecution(ctx context.Context, t *target, stdout io.Writer, id, name string, payload json.RawMessage) error {
-	s, err := t.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	var resp json.RawMessage
-	if err := s.call("execution.signal", map[string]any{"execution_id": id, "name": name, "payload": payload}, &resp); err != nil {
+	if err := t.call(ctx, "execution.signal", map[string]any{"execution_id": id, "name": name, "payload": payload}, &resp); err != nil {
 		return err
 	}
 	var res struct {
@@ -314,8 +325,11 @@ func rerunCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if *from < 1 {
 				return usageError{"--from-step must be 1 or more"}
 			}
-			req := map[string]any{"execution_id": args[0], "from_step": *from, "subscribe": !*detach}
-			return followStart(ctx, &t, "execution.rerun", req, stdout, stderr)
+			req := map[string]any{"execution_id": args[0], "from_step": *from, "subscribe": false}
+			if *detach {
+				return startUnfollowed(ctx, &t, "execution.rerun", req, stdout)
+			}
+			return rerunAndFollow(ctx, &t, req, stdout)
 		},
 	})
 }
@@ -332,20 +346,19 @@ func replayCommand(stdout, stderr io.Writer) *ffcli.Command {
 			if *speed != 0 && *speed != 1 {
 				return usageError{"--speed must be 0 or 1"}
 			}
-			s, err := t.dial(ctx)
+			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
+			defer c.Close(context.Background())
 			p := &eventPrinter{w: stdout, json: t.json}
-			err = s.stream("execution.replay", map[string]any{"execution_id": args[0], "speed": *speed}, func(f sockFrame) error {
-				p.print(f)
+			defer p.endDelta()
+			return c.Stream(ctx, "execution.replay", map[string]any{"execution_id": args[0], "speed": *speed}, func(f client.Frame) error {
+				if f.Event != nil {
+					p.print(*f.Event)
+				}
 				return nil
 			})
-			if p.inDelta {
-				fmt.Fprintln(stdout)
-			}
-			return err
 		},
 	})
 }

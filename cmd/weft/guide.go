@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -100,14 +99,6 @@ func defaultToken(token string, w io.Writer) string {
 		}
 	}
 	return ""
-}
-
-// flagOutput is where a flag set writes (the command's stderr).
-func flagOutput(fs *flag.FlagSet) io.Writer {
-	if fs == nil {
-		return os.Stderr
-	}
-	return fs.Output()
 }
 
 // errNoToken is the usage error of a client command without a token.

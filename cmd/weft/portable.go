@@ -14,6 +14,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffcli"
 
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/client"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -115,7 +116,7 @@ type apiClient struct {
 }
 
 func newAPIClient(t *target) (*apiClient, error) {
-	t.token = defaultToken(t.token, flagOutput(t.fs))
+	t.token = defaultToken(t.token, t.stderr)
 	if t.token == "" {
 		return nil, errNoToken
 	}
@@ -127,7 +128,7 @@ func newAPIClient(t *target) (*apiClient, error) {
 }
 
 // do sends body (nil: none) and decodes a 2xx answer into out; an error
-// answer is a *remoteError (exit 1).
+// answer is a *client.Error (exit 1).
 func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
@@ -145,7 +146,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body io.Reader,
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		var e struct {
-			Error *remoteError `json:"error"`
+			Error *client.Error `json:"error"`
 		}
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if json.Unmarshal(raw, &e) == nil && e.Error != nil {

@@ -136,19 +136,23 @@ func loadHistories(ctx context.Context, t *target, f *lsFilter, file string, ids
 			ids = append(ids, s.ExecutionID)
 		}
 	}
-	s, err := t.dial(ctx)
+	c, err := t.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
+	defer c.Close(context.Background())
+	pace := pacerFor(c)
 	out := make([]replay.History, 0, len(ids))
 	bar := &progress{w: stderr, label: "downloading"}
 	for i, id := range ids {
 		var snap actors.Snapshot
-		if err := s.call("execution.get", map[string]string{"execution_id": id}, &snap); err != nil {
+		if err := pace.wait(ctx); err != nil {
+			return nil, err
+		}
+		if err := c.Call(ctx, "execution.get", map[string]string{"execution_id": id}, &snap); err != nil {
 			return nil, fmt.Errorf("%s: %w", id, err)
 		}
-		out = append(out, replay.History{Execution: executionOf(snap, s.info.Workspace), Steps: snap.Steps})
+		out = append(out, replay.History{Execution: executionOf(snap, c.Info().Workspace), Steps: snap.Steps})
 		bar.update(i+1, len(ids))
 	}
 	bar.done()

@@ -11,41 +11,10 @@ import (
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
-
-	"github.com/weft-run/weft/client"
 )
 
 // `weft schedules ...`: the schedule.* services over the socket, with the
 // client commands' flags (PROTOCOL.md section 10).
-
-// schedulesTarget holds the flags every schedules subcommand shares.
-type schedulesTarget struct {
-	server, token string
-	json          bool
-	fs            *flag.FlagSet // its output is the command's stderr
-}
-
-func (s *schedulesTarget) register(fs *flag.FlagSet) {
-	s.fs = fs
-	fs.StringVar(&s.server, "server", defaultServer, serverUsage)
-	fs.StringVar(&s.token, "token", "", "token (schedules:read to list, schedules:write to change)")
-	fs.BoolVar(&s.json, "json", false, "print the server's answer as JSON")
-}
-
-// call dials the server's socket, sends one request and decodes its answer.
-func (s *schedulesTarget) call(ctx context.Context, service string, req, out any) error {
-	addr, err := serverAddress(s.server)
-	if err != nil {
-		return err
-	}
-	s.token = defaultToken(s.token, flagOutput(s.fs))
-	c, err := client.Dial(ctx, addr.String(), client.Options{Token: s.token, UserAgent: userAgent(), Reconnect: client.ReconnectPolicy{Disabled: true}})
-	if err != nil {
-		return explainDial(addr.String(), err)
-	}
-	defer c.Close(context.Background())
-	return c.Call(ctx, service, req, out)
-}
 
 func schedulesCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
@@ -65,10 +34,11 @@ func schedulesCommand(stdout, stderr io.Writer) *ffcli.Command {
 	}
 }
 
-func schedulesFlags(name string, stderr io.Writer) (*flag.FlagSet, *schedulesTarget) {
+func schedulesFlags(name string, stderr io.Writer) (*flag.FlagSet, *target) {
 	fs := newFlags("weft schedules "+name, stderr)
-	var t schedulesTarget
-	t.register(fs)
+	var t target
+	t.register(fs, false, true)
+	t.needs(fs, "schedules:read to list, schedules:write to change")
 	return fs, &t
 }
 

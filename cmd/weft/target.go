@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/weft-run/weft/client"
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -21,15 +18,15 @@ import (
 type target struct {
 	server, token, dataDir string
 	json                   bool
-	fs                     *flag.FlagSet // its output is the command's stderr
+	stderr                 io.Writer // the command's (its flag set's output)
 }
 
 // register adds --server and --token, --data-dir when the command can read
 // a store directly, and --json when its output is a listing.
 func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
-	t.fs = fs
+	t.stderr = fs.Output()
 	fs.StringVar(&t.server, "server", defaultServer, serverUsage)
-	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN)")
+	fs.StringVar(&t.token, "token", "", "API token (also WEFT_TOKEN; default: the first admin token of ./"+localKeysFile+")")
 	if dataDir {
 		fs.StringVar(&t.dataDir, "data-dir", "", "read a stopped server's data dir instead of --server")
 	}
@@ -38,29 +35,9 @@ func (t *target) register(fs *flag.FlagSet, dataDir, listing bool) {
 	}
 }
 
-func (t *target) dial(ctx context.Context) (*sock, error) {
-	t.token = defaultToken(t.token, flagOutput(t.fs))
-	return dialSocket(ctx, t.server, t.token)
-}
-
-// defaultServer is --server when neither it nor WEFT_SERVER is given.
-const defaultServer = "http://127.0.0.1:8080"
-
-// serverUsage is --server's help line in every command.
-const serverUsage = "weft server: http[s]://host:port, ws[s]://host:port/api/v1/socket or host:port (README \"Server address\")"
-
-// serverAddress reads --server with the one address parser the Go client
-// uses too; a bad address is a usage error saying why.
-func serverAddress(server string) (client.Address, error) {
-	a, err := client.ParseAddress(server)
-	if err != nil {
-		var e *client.Error
-		if errors.As(err, &e) {
-			return client.Address{}, usageError{"--server: " + e.Message}
-		}
-		return client.Address{}, usageError{"--server: " + err.Error()}
-	}
-	return a, nil
+// needs adds the scopes a command's token needs to --token's help line.
+func (t *target) needs(fs *flag.FlagSet, scopes string) {
+	fs.Lookup("token").Usage += "; needs " + scopes
 }
 
 // openDataDir opens the store of a data dir. bbolt allows one process at a

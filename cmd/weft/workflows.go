@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
+
+	"github.com/weft-run/weft/client"
 )
 
 // `weft workflows ls`: the workflows a server runs (workflow.list over the
@@ -184,19 +186,10 @@ func workflowsLs(stdout, stderr io.Writer) *ffcli.Command {
 		name: "ls", usage: "weft workflows ls [--json]", args: exactly(0),
 		help: "List workflows: name, description and parameters (type, required, bounds).",
 		run: func(ctx context.Context, _ []string) error {
-			s, err := t.dial(ctx)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
 			var resp struct {
-				Workflows []struct {
-					Name             string          `json:"name"`
-					Description      string          `json:"description"`
-					ParametersSchema json.RawMessage `json:"parameters_schema"`
-				} `json:"workflows"`
+				Workflows []client.WorkflowInfo `json:"workflows"`
 			}
-			if err := s.call("workflow.list", map[string]any{}, &resp); err != nil {
+			if err := t.call(ctx, "workflow.list", map[string]any{}, &resp); err != nil {
 				return err
 			}
 			list := make([]workflowListing, len(resp.Workflows))
