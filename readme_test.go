@@ -136,10 +136,12 @@ func startReadmeEnv(t *testing.T) *readmeEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// weft for the blocks' PATH; the examples' `go run` then finds their
+	// packages compiled and only links.
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", filepath.Join(bin, "weft"), "./cmd/weft")
+	build := exec.Command("go", "build", "-o", bin+string(os.PathSeparator), "./cmd/weft", "./examples/goclient")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/weft: %v\n%s", err, out)
+		t.Fatalf("%s: %v\n%s", build, err, out)
 	}
 	e := &readmeEnv{root: root, dir: t.TempDir()}
 	e.mirrorRepo(t)
