@@ -1,0 +1,347 @@
+package jsstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/persistence"
+)
+
+// ErrFenced refuses an append because another writer appended to the
+// execution since this store last did: another node has taken the
+// execution over. Nothing of the refused write is stored. The writer
+// should stop running the execution; the store forgets what it knew of
+// it, so a later write (after a deliberate resume) starts from the log.
+var ErrFenced = errors.New("jsstore: another writer appended to this execution")
+
+// execLog is one execution this store appends to: its queue of writes
+// and, once read, where its log ends.
+//
+// Writes of one execution are applied one at a time, in the order they
+// were queued, by one goroutine that lives while the queue is not empty
+// (the fence of each append is the stream sequence the previous one got,
+// so they cannot overlap). Writes of different executions run in
+// parallel.
+type execLog struct {
+	id       string
+	queue    []*pendingWrite // guarded by Store.mu
+	draining bool            // guarded by Store.mu
+	// state belongs to the goroutine draining the queue (the next one
+	// takes it over through Store.mu). nil: read it before the next write.
+	state *logState
+}
+
+// logState is what a writer knows of an execution's log and record.
+type logState struct {
+	rec        recordValue
+	recRev     uint64
+	subject    string
+	lastStream uint64 // stream sequence of the log's last message: the next append's fence
+	lastSeq    uint64 // weft seq of the log's last event
+	stepRevs   stepRevs
+	ended      bool
+}
+
+// pendingWrite is a persistence.Write encoded for the events stream.
+type pendingWrite struct {
+	id        string
+	firstSeq  uint64
+	events    [][]byte
+	commit    *commitPart
+	commitRaw []byte // nil when the write commits nothing besides events
+	nonce     string // makes the message ids of this write unique to it
+	done      func(error)
+}
+
+// Commit durably applies w, like persistence.Store.Commit: when it returns
+// nil, w's events are stored (acknowledged by JetStream) and its
+// checkpoints, consumed signals and status applied. It fails with
+// persistence.ErrNotFound for an unknown execution, persistence.ErrSeqGap
+// when w's events do not continue the log as this store knows it, and
+// ErrFenced when another writer appended meanwhile; then nothing of w is
+// stored.
+//
+// If ctx ends first, Commit returns ctx.Err() but w may still commit.
+func (s *Store) Commit(ctx context.Context, w persistence.Write) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	res := make(chan error, 1)
+	s.CommitAsync(w, func(err error) { res <- err })
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CommitAsync queues w and returns; done, if not nil, is called with
+// Commit's result once w is stored (or refused), from the goroutine that
+// writes w's execution. Writes of one execution are applied in the order
+// they were queued, so the actors may keep several with the store. done
+// must not block for long: the execution's next write waits for it.
+// Invalid writes and writes after Close get done(err) before CommitAsync
+// returns.
+func (s *Store) CommitAsync(w persistence.Write, done func(error)) {
+	p, err := prepareWrite(w)
+	if err == nil {
+		p.done = done
+		err = s.enqueue(p)
+	}
+	if err != nil && done != nil {
+		done(err)
+	}
+}
+
+func prepareWrite(w persistence.Write) (*pendingWrite, error) {
+	if w.ExecutionID == "" || len(w.ExecutionID) > maxIDLen {
+		return nil, fmt.Errorf("%w: execution id %q", persistence.ErrInvalid, w.ExecutionID)
+	}
+	p := &pendingWrite{id: w.ExecutionID, nonce: strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix)}
+	for i, ev := range w.Events {
+		if i == 0 {
+			p.firstSeq = ev.Seq()
+		}
+		if want := p.firstSeq + uint64(i); ev.Seq() != want {
+			return nil, fmt.Errorf("%w: %s: event %d of the write has seq %d, want %d", persistence.ErrSeqGap, w.ExecutionID, i, ev.Seq(), want)
+		}
+		if ev.Data.ExecutionID != "" && ev.Data.ExecutionID != w.ExecutionID {
+			return nil, fmt.Errorf("%w: event seq %d of %s belongs to %s", persistence.ErrInvalid, ev.Seq(), w.ExecutionID, ev.Data.ExecutionID)
+		}
+		st, err := events.Encode(ev)
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: %s: %w", w.ExecutionID, err)
+		}
+		p.events = append(p.events, st.JSON)
+	}
+	c := &commitPart{Steps: w.Steps, Consume: w.ConsumeSignals}
+	for _, st := range w.Steps {
+		if st.ID == "" || len(st.ID) > maxIDLen {
+			return nil, fmt.Errorf("%w: step id %q of %s", persistence.ErrInvalid, st.ID, w.ExecutionID)
+		}
+	}
+	if w.Status != nil {
+		if !w.Status.Status.Valid() {
+			return nil, fmt.Errorf("%w: status %q for %s", persistence.ErrInvalid, w.Status.Status, w.ExecutionID)
+		}
+		c.Status = &statusPart{Status: w.Status.Status, Result: bytes.Clone(w.Status.Result), Error: w.Status.Error, At: w.Status.At, WakeAt: w.Status.WakeAt}
+		if c.Status.At.IsZero() {
+			c.Status.At = time.Now()
+		}
+	}
+	if !c.empty() {
+		// Encoded now, so the caller may reuse w once CommitAsync returns.
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return nil, fmt.Errorf("jsstore: encode the commit of %s: %w", w.ExecutionID, err)
+		}
+		if c, err = decodeCommit(raw); err != nil {
+			return nil, err
+		}
+		p.commit, p.commitRaw = c, raw
+	}
+	return p, nil
+}
+
+func (s *Store) enqueue(p *pendingWrite) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return persistence.ErrClosed
+	}
+	l := s.logs[p.id]
+	if l == nil {
+		l = &execLog{id: p.id}
+		s.logs[p.id] = l
+	}
+	l.queue = append(l.queue, p)
+	if !l.draining {
+		l.draining = true
+		s.drains.Add(1)
+		go s.drain(l)
+	}
+	return nil
+}
+
+// drain applies l's queued writes in order and exits when the queue is
+// empty. Close waits for it.
+func (s *Store) drain(l *execLog) {
+	defer s.drains.Done()
+	for {
+		s.mu.Lock()
+		if len(l.queue) == 0 {
+			l.draining = false
+			if l.state == nil || l.state.ended {
+				delete(s.logs, l.id) // nothing worth keeping: read it again if needed
+			}
+			s.mu.Unlock()
+			return
+		}
+		p := l.queue[0]
+		l.queue[0] = nil
+		l.queue = l.queue[1:]
+		s.mu.Unlock()
+
+		ctx, cancel := s.writeContext()
+		err := s.apply(ctx, l, p)
+		cancel()
+		if p.done != nil {
+			p.done(err)
+		}
+	}
+}
+
+// seed records what a create learnt of a new execution's log, saving the
+// reads before its first append.
+func (s *Store) seed(id string, st *logState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.logs[id] == nil {
+		s.logs[id] = &execLog{id: id, state: st}
+	}
+}
+
+// Forget drops what the store knows of execution id's log (where it
+// ends, the revisions of its record and checkpoints): the next write reads
+// them again from the streams. Call it when this node stops running the
+// execution (a lease handed over), so that a later write by this node is
+// checked against what others appended. It does not affect queued writes.
+func (s *Store) Forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.logs[id]; l != nil && !l.draining {
+		delete(s.logs, id)
+	}
+}
+
+// apply appends p to its execution's log, fenced, then applies its
+// checkpoints, consumed signals and status.
+func (s *Store) apply(ctx context.Context, l *execLog, p *pendingWrite) error {
+	st, err := s.logState(ctx, l)
+	if err != nil {
+		return err
+	}
+	if len(p.events) > 0 && p.firstSeq != st.lastSeq+1 {
+		return fmt.Errorf("%w: %s: write starts at seq %d, log ends at %d", persistence.ErrSeqGap, p.id, p.firstSeq, st.lastSeq)
+	}
+	if len(p.events) == 0 && p.commit.empty() {
+		return nil
+	}
+	at, err := s.appendWrite(ctx, st, p)
+	if err != nil {
+		l.state = nil // fenced, or an outcome we cannot know: read the log again
+		return err
+	}
+	if err := s.project(ctx, st, p.commit, at); err != nil {
+		l.state = nil
+		return fmt.Errorf("jsstore: %s: write stored (stream sequence %d), but applying it failed (the next writer applies it again): %w", p.id, at, err)
+	}
+	return nil
+}
+
+// logState returns l's state, reading it from the streams if this store
+// does not know it: the record, where the log ends, and the last write,
+// whose checkpoints and status are applied again in case its writer died
+// before it had (project is idempotent).
+func (s *Store) logState(ctx context.Context, l *execLog) (*logState, error) {
+	if l.state != nil {
+		return l.state, nil
+	}
+	rv, rev, err := s.getRecord(ctx, l.id)
+	if err != nil {
+		return nil, err
+	}
+	st := &logState{rec: rv, recRev: rev, subject: s.names.eventsSubject(rv.Exec.Workspace, l.id)}
+	last, err := s.lastMessage(ctx, st.subject)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case last != nil:
+		st.lastStream, st.lastSeq = last.streamSeq, last.seq
+		c, err := decodeCommit(last.frame.commit)
+		if err != nil {
+			return nil, fmt.Errorf("%s at %d: %w", st.subject, last.streamSeq, err)
+		}
+		if err := s.project(ctx, st, c, last.streamSeq); err != nil {
+			return nil, fmt.Errorf("jsstore: %s: apply the last write again: %w", l.id, err)
+		}
+	case rv.First != nil:
+		if st.lastStream, err = s.publishFirst(ctx, rv.Exec, rv.First); err != nil {
+			return nil, err
+		}
+		st.lastSeq = 1
+	}
+	st.ended = st.rec.Exec.Status.Terminal()
+	l.state = st
+	return st, nil
+}
+
+// appendWrite publishes p, fenced on st.lastStream, and returns the stream
+// sequence of its (last) message. A write too large for one message goes
+// out as several, each fenced on the one before, its commit part in the
+// last.
+func (s *Store) appendWrite(ctx context.Context, st *logState, p *pendingWrite) (uint64, error) {
+	parts, err := splitEvents(p.events, len(p.commitRaw), s.maxBody)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %s: %v", persistence.ErrInvalid, p.id, err)
+	}
+	for i, evs := range parts {
+		var commit []byte
+		if i == len(parts)-1 {
+			commit = p.commitRaw
+		}
+		seq := st.lastSeq + uint64(len(evs))
+		msg := nats.NewMsg(st.subject)
+		msg.Header.Set(seqHeader, strconv.FormatUint(seq, 10))
+		msg.Data = appendFrame(nil, evs, commit)
+		ack, err := s.publish(ctx, msg, recordKey(p.id)+":"+strconv.FormatUint(st.lastStream, 10)+":"+p.nonce, st.lastStream)
+		if wrongLast(err) {
+			return 0, fmt.Errorf("%w: %s (%v)", ErrFenced, p.id, err)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("jsstore: append to %s: %w", p.id, err)
+		}
+		st.lastStream, st.lastSeq = ack.Sequence, seq
+	}
+	return st.lastStream, nil
+}
+
+// splitEvents cuts evs into groups whose frames fit in maxBody, the last
+// with room for a commit part of commitLen bytes. Nearly every write is one
+// group; a write is split only past the NATS message size (1 MiB by
+// default), which only a long merged run of llm_delta events reaches.
+func splitEvents(evs [][]byte, commitLen, maxBody int) ([][][]byte, error) {
+	if commitLen+frameOverhead > maxBody {
+		return nil, fmt.Errorf("checkpoints and status of %d bytes do not fit in a message of %d", commitLen, maxBody)
+	}
+	var parts [][][]byte
+	var cur [][]byte
+	size := frameOverhead
+	for _, ev := range evs {
+		n := len(ev) + 10
+		if n+frameOverhead > maxBody {
+			return nil, fmt.Errorf("an event of %d bytes does not fit in a message of %d", len(ev), maxBody)
+		}
+		if size+n > maxBody {
+			parts = append(parts, cur)
+			cur, size = nil, frameOverhead
+		}
+		cur, size = append(cur, ev), size+n
+	}
+	if size+commitLen > maxBody && len(cur) > 0 {
+		parts = append(parts, cur)
+		cur = nil
+	}
+	return append(parts, cur), nil
+}

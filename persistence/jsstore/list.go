@@ -1,0 +1,299 @@
+package jsstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/persistence"
+)
+
+// Listing reads whole key ranges of two buckets, kept beside the records:
+//
+//	list        <workspace>.<execution> -> listEntry   (every execution)
+//	unfinished  <execution> -> unfinishedEntry         (status not terminal)
+//
+// A KV bucket has no key order and no paging, so List reads every entry
+// of the workspace and sorts them in memory: its cost follows the size of
+// the workspace, not the page (see the package doc for how far that
+// goes). The entries are written after the record and the first event, and
+// rewritten with each status, without compare-and-set: they may lag the
+// record, so List checks each item of its page against the record, and
+// Unfinished drops the entries of records that ended or are gone.
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+	// loadParallel bounds the record reads one List or Unfinished has in
+	// flight.
+	loadParallel = 16
+	timeLen      = 12
+)
+
+type listEntry struct {
+	ID       string      `json:"id"`
+	Workflow string      `json:"workflow"`
+	Status   weft.Status `json:"status"`
+	Key      string      `json:"key,omitempty"` // the idempotency key
+	Created  time.Time   `json:"created"`
+}
+
+type unfinishedEntry struct {
+	ID      string    `json:"id"`
+	Created time.Time `json:"created"`
+	Waiting bool      `json:"waiting,omitempty"`
+	WakeAt  time.Time `json:"wake_at,omitzero"`
+}
+
+func (s *Store) putList(ctx context.Context, e persistence.Execution) error {
+	raw, err := json.Marshal(listEntry{ID: e.ID, Workflow: e.Workflow, Status: e.Status, Key: e.IdempotencyKey, Created: e.CreatedAt})
+	if err != nil {
+		return fmt.Errorf("jsstore: encode list entry of %s: %w", e.ID, err)
+	}
+	if _, err := s.list.Put(ctx, listKey(e.Workspace, e.ID), raw); err != nil {
+		return fmt.Errorf("jsstore: list entry of %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// putUnfinished keeps e's unfinished entry in step with its status: there
+// while it has not ended (with when a wait ends), gone once it has.
+func (s *Store) putUnfinished(ctx context.Context, e persistence.Execution, wakeAt time.Time) error {
+	key := unfinishedKey(e.ID)
+	if e.Status.Terminal() {
+		if err := s.unfinishedS.Purge(ctx, jetstream.WithPurgeSubject(kvSubject(s.names.unfinished, key))); err != nil {
+			return fmt.Errorf("jsstore: unfinished entry of %s: %w", e.ID, err)
+		}
+		return nil
+	}
+	entry := unfinishedEntry{ID: e.ID, Created: e.CreatedAt, Waiting: e.Status == weft.StatusWaiting}
+	if entry.Waiting {
+		entry.WakeAt = wakeAt
+	}
+	raw, err := json.Marshal(entry)
+	if err != nil {
+		return fmt.Errorf("jsstore: encode unfinished entry of %s: %w", e.ID, err)
+	}
+	if _, err := s.unfinished.Put(ctx, key, raw); err != nil {
+		return fmt.Errorf("jsstore: unfinished entry of %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// List returns one page of f.Workspace's executions, newest first
+// (CreatedAt descending, then id), with the filters and cursor of
+// persistence.Store.List.
+func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []persistence.Execution, nextCursor string, err error) {
+	if err := s.open(); err != nil {
+		return nil, "", err
+	}
+	if f.Workspace == "" {
+		return nil, "", fmt.Errorf("%w: list needs a workspace", persistence.ErrInvalid)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+	var after []byte
+	if f.Cursor != "" {
+		after, err = base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err != nil || len(after) <= timeLen {
+			return nil, "", fmt.Errorf("%w: malformed cursor", persistence.ErrInvalid)
+		}
+	}
+	entries, err := scan[listEntry](ctx, s.list, listFilter(f.Workspace))
+	if err != nil {
+		return nil, "", err
+	}
+	type hit struct {
+		id  string
+		pos []byte
+	}
+	var hits []hit
+	for _, e := range entries {
+		if !listMatch(f, e) {
+			continue
+		}
+		pos := position(e.Created, e.ID)
+		if after != nil && bytes.Compare(pos, after) <= 0 {
+			continue
+		}
+		hits = append(hits, hit{e.ID, pos})
+	}
+	slices.SortFunc(hits, func(a, b hit) int { return bytes.Compare(a.pos, b.pos) })
+	if len(hits) > limit {
+		nextCursor = base64.RawURLEncoding.EncodeToString(hits[limit-1].pos)
+		hits = hits[:limit]
+	}
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	recs, err := s.loadAll(ctx, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	items = []persistence.Execution{}
+	for _, e := range recs {
+		// The entry may lag its record: the record decides.
+		if e.ID != "" && (f.Status == "" || e.Status == f.Status) {
+			items = append(items, e)
+		}
+	}
+	return items, nextCursor, nil
+}
+
+func listMatch(f persistence.ListFilter, e listEntry) bool {
+	switch {
+	case f.Status != "" && e.Status != f.Status,
+		f.Workflow != "" && e.Workflow != f.Workflow,
+		f.IdempotencyKey != "" && e.Key != f.IdempotencyKey,
+		!f.CreatedAfter.IsZero() && e.Created.Before(f.CreatedAfter),
+		!f.CreatedBefore.IsZero() && !e.Created.Before(f.CreatedBefore):
+		return false
+	}
+	return true
+}
+
+// position is where an execution sorts in a listing, as bytes: its
+// creation time so that byte order is newest first, then its id. A cursor
+// is a position.
+func position(created time.Time, id string) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, timeLen+len(id)), uint64(created.Unix())^(1<<63))
+	b = binary.BigEndian.AppendUint32(b, uint32(created.Nanosecond()))
+	for i := range b {
+		b[i] = ^b[i]
+	}
+	return append(b, id...)
+}
+
+// Unfinished returns every execution whose status is not terminal, oldest
+// first (CreatedAt, then id). Entries whose record ended or is gone (their
+// writer died before removing them) are dropped from the bucket.
+func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	entries, err := scan[unfinishedEntry](ctx, s.unfinished, ">")
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(entries, func(a, b unfinishedEntry) int {
+		if c := a.Created.Compare(b.Created); c != 0 {
+			return c
+		}
+		return cmpString(a.ID, b.ID)
+	})
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	recs, err := s.loadAll(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []persistence.Execution
+	for i, e := range recs {
+		if e.ID == "" || e.Status.Terminal() {
+			s.purge(ctx, s.unfinishedS, kvSubject(s.names.unfinished, unfinishedKey(ids[i])))
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// WaitingIndex returns, for every execution whose status is waiting, when
+// its wait ends (the zero time: no deadline). It reads the unfinished
+// bucket only: about 100 bytes per unfinished execution.
+func (s *Store) WaitingIndex(ctx context.Context) (map[string]time.Time, error) {
+	if err := s.open(); err != nil {
+		return nil, err
+	}
+	entries, err := scan[unfinishedEntry](ctx, s.unfinished, ">")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, e := range entries {
+		if e.Waiting {
+			out[e.ID] = e.WakeAt.UTC()
+		}
+	}
+	return out, nil
+}
+
+// scan reads the current value of every key of kv matching filter,
+// through an ordered consumer: one request, then the values stream in.
+func scan[T any](ctx context.Context, kv jetstream.KeyValue, filter string) ([]T, error) {
+	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("jsstore: scan %s: %w", kv.Bucket(), err)
+	}
+	defer func() { _ = w.Stop() }()
+	var out []T
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case entry, ok := <-w.Updates():
+			if !ok {
+				return nil, fmt.Errorf("jsstore: scan %s: watcher stopped", kv.Bucket())
+			}
+			if entry == nil {
+				return out, nil // the current values are all in
+			}
+			var v T
+			if err := json.Unmarshal(entry.Value(), &v); err != nil {
+				return nil, fmt.Errorf("%w: %s key %s: %v", ErrCorrupt, kv.Bucket(), entry.Key(), err)
+			}
+			out = append(out, v)
+		}
+	}
+}
+
+// loadAll loads the executions of ids, a few at a time, in ids' order. An
+// execution that is gone comes back as the zero Execution.
+func (s *Store) loadAll(ctx context.Context, ids []string) ([]persistence.Execution, error) {
+	out := make([]persistence.Execution, len(ids))
+	errs := make([]error, len(ids))
+	sem := make(chan struct{}, loadParallel)
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			e, err := s.loadExecution(ctx, id)
+			if errors.Is(err, persistence.ErrNotFound) {
+				return
+			}
+			out[i], errs[i] = e, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
