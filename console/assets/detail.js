@@ -167,6 +167,7 @@ function setStatus(status) {
   const ended = ENDED.has(status) || status === "deleted";
   $("cancel-button").disabled = !status || ended;
   $("signal-button").disabled = !status || ended;
+  $("artifacts-none").textContent = ENDED.has(status) ? "none" : "none yet";
   // Only an ended execution can be deleted (the server answers CONFLICT
   // for a live one).
   $("delete-button").disabled = !ENDED.has(status);
