@@ -55,7 +55,11 @@
 // Join starts one goroutine per node that owns all of its state: it
 // renews, watches both buckets, rebalances and calls the Handler, one call
 // at a time. It stops when the context given to Join ends (no release: the
-// leases expire, as after a crash) or on Shutdown (graceful hand-over).
+// leases expire, as after a crash), on Shutdown (graceful hand-over), or
+// when its NATS connection is closed for good. While the connection is
+// down it writes nothing (nats.go would send buffered writes late) and
+// gives its leases up at their deadlines; on reconnect it renews at once
+// and reads both buckets afresh.
 // Owned, Holds, Members and Err read a copy under a lock and are safe from
 // any goroutine.
 package cluster

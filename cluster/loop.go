@@ -9,6 +9,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// errConnClosed stops a node whose NATS connection was closed for good
+// (nats.go gave up reconnecting, or the application closed it).
+var errConnClosed = errors.New("cluster: the NATS connection is closed")
+
 // resyncEvery: every so many renew rounds the watchers are started again
 // from the buckets' current state, a backstop against a missed update
 // (and done at once after a reconnect).
@@ -47,7 +51,7 @@ func newLoop(n *Node, hbRev uint64) *loop {
 func (n *Node) run(ctx context.Context, l *loop) {
 	defer close(n.done)
 	defer n.metrics.unregister()
-	l.status = n.nc.StatusChanged(nats.CONNECTED)
+	l.status = n.nc.StatusChanged(nats.CONNECTED, nats.CLOSED)
 	defer n.nc.RemoveStatusListener(l.status)
 	defer l.stopWatchers()
 	l.startWatchers(ctx)
@@ -68,14 +72,20 @@ func (n *Node) run(ctx context.Context, l *loop) {
 		case e, ok := <-l.nodeUpdates():
 			l.onNodeUpdate(e, ok)
 			l.drainUpdates()
-		case <-l.status:
+		case st, ok := <-l.status:
+			if !ok || st == nats.CLOSED || n.nc.IsClosed() {
+				l.fatal = errConnClosed
+				break
+			}
 			// Reconnected: the view may have missed changes, and the
 			// leases want renewing before their deadlines.
 			l.restartWatchers(ctx)
 			l.nextRenew = time.Now()
 		case <-timer.C:
 		}
-		l.step(ctx, time.Now())
+		if l.fatal == nil {
+			l.step(ctx, time.Now())
+		}
 		if l.fatal != nil {
 			n.log.Error().Err(l.fatal).Msg("node stops")
 			l.dropAll(Stopped)
@@ -103,8 +113,13 @@ func (l *loop) step(ctx context.Context, now time.Time) {
 	}
 }
 
-// renewRound renews the heartbeat and every lease.
+// renewRound renews the heartbeat and every lease. Without a connection
+// it does nothing: nats.go would buffer the writes and send them after a
+// reconnect, late; the reconnect starts a round at once instead.
 func (l *loop) renewRound(ctx context.Context) {
+	if !l.n.nc.IsConnected() {
+		return
+	}
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
 	if err := l.heartbeat(ctx); err != nil {

@@ -169,7 +169,8 @@ func cmpString(a, b string) int {
 }
 
 // Done is closed when the node has stopped (Shutdown, the end of Join's
-// context, or its id taken over); Err then says why.
+// context, its id taken over, or its NATS connection closed for good);
+// Err then says why.
 func (n *Node) Done() <-chan struct{} { return n.done }
 
 // Err is nil while the node runs and after a clean Shutdown.

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"github.com/nats-io/nats.go/jetstream"
 	"time"
 )
@@ -16,9 +17,18 @@ import (
 //   - a lease that names this run but that it does not hold (a late
 //     write, or one it gave up locally before the server expired it) is
 //     deleted, so that it does not block the partition until it expires.
+//
+// It stops when the next renewal round is due, and goes on after it:
+// acquiring many partitions (the first node of a cluster takes all 64)
+// must not hold off the renewal of the ones already taken.
 func (l *loop) rebalance(ctx context.Context, now time.Time) {
+	if !now.Before(l.nextRenew) || !l.n.nc.IsConnected() {
+		return
+	}
 	ctx, cancel := l.opContext(ctx)
 	defer cancel()
+	ctx, cancelBudget := context.WithDeadline(ctx, l.nextRenew)
+	defer cancelBudget()
 	l.deleteStrays(ctx)
 	share, floor := l.shares()
 	owned := len(l.ownedPartitions())
@@ -34,7 +44,7 @@ func (l *loop) rebalance(ctx context.Context, now time.Time) {
 		}
 		won, err := l.acquire(ctx, p)
 		if err != nil {
-			l.n.log.Warn().Err(err).Msg("rebalance interrupted")
+			l.interrupted(ctx, err)
 			return
 		}
 		if !won {
@@ -84,9 +94,9 @@ func (l *loop) someoneBelow(floor int, now time.Time) bool {
 // releaseExcess releases the highest-numbered partitions it holds.
 func (l *loop) releaseExcess(ctx context.Context, excess int) {
 	ps := l.ownedPartitions()
-	for i := len(ps) - 1; i >= 0 && excess > 0; i-- {
+	for i := len(ps) - 1; i >= 0 && excess > 0 && ctx.Err() == nil; i-- {
 		if err := l.release(ctx, ps[i]); err != nil {
-			l.n.log.Warn().Err(err).Msg("rebalance interrupted")
+			l.interrupted(ctx, err)
 			return
 		}
 		excess--
@@ -120,9 +130,21 @@ func (l *loop) deleteStrays(ctx context.Context) {
 		if _, ok := l.ownedLease(p); ok {
 			continue
 		}
-		l.view[p] = viewEntry{rev: e.rev, freeSince: time.Now()}
-		if err := l.n.leases.Delete(ctx, leaseKey(p), jetstream.LastRevision(e.rev)); err != nil && !isCASConflict(err) {
-			l.n.log.Warn().Err(err).Int("partition", p).Msg("cannot delete a stray lease")
+		err := l.n.leases.Delete(ctx, leaseKey(p), jetstream.LastRevision(e.rev))
+		if err != nil && !isCASConflict(err) {
+			l.interrupted(ctx, fmt.Errorf("delete stray lease of partition %d: %w", p, err))
+			return
 		}
+		l.view[p] = viewEntry{rev: e.rev, freeSince: time.Now()}
 	}
+}
+
+// interrupted logs why a rebalance stopped early: its own time budget
+// (it goes on after the renewals) is not worth a warning.
+func (l *loop) interrupted(ctx context.Context, err error) {
+	if ctx.Err() != nil && l.n.nc.IsConnected() {
+		l.n.log.Debug().Err(err).Msg("rebalance paused for the renewals")
+		return
+	}
+	l.n.log.Warn().Err(err).Msg("rebalance interrupted")
 }
