@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
 
 	"github.com/weft-run/weft/cluster"
 	"github.com/weft-run/weft/internal/natstest"
@@ -424,5 +425,41 @@ func TestOverwrittenLeaseIsLost(t *testing.T) {
 	}
 	if got := len(n.Owned()); got != 3 {
 		t.Errorf("owns %d partitions, want the 3 others", got)
+	}
+}
+
+// A node's goroutines (its owner, its watchers' subscriptions) end with
+// it, on either stop.
+func TestNodeLeavesNoGoroutine(t *testing.T) {
+	srv := natstest.Server(t)
+	nc := natstest.Connect(t, srv.URL())
+	tr := newTracker(t)
+	// A first node creates the buckets, whose streams' goroutines live in
+	// the server as long as it does.
+	warm, err := tr.joinOn(t, nc, fastConfig("warm-up"), tr.handler("warm-up"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, stop := range []string{"shutdown", "context"} {
+		t.Run(stop, func(t *testing.T) {
+			before := goleak.IgnoreCurrent()
+			n, err := tr.joinOn(t, nc, fastConfig("n-"+stop), tr.handler(stop))
+			if err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 20*time.Second, "it holds all 64", func() bool { return holdAll(64, n) })
+			if stop == "shutdown" {
+				if err := n.Shutdown(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				n.kill()
+			}
+			<-n.Done()
+			goleak.VerifyNone(t, before)
+		})
 	}
 }
