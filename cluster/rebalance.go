@@ -3,8 +3,9 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"github.com/nats-io/nats.go/jetstream"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // rebalance moves this node towards its fair share, ceil(P / live nodes):
