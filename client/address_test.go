@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -164,6 +166,38 @@ func TestUserAgentReachesTheAudit(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("audit transports %v, want %v", got, want)
+		}
+	}
+}
+
+// TestParseAddressSharedTable: the cases every weft client is tested on
+// (clients/testdata/addresses.json; the JS client reads the same file).
+func TestParseAddressSharedTable(t *testing.T) {
+	raw, err := os.ReadFile("../clients/testdata/addresses.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		Cases []struct {
+			In      string `json:"in"`
+			Socket  string `json:"socket"`
+			HTTP    string `json:"http"`
+			Invalid string `json:"invalid"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &table); err != nil {
+		t.Fatal(err)
+	}
+	if len(table.Cases) < 20 {
+		t.Fatalf("%d cases", len(table.Cases))
+	}
+	for _, c := range table.Cases {
+		a, err := client.ParseAddress(c.In)
+		switch {
+		case c.Invalid != "" && client.ErrorCode(err) != client.CodeInvalidRequest:
+			t.Errorf("%q (%s): got %+v, %v; want INVALID_REQUEST", c.In, c.Invalid, a, err)
+		case c.Invalid == "" && (err != nil || a.Socket() != c.Socket || a.HTTP() != c.HTTP):
+			t.Errorf("%q: got socket %s, HTTP %s, %v; want %s, %s", c.In, a.Socket(), a.HTTP(), err, c.Socket, c.HTTP)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -38,6 +39,10 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = 64
+	}
+	if limit := t.Rate * RateShare; t.Rate > 0 && o.Rate > limit {
+		return Report{}, fmt.Errorf("%w: %g broadcasts per second from one socket is over %g (%.0f%% of the server's %g messages per second per connection)",
+			ErrOverRate, o.Rate, limit, RateShare*100, t.Rate)
 	}
 	room := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	members := make([]*conn, o.Members)
@@ -99,6 +104,7 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	began := time.Now()
 	var sendErrs atomic.Int64
+	var kinds tally
 	var firstErr atomic.Value // string: the first failed answer
 	answer := newLatency()
 	var answers sync.WaitGroup
@@ -124,10 +130,12 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 				answer.record(time.Since(sent))
 				if f.Error != nil {
 					sendErrs.Add(1)
+					kinds.add(fmt.Errorf("%s: %s", f.Error.Code, f.Error.Message))
 					firstErr.CompareAndSwap(nil, f.Error.Code+": "+f.Error.Message)
 				}
 			case <-time.After(30 * time.Second):
 				sendErrs.Add(1)
+				kinds.add(errors.New("no answer in 30s"))
 				firstErr.CompareAndSwap(nil, "no answer in 30s")
 			}
 		}()
@@ -169,6 +177,7 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 			lastMember.record(time.Duration(last - sentAt[b]))
 		}
 	}
+	kinds.addN("missing delivery", missing)
 	params := map[string]any{"members": o.Members, "broadcasts": o.Broadcasts, "rate": o.Rate, "message_bytes": len(broadcastMessage(0, o.MessageBytes))}
 	if e, ok := firstErr.Load().(string); ok {
 		params["first_answer_error"] = e
@@ -182,10 +191,11 @@ func Broadcast(ctx context.Context, t Target, o BroadcastOptions, progress Progr
 			"deliveries":            deliveries,
 			"missing_deliveries":    float64(missing),
 		},
-		Latencies: map[string]Summary{"broadcast_to_last_member": lastMember.summary(), "broadcast_answer": answer.summary()},
-		Errors:    sendErrs.Load() + missing,
-		ServerCPU: cpuReport.ServerCPU,
-		ClientCPU: cpuReport.ClientCPU,
+		Latencies:  map[string]Summary{"broadcast_to_last_member": lastMember.summary(), "broadcast_answer": answer.summary()},
+		Errors:     sendErrs.Load() + missing,
+		ErrorKinds: kinds.counts(),
+		ServerCPU:  cpuReport.ServerCPU,
+		ClientCPU:  cpuReport.ClientCPU,
 	}, nil
 }
 

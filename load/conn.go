@@ -41,6 +41,9 @@ type conn struct {
 
 func dial(t Target) (*conn, error) {
 	h := http.Header{"Authorization": {"Bearer " + t.Token}}
+	if t.UserAgent != "" {
+		h.Set("User-Agent", t.UserAgent)
+	}
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 	ws, resp, err := d.Dial(t.socketURL(), h)
 	if err != nil {

@@ -35,6 +35,7 @@ func Connections(ctx context.Context, t Target, o ConnectionsOptions, progress P
 		conns    = make([]*conn, o.N)
 		opened   atomic.Int64
 		errs     atomic.Int64
+		kinds    tally
 		dialTime = newLatency()
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, o.Parallel)
@@ -60,6 +61,7 @@ func Connections(ctx context.Context, t Target, o ConnectionsOptions, progress P
 			c, err := dial(t)
 			if err != nil {
 				errs.Add(1)
+				kinds.add(err)
 				return
 			}
 			dialTime.record(time.Since(start))
@@ -92,7 +94,8 @@ func Connections(ctx context.Context, t Target, o ConnectionsOptions, progress P
 			"server_bytes_per_conn": float64(after-before) / n,
 			"server_kib_per_conn":   float64(after-before) / n / 1024,
 		},
-		Latencies: map[string]Summary{"connect_and_auth": dialTime.summary()},
-		Errors:    errs.Load(),
+		Latencies:  map[string]Summary{"connect_and_auth": dialTime.summary()},
+		Errors:     errs.Load(),
+		ErrorKinds: kinds.counts(),
 	}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +21,9 @@ type Report struct {
 	Figures   map[string]float64 `json:"figures"`
 	Latencies map[string]Summary `json:"latencies_ms"`
 	Errors    int64              `json:"errors"`
+	// ErrorKinds counts the errors by kind: the protocol code of an error
+	// the server answered, else the error's text (at most 100 bytes).
+	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
 	// ServerCPU is the server process's CPU time over the measured phase,
 	// when its pid is known (a server the tool started, or --server-pid).
 	ServerCPU *CPU `json:"server_cpu,omitempty"`
@@ -92,6 +96,51 @@ func (r Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(w, "  %-28s %.3f (%.2f cores)\n", "load client CPU s", c.Seconds, c.Cores)
 	}
 	fmt.Fprintf(w, "  %-28s %d\n", "errors", r.Errors)
+	for _, k := range sortedKeys(r.ErrorKinds) {
+		fmt.Fprintf(w, "  %-28s %d\n", "  "+k, r.ErrorKinds[k])
+	}
+}
+
+// tally counts errors by kind for Report.ErrorKinds; safe for concurrent
+// use.
+type tally struct {
+	mu    sync.Mutex
+	kinds map[string]int64
+}
+
+// add counts one error.
+func (t *tally) add(err error) { t.addN(errorKind(err.Error()), 1) }
+
+// addN counts n errors of kind (none when n is 0).
+func (t *tally) addN(kind string, n int64) {
+	if n == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.kinds == nil {
+		t.kinds = map[string]int64{}
+	}
+	t.kinds[kind] += n
+}
+
+// counts is the tally so far (nil when empty).
+func (t *tally) counts() map[string]int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.kinds)
+}
+
+// errorKind is the protocol code that starts msg ("RATE_LIMITED: ..."),
+// else msg itself, cut to 100 bytes.
+func errorKind(msg string) string {
+	if code, _, ok := strings.Cut(msg, ": "); ok && code != "" && strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == "" {
+		return code
+	}
+	if len(msg) > 100 {
+		msg = msg[:100]
+	}
+	return msg
 }
 
 // WriteJSON prints the report for machines.

@@ -36,9 +36,8 @@ func Stream(ctx context.Context, t Target, o StreamOptions, progress Progress) (
 	defer c.close()
 	delivery := newLatency()
 	began := time.Now()
-	err = c.ws.WriteJSON(map[string]any{"id": "stream", "service": "workflow.start", "request": map[string]any{
-		"name": "stream", "parameters": map[string]int{"chunks": o.Events, "chunk_bytes": o.ChunkBytes},
-	}})
+	err = c.ws.WriteJSON(map[string]any{"id": "stream", "service": "workflow.start",
+		"request": startRequest("stream", map[string]int{"chunks": o.Events, "chunk_bytes": o.ChunkBytes}, t.Metadata)})
 	if err != nil {
 		return Report{}, err
 	}

@@ -21,6 +21,32 @@ type Target struct {
 	URL   string // http://127.0.0.1:8080
 	Token string
 	PID   int // the server's process id when known (for its RSS); 0: read /metrics
+	// Rate is the frames per second the server lets one connection send
+	// (server.info's messages_per_second); scenarios keep each socket
+	// under RateShare of it. 0: no pacing (a server the tool started,
+	// its limits lifted).
+	Rate float64
+	// Metadata is added to the metadata of every execution a scenario
+	// starts, so that its executions can be found and removed.
+	Metadata map[string]string
+	// UserAgent is sent on every socket upgrade.
+	UserAgent string
+}
+
+// ErrOverRate refuses a scenario whose own rate flag would take one socket
+// over the server's limit.
+var ErrOverRate = errors.New("over the server's rate limit")
+
+// RateShare is the part of Target.Rate a socket of the load tool uses:
+// the rest absorbs bursts and timer jitter.
+const RateShare = 0.8
+
+// interval is the least time between two requests of one socket (0: none).
+func (t Target) interval() time.Duration {
+	if t.Rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(time.Second) / (t.Rate * RateShare))
 }
 
 // CheckLoopback refuses any target that is not on this machine's loopback

@@ -26,6 +26,7 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 	var (
 		executions, steps, errs atomic.Int64
 		firstErr                atomic.Value
+		kinds                   tally
 		firstEvent, completed   = newLatency(), newLatency()
 		wg                      sync.WaitGroup
 	)
@@ -46,12 +47,22 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := time.NewTicker(max(t.interval(), time.Nanosecond))
+			defer pace.Stop()
 			for n := 0; runCtx.Err() == nil; n++ {
+				if t.interval() > 0 && n > 0 {
+					select {
+					case <-pace.C: // under the server's rate (Target.Rate)
+					case <-runCtx.Done():
+						return
+					}
+				}
 				id := fmt.Sprintf("c%d-%d", i, n)
-				s, err := runOne(c, id, o.Workflow, params, firstEvent, completed)
+				s, err := runOne(c, id, startRequest(o.Workflow, params, t.Metadata), firstEvent, completed)
 				if err != nil {
 					if runCtx.Err() == nil {
 						errs.Add(1)
+						kinds.add(err)
 						firstErr.CompareAndSwap(nil, err.Error())
 					}
 					return
@@ -80,16 +91,26 @@ func Workflows(ctx context.Context, t Target, o WorkflowsOptions, progress Progr
 			"executions_per_second": float64(executions.Load()) / elapsed.Seconds(),
 			"durable_steps_per_sec": float64(steps.Load()) / elapsed.Seconds(),
 		},
-		Latencies: map[string]Summary{"start_to_first_event": firstEvent.summary(), "start_to_completed": completed.summary()},
-		Errors:    errs.Load(),
+		Latencies:  map[string]Summary{"start_to_first_event": firstEvent.summary(), "start_to_completed": completed.summary()},
+		Errors:     errs.Load(),
+		ErrorKinds: kinds.counts(),
 	}, nil
+}
+
+// startRequest is a workflow.start request, tagged with metadata.
+func startRequest(workflow string, params any, metadata map[string]string) map[string]any {
+	req := map[string]any{"name": workflow, "parameters": params}
+	if len(metadata) > 0 {
+		req["metadata"] = metadata
+	}
+	return req
 }
 
 // runOne starts one execution on c and waits for its end. It returns the
 // number of durable steps it saw (task_end events).
-func runOne(c *conn, id, workflow string, params any, firstEvent, completed *latency) (int, error) {
-	start := time.Now()
-	ch, err := c.request(id, "workflow.start", map[string]any{"name": workflow, "parameters": params})
+func runOne(c *conn, id string, start map[string]any, firstEvent, completed *latency) (int, error) {
+	began := time.Now()
+	ch, err := c.request(id, "workflow.start", start)
 	if err != nil {
 		return 0, err
 	}
@@ -105,7 +126,7 @@ func runOne(c *conn, id, workflow string, params any, firstEvent, completed *lat
 			}
 			if f.Type != "" && !sawEvent {
 				sawEvent = true
-				firstEvent.record(time.Since(start))
+				firstEvent.record(time.Since(began))
 			}
 			if f.Type == "task_end" {
 				steps++
@@ -114,7 +135,7 @@ func runOne(c *conn, id, workflow string, params any, firstEvent, completed *lat
 				if f.Type != "execution_completed" {
 					return 0, fmt.Errorf("execution ended with %s", f.Type)
 				}
-				completed.record(time.Since(start))
+				completed.record(time.Since(began))
 				return steps, nil
 			}
 		case <-c.done:

@@ -2,10 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -15,53 +20,121 @@ import (
 
 // benchTarget holds the flags every bench scenario shares.
 type benchTarget struct {
-	server, token string
-	local, json   bool
-	pid           int
+	target // --server, --token, --json
+	local  bool
+	pid    int
 }
 
 func (b *benchTarget) register(fs *flag.FlagSet) {
-	fs.StringVar(&b.server, "server", defaultServer, "weft server to load, on loopback only: http://127.0.0.1:port, ws://..., or 127.0.0.1:port")
-	fs.StringVar(&b.token, "token", "", "token with the admin scope")
-	fs.BoolVar(&b.local, "local", false, "start a weft server on 127.0.0.1 with a temporary data dir, and load it")
-	fs.BoolVar(&b.json, "json", false, "print the report as JSON")
+	b.target.register(fs, false, true)
+	fs.Lookup("server").Usage = "weft server to load, on loopback only: http://127.0.0.1:port, ws://..., or 127.0.0.1:port"
+	fs.Lookup("json").Usage = "print the report as JSON"
+	b.needs(fs, "admin (it starts executions, joins rooms, reads server.info)")
+	fs.BoolVar(&b.local, "local", false, "start a weft server on 127.0.0.1 with a temporary data dir and its rate limits lifted, and load it")
 	fs.IntVar(&b.pid, "server-pid", 0, "pid of --server's process on this machine: its memory and CPU come from /proc (with --local: the started server)")
 }
 
+// benchTag is the metadata key of the executions a bench run starts; its
+// value is the run's id.
+const benchTag = "weft_bench"
+
 // run resolves the target (starting a local server if asked), runs the
-// scenario and prints its report.
+// scenario and prints its report. Errors make it fail (exit 1), with a
+// count of each kind.
 func (b *benchTarget) run(ctx context.Context, stdout, stderr io.Writer, scenario func(context.Context, load.Target, load.Progress) (load.Report, error)) error {
-	addr, err := serverAddress(b.server)
+	runID := newRunID()
+	target, stop, err := b.resolve(ctx)
 	if err != nil {
 		return err
 	}
-	target := load.Target{URL: addr.HTTP(), Token: b.token, PID: b.pid}
-	if b.local {
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		srv, err := load.StartLocal(ctx, self)
-		if err != nil {
-			return err
-		}
-		defer srv.Stop()
-		target = srv.Target
-	}
+	defer stop()
+	target.Metadata = map[string]string{benchTag: runID}
 	progress := func(line string) { fmt.Fprintf(stderr, "\r\033[K%s", line) }
 	report, err := scenario(ctx, target, progress)
 	fmt.Fprintln(stderr)
+	if errors.Is(err, load.ErrOverRate) {
+		return usageError{err.Error() + ": lower the rate, or use --local (its own server, limits lifted)"}
+	}
 	if err != nil {
 		return err
 	}
+	report.Params[benchTag] = runID
 	if b.json {
-		return report.WriteJSON(stdout)
+		err = report.WriteJSON(stdout)
+	} else {
+		report.WriteTable(stdout)
 	}
-	report.WriteTable(stdout)
-	if report.Errors > 0 {
-		return fmt.Errorf("%d errors", report.Errors)
+	if startsExecutions(report.Scenario) && !b.local {
+		fmt.Fprintf(stderr, "its executions carry the metadata %s=%s: remove them with\n    weft executions rm --metadata %s=%s --server %s\n",
+			benchTag, runID, benchTag, runID, target.URL)
 	}
-	return nil
+	if err != nil {
+		return err
+	}
+	return benchErrors(report)
+}
+
+// resolve is the server to load: a new local one (--local), or --server
+// with the rate limit it announces in server.info, so that the scenario
+// keeps every socket under it. stop ends what resolve started.
+func (b *benchTarget) resolve(ctx context.Context) (load.Target, func(), error) {
+	if b.local {
+		self, err := os.Executable()
+		if err != nil {
+			return load.Target{}, nil, err
+		}
+		srv, err := load.StartLocal(ctx, self)
+		if err != nil {
+			return load.Target{}, nil, err
+		}
+		srv.Target.UserAgent = userAgent()
+		return srv.Target, srv.Stop, nil
+	}
+	addr, err := serverAddress(b.server)
+	if err != nil {
+		return load.Target{}, nil, err
+	}
+	t := load.Target{URL: addr.HTTP(), PID: b.pid, UserAgent: userAgent()}
+	if err := t.CheckLoopback(); err != nil {
+		return load.Target{}, nil, err
+	}
+	c, err := b.connect(ctx)
+	if err != nil {
+		return load.Target{}, nil, err
+	}
+	defer c.Close(context.Background())
+	info, err := c.ServerInfo(ctx)
+	if err != nil {
+		return load.Target{}, nil, fmt.Errorf("server.info: %w", err)
+	}
+	t.Token, t.Rate = b.token, info.Limits.MessagesPerSecond
+	return t, func() {}, nil
+}
+
+// newRunID names one bench run: its time and a random part.
+func newRunID() string {
+	var r [3]byte
+	_, _ = rand.Read(r[:])
+	return "bench-" + time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(r[:])
+}
+
+// startsExecutions says whether a scenario leaves executions behind.
+func startsExecutions(scenario string) bool { return scenario == "workflows" || scenario == "stream" }
+
+// benchErrors fails a run that had errors, counting each kind.
+func benchErrors(r load.Report) error {
+	if r.Errors == 0 {
+		return nil
+	}
+	kinds := make([]string, 0, len(r.ErrorKinds))
+	for kind, n := range r.ErrorKinds {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, kind))
+	}
+	slices.Sort(kinds)
+	if len(kinds) == 0 {
+		return fmt.Errorf("bench %s: %d errors", r.Scenario, r.Errors)
+	}
+	return fmt.Errorf("bench %s: %d errors: %s", r.Scenario, r.Errors, strings.Join(kinds, "; "))
 }
 
 func benchCommand(stdout, stderr io.Writer) *ffcli.Command {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/client"
 	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/workflows"
 )
@@ -31,9 +34,10 @@ func executionsCommand(stdout, stderr io.Writer) *ffcli.Command {
 	}
 }
 
-// lsFilter selects executions for ls, export and replay-check.
+// lsFilter selects executions for ls, rm, export and replay-check.
 type lsFilter struct {
 	status, workflow, since string
+	metadata                metadataFilter
 	limit                   int
 }
 
@@ -41,26 +45,95 @@ func (f *lsFilter) register(fs *flag.FlagSet, limit int) {
 	fs.StringVar(&f.status, "status", "", "only this status (queued, running, waiting, completed, failed, cancelled)")
 	fs.StringVar(&f.workflow, "workflow", "", "only this workflow")
 	fs.StringVar(&f.since, "since", "", "only executions created since (a duration like 24h, or an RFC 3339 time)")
+	fs.Var(&f.metadata, "metadata", "only executions whose metadata has KEY=VALUE (repeat for several; e.g. weft_bench=<run id>)")
 	fs.IntVar(&f.limit, "limit", limit, "at most this many (newest first; 0: no limit)")
+}
+
+// any says whether a filter flag was given (the limit aside).
+func (f *lsFilter) any() bool {
+	return f.status != "" || f.workflow != "" || f.since != "" || len(f.metadata) > 0
 }
 
 // keeper is the filter as a predicate.
 func (f *lsFilter) keeper(since time.Time) func(actors.Snapshot) bool {
 	return func(s actors.Snapshot) bool {
 		return (f.status == "" || string(s.Status) == f.status) && (f.workflow == "" || s.Workflow == f.workflow) &&
-			(since.IsZero() || !s.CreatedAt.Before(since))
+			(since.IsZero() || !s.CreatedAt.Before(since)) && f.metadata.matches(s.Metadata)
 	}
+}
+
+// metadataFilter is --metadata KEY=VALUE, repeated: every pair must match.
+type metadataFilter [][2]string
+
+func (m *metadataFilter) String() string {
+	if m == nil {
+		return ""
+	}
+	pairs := make([]string, len(*m))
+	for i, kv := range *m {
+		pairs[i] = kv[0] + "=" + kv[1]
+	}
+	return strings.Join(pairs, ",")
+}
+
+func (m *metadataFilter) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want KEY=VALUE, got %q", s)
+	}
+	*m = append(*m, [2]string{k, v})
+	return nil
+}
+
+// matches reports whether an execution's metadata (a JSON object) holds
+// every pair: a string value equal to VALUE, or another JSON value spelt
+// VALUE (weft_bench=x, from_step=3, ok=true).
+func (m metadataFilter) matches(metadata json.RawMessage) bool {
+	if len(m) == 0 {
+		return true
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(metadata, &fields) != nil {
+		return false
+	}
+	for _, kv := range m {
+		raw, ok := fields[kv[0]]
+		if !ok {
+			return false
+		}
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			if str != kv[1] {
+				return false
+			}
+			continue
+		}
+		var compact bytes.Buffer
+		if json.Compact(&compact, raw) != nil || compact.String() != kv[1] {
+			return false
+		}
+	}
+	return true
+}
+
+// check reads the filter's flags: the --since bound, or a usage error.
+func (f *lsFilter) check() (since time.Time, err error) {
+	since, err = parseSince(f.since)
+	if err != nil {
+		return since, err
+	}
+	if f.status != "" && !weft.Status(f.status).Valid() {
+		return since, usageError{fmt.Sprintf("--status %q is not a status", f.status)}
+	}
+	return since, nil
 }
 
 // list returns the matching executions, newest first, from the server or
 // the data dir.
 func (f *lsFilter) list(ctx context.Context, t *target) ([]actors.Snapshot, error) {
-	since, err := parseSince(f.since)
+	since, err := f.check()
 	if err != nil {
 		return nil, err
-	}
-	if f.status != "" && !weft.Status(f.status).Valid() {
-		return nil, usageError{fmt.Sprintf("--status %q is not a status", f.status)}
 	}
 	keep := f.keeper(since)
 	if t.dataDir != "" {
@@ -76,6 +149,12 @@ func (f *lsFilter) list(ctx context.Context, t *target) ([]actors.Snapshot, erro
 		return nil, err
 	}
 	defer c.Close(context.Background())
+	return f.listServer(ctx, c, since, keep)
+}
+
+// listServer is list over a connection: executions.list pages, newest
+// first, until the filter's limit or --since.
+func (f *lsFilter) listServer(ctx context.Context, c *client.Client, since time.Time, keep func(actors.Snapshot) bool) ([]actors.Snapshot, error) {
 	var out []actors.Snapshot
 	req := map[string]any{"status": f.status, "workflow": f.workflow, "limit": 1000}
 	pace := pacerFor(c)
@@ -198,26 +277,26 @@ func executionsShow(stdout, stderr io.Writer) *ffcli.Command {
 }
 
 // getSnapshot reads one execution with its steps in step order.
-func getSnapshot(ctx context.Context, t *target, id string) (actors.Snapshot, error) {
+func getSnapshot(ctx context.Context, t *target, id string) (shownSnapshot, error) {
 	if t.dataDir == "" {
-		var snap actors.Snapshot
+		var snap shownSnapshot
 		err := t.call(ctx, "execution.get", map[string]string{"execution_id": id}, &snap)
 		return snap, err
 	}
 	st, err := openDataDir(t.dataDir)
 	if err != nil {
-		return actors.Snapshot{}, err
+		return shownSnapshot{}, err
 	}
 	defer st.Close()
 	e, err := st.Execution(ctx, id)
 	if err != nil {
-		return actors.Snapshot{}, err
+		return shownSnapshot{}, err
 	}
 	steps, err := st.Steps(ctx, id)
 	if err != nil {
-		return actors.Snapshot{}, err
+		return shownSnapshot{}, err
 	}
-	snap := snapshotOf(e)
+	snap := shownSnapshot{Snapshot: snapshotOf(e)}
 	for _, s := range steps {
 		snap.Steps = append(snap.Steps, s)
 	}
@@ -225,10 +304,32 @@ func getSnapshot(ctx context.Context, t *target, id string) (actors.Snapshot, er
 	return snap, nil
 }
 
-func printSnapshot(w io.Writer, s actors.Snapshot) {
+// shownSnapshot is a snapshot as show reads it: a cancelled execution's
+// reason may come as "reason" beside the snapshot's fields.
+type shownSnapshot struct {
+	actors.Snapshot
+	Reason string `json:"reason,omitempty"`
+}
+
+// cancelReason is why a cancelled execution was cancelled, as its snapshot
+// says: its reason, else its error's message (with the code, if it says
+// more than CANCELLED).
+func cancelReason(s shownSnapshot) string {
+	switch {
+	case s.Reason != "":
+		return s.Reason
+	case s.Error != nil && s.Error.Message != "" && s.Error.Code != "" && s.Error.Code != "CANCELLED":
+		return s.Error.Message + " (" + s.Error.Code + ")"
+	case s.Error != nil && s.Error.Message != "":
+		return s.Error.Message
+	}
+	return "- (none given)"
+}
+
+func printSnapshot(w io.Writer, s shownSnapshot) {
 	fmt.Fprintf(w, "execution  %s\nworkflow   %s\nstatus     %s\ncreated    %s\nupdated    %s\nduration   %s\nevents     %d\n",
 		s.ExecutionID, s.Workflow, s.Status, s.CreatedAt.Local().Format(time.RFC3339Nano),
-		s.UpdatedAt.Local().Format(time.RFC3339Nano), duration(s), s.LastSeq)
+		s.UpdatedAt.Local().Format(time.RFC3339Nano), duration(s.Snapshot), s.LastSeq)
 	fmt.Fprintf(w, "parameters %s\n", oneLine(s.Parameters, 200))
 	if len(s.Metadata) > 0 && string(s.Metadata) != "{}" {
 		fmt.Fprintf(w, "metadata   %s\n", oneLine(s.Metadata, 200))
@@ -236,7 +337,10 @@ func printSnapshot(w io.Writer, s actors.Snapshot) {
 	if len(s.Result) > 0 {
 		fmt.Fprintf(w, "result     %s\n", oneLine(s.Result, 200))
 	}
-	if s.Error != nil {
+	switch {
+	case s.Status == weft.StatusCancelled:
+		fmt.Fprintf(w, "reason     %s\n", cancelReason(s))
+	case s.Error != nil:
 		fmt.Fprintf(w, "error      %s %s\n", s.Error.Code, s.Error.Message)
 	}
 	if len(s.Steps) == 0 {
@@ -266,41 +370,90 @@ func printSnapshot(w io.Writer, s actors.Snapshot) {
 }
 
 // executionsRm deletes ended executions (execution.delete): each with its
-// events, steps and idempotency key. A live one is refused (CONFLICT):
-// cancel it first.
+// events, steps and idempotency key. By id, a live one is refused
+// (CONFLICT: cancel it first); by filter, only ended ones are selected.
 func executionsRm(stdout, stderr io.Writer) *ffcli.Command {
 	fs := newFlags("weft executions rm", stderr)
 	var t target
 	t.register(fs, false, false)
+	var f lsFilter
+	f.register(fs, 0)
+	const usage = "weft executions rm ID... | weft executions rm [--metadata K=V] [--workflow W] [--status S] [--since D]"
 	return newLeaf(fs, leaf{
-		name: "rm", usage: "weft executions rm ID [ID...]", args: atLeast(1),
-		help: "Delete ended executions with their events (a live one: cancel it first).",
-		run: func(ctx context.Context, args []string) error {
+		name: "rm", usage: usage, args: anyArgs(),
+		help: "Delete ended executions with their events: these ids, or every ended one the filters select.",
+		long: "By id, an execution that has not ended is refused (CONFLICT: cancel it first). With filters\n" +
+			"and no id, the ended executions that match are deleted and the others are kept (said on\n" +
+			"stderr); e.g. weft executions rm --metadata weft_bench=<run id> removes a bench run's.",
+		run: func(ctx context.Context, ids []string) error {
+			switch {
+			case len(ids) > 0 && f.any():
+				return usageError{"give execution ids or filters, not both\nusage: " + usage}
+			case len(ids) == 0 && !f.any():
+				return usageError{"usage: " + usage}
+			}
+			since, err := f.check()
+			if err != nil {
+				return err
+			}
 			c, err := t.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer c.Close(context.Background())
-			pace := pacerFor(c)
-			failed := 0
-			for _, id := range args {
-				if err := pace.wait(ctx); err != nil {
+			if len(ids) == 0 {
+				if ids, err = endedMatches(ctx, c, &f, since, stderr); err != nil || len(ids) == 0 {
 					return err
 				}
-				if err := c.Delete(ctx, id); err != nil {
-					if len(args) == 1 {
-						return err
-					}
-					fmt.Fprintf(stderr, "weft: %s: %v\n", id, err)
-					failed++
-					continue
-				}
-				fmt.Fprintf(stdout, "deleted %s\n", id)
 			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d executions not deleted", failed, len(args))
-			}
-			return nil
+			return deleteExecutions(ctx, c, ids, stdout, stderr)
 		},
 	})
+}
+
+// endedMatches lists the ids of the ended executions the filter selects,
+// saying on stderr how many others it keeps.
+func endedMatches(ctx context.Context, c *client.Client, f *lsFilter, since time.Time, stderr io.Writer) ([]string, error) {
+	items, err := f.listServer(ctx, c, since, f.keeper(since))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, s := range items {
+		if s.Status.Terminal() {
+			ids = append(ids, s.ExecutionID)
+		}
+	}
+	if live := len(items) - len(ids); live > 0 {
+		fmt.Fprintf(stderr, "weft: %d matching executions have not ended and are kept (cancel them first)\n", live)
+	}
+	if len(ids) == 0 {
+		fmt.Fprintln(stderr, "weft: no ended execution matches")
+	}
+	return ids, nil
+}
+
+// deleteExecutions deletes each id in turn, paced under the server's rate;
+// one id's failure is its error, several are counted.
+func deleteExecutions(ctx context.Context, c *client.Client, ids []string, stdout, stderr io.Writer) error {
+	pace := pacerFor(c)
+	failed := 0
+	for _, id := range ids {
+		if err := pace.wait(ctx); err != nil {
+			return err
+		}
+		if err := c.Delete(ctx, id); err != nil {
+			if len(ids) == 1 {
+				return err
+			}
+			fmt.Fprintf(stderr, "weft: %s: %v\n", id, err)
+			failed++
+			continue
+		}
+		fmt.Fprintf(stdout, "deleted %s\n", id)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d executions not deleted", failed, len(ids))
+	}
+	return nil
 }

@@ -70,6 +70,12 @@ type opsServer struct {
 
 func startOpsServer(t *testing.T, dir string) *opsServer {
 	t.Helper()
+	return startOpsServerWith(t, dir, nil)
+}
+
+// startOpsServerWith is startOpsServer with edit applied to the config.
+func startOpsServerWith(t *testing.T, dir string, edit func(*server.Config)) *opsServer {
+	t.Helper()
 	keys := filepath.Join(dir, "keys.json")
 	if err := os.WriteFile(keys, []byte(opsKeys), 0o600); err != nil {
 		t.Fatal(err)
@@ -77,7 +83,11 @@ func startOpsServer(t *testing.T, dir string) *opsServer {
 	reg := workflows.NewRegistry()
 	reference.Register(reg)
 	workflows.Register(reg, "counted", counted)
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, LLM: reference.ScriptedLLM(), NoSync: true})
+	cfg := server.Config{Addr: "127.0.0.1:0", DataDir: dir, KeysFile: keys, Registry: reg, LLM: reference.ScriptedLLM(), NoSync: true}
+	if edit != nil {
+		edit(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
