@@ -66,3 +66,41 @@ func TestShowCancelledExecution(t *testing.T) {
 		t.Errorf("show:\n%s\nwant %q", out, want)
 	}
 }
+
+// TestReplayCheckUnknownWorkflow: an execution of a workflow this binary
+// lacks is "unknown", not "diverged", and the error says how to check
+// one's own workflows.
+func TestReplayCheckUnknownWorkflow(t *testing.T) {
+	s := startOpsServer(t, t.TempDir()) // also runs "counted", which the weft binary does not have
+	counted := startDetached(t, s, "counted", `{"tag":"u"}`)
+	mustRun(t, s, "tail", counted)
+	echo := startDetached(t, s, "echo", `{"a":1}`)
+	mustRun(t, s, "tail", echo)
+
+	code, out, errOut := s.weft(t, "replay-check")
+	if code != exitFailed || strings.Contains(out, "diverged") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{counted + "  counted", "unknown  unknown workflow counted: this binary does not have it", echo + "  echo"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{"1 of 2 executions not checked: unknown workflow counted: this binary does not have it",
+		"workflows/replay", `README "Replay check"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	var res struct {
+		Results []struct {
+			ExecutionID string `json:"execution_id"`
+			Verdict     string `json:"verdict"`
+		} `json:"results"`
+		Diverged, Unknown int
+	}
+	_, out, _ = s.weft(t, "replay-check", "--json")
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Unknown != 1 || res.Diverged != 0 {
+		t.Errorf("--json: %+v %v\n%s", res, err, out)
+	}
+}

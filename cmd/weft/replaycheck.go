@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
@@ -37,50 +40,119 @@ func replayCheckCommand(stdout, stderr io.Writer) *ffcli.Command {
 		usage: "weft replay-check [ID...] [--workflow W] [--status S] [--data-dir D | --server URL | --file F] [--json]",
 		help:  "Replay recorded executions against this binary's workflow code; exit 1 if any diverged.",
 		long: "Runs each workflow function against its recorded step results, without running any step\n" +
-			"(no side effects), and reports the first step where the code and the recording differ.",
+			"(no side effects), and reports the first step where the code and the recording differ.\n" +
+			"An execution of a workflow this binary does not have is \"unknown\", not checked (exit 1):\n" +
+			replayCheckHelp + ".",
 		run: func(ctx context.Context, args []string) error {
 			histories, err := loadHistories(ctx, &t, &f, *file, args, stderr)
 			if err != nil {
 				return err
 			}
-			reg := registry()
-			results := make([]replay.Result, 0, len(histories))
-			bar := &progress{w: stderr, label: "replaying"}
-			for i, h := range histories {
-				results = append(results, replay.Check(ctx, reg, h))
-				bar.update(i+1, len(histories))
-			}
-			bar.done()
-			diverged := 0
-			for _, r := range results {
-				if !r.OK() {
-					diverged++
-				}
-			}
+			results := checkHistories(ctx, registry(), histories, stderr)
 			if t.json {
-				if err := writeJSON(stdout, map[string]any{"results": results, "diverged": diverged}); err != nil {
+				if err := writeJSON(stdout, map[string]any{"results": results, "diverged": countVerdict(results, verdictDiverged), "unknown": countVerdict(results, verdictUnknown)}); err != nil {
 					return err
 				}
 			} else {
 				printReplayResults(stdout, results)
 			}
-			if diverged > 0 {
-				return fmt.Errorf("%d of %d executions diverged from the current code", diverged, len(results))
-			}
-			return nil
+			return replayOutcome(results)
 		},
 	})
 }
 
-func printReplayResults(w io.Writer, results []replay.Result) {
+// Verdicts of replay-check.
+const (
+	verdictOK       = "ok"
+	verdictDiverged = "diverged"
+	verdictUnknown  = "unknown" // a workflow this binary does not have: not checked
+)
+
+// checked is one execution's line of replay-check.
+type checked struct {
+	replay.Result
+	Verdict string `json:"verdict"`
+}
+
+// replayCheckHelp says how to check workflows that are not built into weft.
+const replayCheckHelp = "weft replay-check knows only the workflows built into this binary; check your own " +
+	"with package github.com/weft-run/weft/workflows/replay in a test of your code (README \"Replay check\")"
+
+// checkHistories replays each history against reg. A workflow reg lacks
+// is not checked: it is unknown, not diverged.
+func checkHistories(ctx context.Context, reg *workflows.Registry, histories []replay.History, stderr io.Writer) []checked {
+	results := make([]checked, 0, len(histories))
+	bar := &progress{w: stderr, label: "replaying"}
+	for i, h := range histories {
+		if _, ok := reg.Lookup(h.Execution.Workflow); !ok {
+			r := replay.Result{ExecutionID: h.Execution.ID, Workflow: h.Execution.Workflow, Status: h.Execution.Status}
+			r.Divergence = &replay.Divergence{Reason: unknownWorkflow(h.Execution.Workflow)}
+			results = append(results, checked{Result: r, Verdict: verdictUnknown})
+		} else {
+			r := replay.Check(ctx, reg, h)
+			verdict := verdictOK
+			if !r.OK() {
+				verdict = verdictDiverged
+			}
+			results = append(results, checked{Result: r, Verdict: verdict})
+		}
+		bar.update(i+1, len(histories))
+	}
+	bar.done()
+	return results
+}
+
+func unknownWorkflow(name string) string {
+	return fmt.Sprintf("unknown workflow %s: this binary does not have it", name)
+}
+
+func countVerdict(results []checked, verdict string) int {
+	n := 0
+	for _, r := range results {
+		if r.Verdict == verdict {
+			n++
+		}
+	}
+	return n
+}
+
+// replayOutcome is replay-check's exit: 1 when an execution diverged or
+// could not be checked, saying how many and what to do.
+func replayOutcome(results []checked) error {
+	var errs []error
+	if n := countVerdict(results, verdictDiverged); n > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d executions diverged from the current code", n, len(results)))
+	}
+	if n := countVerdict(results, verdictUnknown); n > 0 {
+		var names []string
+		for _, r := range results {
+			if r.Verdict == verdictUnknown && !slices.Contains(names, r.Workflow) {
+				names = append(names, r.Workflow)
+			}
+		}
+		errs = append(errs, fmt.Errorf("%d of %d executions not checked: %s; %s", n, len(results),
+			strings.Join(mapNames(names, unknownWorkflow), "; "), replayCheckHelp))
+	}
+	return errors.Join(errs...)
+}
+
+func mapNames(names []string, f func(string) string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = f(n)
+	}
+	return out
+}
+
+func printReplayResults(w io.Writer, results []checked) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EXECUTION\tWORKFLOW\tSTATUS\tSTEPS\tREPLAY\tFIRST DIFFERENCE")
 	for _, r := range results {
-		verdict, diff := "ok", "-"
+		diff := "-"
 		if d := r.Divergence; d != nil {
-			verdict, diff = "diverged", d.String()
+			diff = d.String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ExecutionID, r.Workflow, r.Status, r.Replayed, verdict, diff)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ExecutionID, r.Workflow, r.Status, r.Replayed, r.Verdict, diff)
 	}
 	_ = tw.Flush()
 }
