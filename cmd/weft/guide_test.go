@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The guiding parts of the command line (issue 18): help, version, the
@@ -175,5 +176,49 @@ func TestCancelAndSignalOfEndedExecution(t *testing.T) {
 	mustRun(t, s, "tail", long)
 	if code, _, errOut := s.weft(t, "cancel", long); code != exitFailed || !strings.Contains(errOut, "has already ended (cancelled)") {
 		t.Errorf("second cancel: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestWorkflowsStats: weft workflows stats NAME shows how the workflow's
+// ended executions went; --json is the server's answer; a bad period is
+// usage, an unknown workflow WORKFLOW_NOT_FOUND.
+func TestWorkflowsStats(t *testing.T) {
+	s := startOpsServer(t, t.TempDir())
+	for range 2 {
+		mustRun(t, s, "start", "echo", `{"a":1}`)
+	}
+	long := startDetached(t, s, "countdown", `{"steps":100,"delay_ms":100}`)
+	mustRun(t, s, "cancel", long)
+	mustRun(t, s, "tail", long)
+
+	var st struct {
+		Workflow string  `json:"workflow"`
+		Period   string  `json:"period"`
+		Runs     int     `json:"runs"`
+		Rate     float64 `json:"success_rate"`
+		Health   string  `json:"health"`
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(mustRun(t, s, "workflows", "stats", "echo", "--period", "hour", "--json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Runs == 2 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if st.Workflow != "echo" || st.Period != "hour" || st.Runs != 2 || st.Rate != 1 || st.Health != "ok" {
+		t.Errorf("stats --json: %+v", st)
+	}
+	out := mustRun(t, s, "workflows", "stats", "countdown")
+	for _, want := range []string{"workflow        countdown", "period          day (", "runs            1 ended: 0 completed, 0 failed, 1 cancelled", "success rate    0.0%", "health          error"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stats countdown lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errOut := s.weft(t, "workflows", "stats", "echo", "--period", "month"); code != exitUsage || !strings.Contains(errOut, "want hour, day or week") {
+		t.Errorf("--period month: exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := s.weft(t, "workflows", "stats", "nope"); code != exitFailed || !strings.Contains(errOut, "WORKFLOW_NOT_FOUND") {
+		t.Errorf("an unknown workflow: exit %d\n%s", code, errOut)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/peterbourgon/ff/v3/ffcli"
 
@@ -169,11 +170,11 @@ func firstLine(s string) string {
 func workflowsCommand(stdout, stderr io.Writer) *ffcli.Command {
 	return &ffcli.Command{
 		Name:        "workflows",
-		ShortUsage:  "weft workflows ls [flags]",
-		ShortHelp:   "List the workflows a server runs, with their parameters.",
-		Subcommands: []*ffcli.Command{workflowsLs(stdout, stderr)},
+		ShortUsage:  "weft workflows <ls|stats> [flags]",
+		ShortHelp:   "List the workflows a server runs, with their parameters; how one has been doing.",
+		Subcommands: []*ffcli.Command{workflowsLs(stdout, stderr), workflowsStats(stdout, stderr)},
 		Exec: func(context.Context, []string) error {
-			return usageError{"workflows needs a subcommand: ls"}
+			return usageError{"workflows needs a subcommand: ls or stats"}
 		},
 	}
 }
@@ -245,4 +246,55 @@ func printWorkflows(w io.Writer, list []workflowListing) {
 		}
 	}
 	tw.Flush()
+}
+
+func workflowsStats(stdout, stderr io.Writer) *ffcli.Command {
+	fs := newFlags("weft workflows stats", stderr)
+	var t target
+	t.register(fs, false, true)
+	t.needs(fs, "workflows:read")
+	period := fs.String("period", "day", "the window that ends now: hour, day or week")
+	return newLeaf(fs, leaf{
+		name: "stats", usage: "weft workflows stats NAME [--period hour|day|week] [--json]", args: exactly(1),
+		help: "How a workflow's executions that ended in the last hour, day or week went: runs, success rate, durations, health.",
+		run: func(ctx context.Context, args []string) error {
+			if !slices.Contains([]string{"hour", "day", "week"}, *period) {
+				return usageError{fmt.Sprintf("--period %q: want hour, day or week", *period)}
+			}
+			c, err := t.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close(context.Background())
+			st, err := c.WorkflowStats(ctx, args[0], *period)
+			if err != nil {
+				return err
+			}
+			if t.json {
+				return writeJSON(stdout, st)
+			}
+			printStats(stdout, st)
+			return nil
+		},
+	})
+}
+
+// printStats writes a workflow's stats, one figure a line.
+func printStats(w io.Writer, st client.WorkflowStats) {
+	ms := func(v float64) string {
+		return (time.Duration(v * float64(time.Millisecond))).Round(time.Millisecond).String()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "workflow\t%s\n", st.Workflow)
+	fmt.Fprintf(tw, "period\t%s (%s to %s)\n", st.Period, st.From.Local().Format("2006-01-02 15:04"), st.To.Local().Format("2006-01-02 15:04"))
+	fmt.Fprintf(tw, "runs\t%d ended: %d completed, %d failed, %d cancelled\n", st.Runs, st.Completed, st.Failed, st.Cancelled)
+	fmt.Fprintf(tw, "success rate\t%.1f%%\n", 100*st.SuccessRate)
+	if st.Runs > 0 {
+		fmt.Fprintf(tw, "duration\tavg %s, p95 %s\n", ms(st.AvgDurationMS), ms(st.P95DurationMS))
+	} else {
+		fmt.Fprintf(tw, "duration\t-\n")
+	}
+	fmt.Fprintf(tw, "errors per day\t%s\n", strconv.FormatFloat(st.ErrorsPerDay, 'f', -1, 64))
+	fmt.Fprintf(tw, "health\t%s\n", st.Health)
+	_ = tw.Flush()
 }
