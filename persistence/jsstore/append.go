@@ -18,9 +18,11 @@ import (
 
 // ErrFenced refuses an append because another writer appended to the
 // execution since this store last did: another node has taken the
-// execution over. Nothing of the refused write is stored. The writer
-// should stop running the execution; the store forgets what it knew of
-// it, so a later write (after a deliberate resume) starts from the log.
+// execution over. Nothing of the refused write is stored, and every later
+// write of the execution through this store (those already queued
+// included) is refused with ErrFenced too, until Forget: the writer should
+// stop running the execution. After Forget, a write is checked against the
+// log as it is (a deliberate resume).
 var ErrFenced = errors.New("jsstore: another writer appended to this execution")
 
 // execLog is one execution this store appends to: its queue of writes
@@ -35,6 +37,9 @@ type execLog struct {
 	id       string
 	queue    []*pendingWrite // guarded by Store.mu
 	draining bool            // guarded by Store.mu
+	// fenced is set when an append was fenced; it refuses every write
+	// until Forget removes the execLog. Owned like state.
+	fenced bool
 	// state belongs to the goroutine draining the queue (the next one
 	// takes it over through Store.mu). nil: read it before the next write.
 	state *logState
@@ -181,7 +186,7 @@ func (s *Store) drain(l *execLog) {
 		s.mu.Lock()
 		if len(l.queue) == 0 {
 			l.draining = false
-			if l.state == nil || l.state.ended {
+			if !l.fenced && (l.state == nil || l.state.ended) {
 				delete(s.logs, l.id) // nothing worth keeping: read it again if needed
 			}
 			s.mu.Unlock()
@@ -212,10 +217,10 @@ func (s *Store) seed(id string, st *logState) {
 }
 
 // Forget drops what the store knows of execution id's log (where it
-// ends, the revisions of its record and checkpoints): the next write reads
-// them again from the streams. Call it when this node stops running the
-// execution (a lease handed over), so that a later write by this node is
-// checked against what others appended. It does not affect queued writes.
+// ends, the revisions of its record and checkpoints, that it was fenced):
+// the next write reads them again from the streams. Call it when this
+// node stops running the execution (a lease lost or handed over), and
+// before it runs it again. It does nothing while writes of id are queued.
 func (s *Store) Forget(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,6 +232,9 @@ func (s *Store) Forget(id string) {
 // apply appends p to its execution's log, fenced, then applies its
 // checkpoints, consumed signals and status.
 func (s *Store) apply(ctx context.Context, l *execLog, p *pendingWrite) error {
+	if l.fenced {
+		return fmt.Errorf("%w: %s (an earlier write was fenced)", ErrFenced, p.id)
+	}
 	st, err := s.logState(ctx, l)
 	if err != nil {
 		return err
@@ -240,6 +248,7 @@ func (s *Store) apply(ctx context.Context, l *execLog, p *pendingWrite) error {
 	at, err := s.appendWrite(ctx, st, p)
 	if err != nil {
 		l.state = nil // fenced, or an outcome we cannot know: read the log again
+		l.fenced = errors.Is(err, ErrFenced)
 		return err
 	}
 	if err := s.project(ctx, st, p.commit, at); err != nil {

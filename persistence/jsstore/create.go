@@ -62,7 +62,10 @@ func (s *Store) CreateExecution(ctx context.Context, exec persistence.Execution,
 	}
 	rev, err := s.records.Create(ctx, recordKey(exec.ID), raw)
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, fmt.Errorf("%w: %s", persistence.ErrExists, exec.ID)
+		// Ours, if an attempt that timed out did land; else a duplicate.
+		if rev, err = s.ownRecord(ctx, exec.ID, raw); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: create %s: %w", exec.ID, err)
@@ -87,6 +90,19 @@ func (s *Store) CreateExecution(ctx context.Context, exec persistence.Execution,
 	}
 	s.seed(exec.ID, &logState{rec: rv, recRev: rev, subject: s.names.eventsSubject(exec.Workspace, exec.ID), lastStream: seq, lastSeq: 1})
 	return nil, nil
+}
+
+// ownRecord returns the revision of the record of id if it holds raw, and
+// persistence.ErrExists if it holds another.
+func (s *Store) ownRecord(ctx context.Context, id string, raw []byte) (uint64, error) {
+	entry, err := s.records.Get(ctx, recordKey(id))
+	if err == nil && bytes.Equal(entry.Value(), raw) {
+		return entry.Revision(), nil
+	}
+	if err == nil || notFound(err) {
+		return 0, fmt.Errorf("%w: %s", persistence.ErrExists, id)
+	}
+	return 0, fmt.Errorf("jsstore: create %s: %w", id, err)
 }
 
 func validateCreate(exec persistence.Execution, first events.Event) error {
@@ -174,33 +190,14 @@ func (s *Store) publishFirst(ctx context.Context, exec persistence.Execution, fi
 	return got.Sequence, nil
 }
 
-// publish appends msg with a message id and, unless expectLast is
-// noExpect, a fence: the subject's last stream sequence must be
-// expectLast. It retries through timeouts and leader elections until ctx
-// ends; the message id makes a retry of a publish that did land come back
-// as that one.
+// publish appends msg with a message id and a fence: the subject's last
+// stream sequence must be expectLast. It retries through timeouts and
+// leader elections (retry.go); the message id makes a retry of a publish
+// that did land come back as that one.
 func (s *Store) publish(ctx context.Context, msg *nats.Msg, msgID string, expectLast uint64) (*jetstream.PubAck, error) {
-	opts := []jetstream.PublishOpt{jetstream.WithMsgID(msgID), jetstream.WithExpectLastSequencePerSubject(expectLast)}
-	for {
-		attempt, cancel := context.WithTimeout(ctx, attemptTimeout)
-		ack, err := s.js.PublishMsg(attempt, msg, opts...)
-		cancel()
-		if err == nil || ctx.Err() != nil || !retryable(err) {
-			return ack, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// retryable reports whether a publish may be sent again: no answer came
-// (the server, or its leader, is away for now).
-func retryable(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+	return retry1(ctx, func(ctx context.Context) (*jetstream.PubAck, error) {
+		return s.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectLastSequencePerSubject(expectLast))
+	})
 }
 
 // Execution returns the record of id with LastSeq read from its log, or an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -13,14 +14,22 @@ import (
 
 // Reading a log after seq N never reads the whole stream, nor the whole
 // log: the message holding seq N+1 is found by a search over the subject's
-// messages with leader gets (findStart), then an ordered consumer filtered
+// messages with leader gets (findStart), then a pull consumer filtered
 // on the subject delivers from there to the log's end as the leader saw it
 // when the read began (so a consumer placed on a replica that lags still
 // returns every acknowledged event).
 
-// readPull bounds what an ordered consumer buffers: messages can be up to
-// a MiB.
-var readPull = jetstream.PullMaxMessagesWithBytesLimit(64, 4<<20)
+const (
+	// readBatch is how many messages one fetch of a read asks for
+	// (messages can be up to a MiB).
+	readBatch = 32
+	// readRetry is the pause before fetching again when the consumer's
+	// replica has not caught up with the end of the read yet.
+	readRetry = 5 * time.Millisecond
+	// readIdle is when the server drops a read's consumer that its
+	// reader left behind (it deletes it when done).
+	readIdle = 30 * time.Second
+)
 
 // Events returns the events of id with seq > afterSeq in seq order, at
 // most limit of them (limit <= 0: all). An unknown execution is
@@ -90,81 +99,120 @@ func (r *eventReader) add(f frame, seq uint64) error {
 }
 
 // readRange feeds r the messages of subject from stream sequence start to
-// end, through an ordered consumer, until r is full.
+// end, until r is full. It reads them through an ephemeral pull consumer
+// filtered on the subject (in memory, one replica, no acks), fetching
+// what is there without waiting: the consumer may sit on a replica that
+// lags the leader, so the messages up to end may arrive a moment later.
 func (s *Store) readRange(ctx context.Context, subject string, start, end uint64, r *eventReader) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = s.writeContext()
 		defer cancel()
 	}
-	cons, err := s.events.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    start,
+	cons, err := s.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: readIdle,
 	})
 	if err != nil {
 		return fmt.Errorf("jsstore: read %s: %w", subject, err)
 	}
-	it, err := cons.Messages(readPull)
-	if err != nil {
-		return fmt.Errorf("jsstore: read %s: %w", subject, err)
-	}
-	defer it.Stop()
-	for !r.full() {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+	defer func() {
+		// Best effort: an ephemeral consumer goes by itself once idle.
+		_ = s.events.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
+	}()
+	for at := start - 1; at < end && !r.full(); {
+		batch, err := cons.FetchNoWait(readBatch)
 		if err != nil {
 			return fmt.Errorf("jsstore: read %s: %w", subject, err)
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if at >= end || r.full() {
+				continue // drain the batch
+			}
+			if at, err = s.addMessage(subject, msg, r); err != nil {
+				return err
+			}
+		}
+		if err := batch.Error(); err != nil {
 			return fmt.Errorf("jsstore: read %s: %w", subject, err)
 		}
-		seq, err := frameSeq(msg.Headers())
-		if err != nil {
-			return fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
-		}
-		f, err := parseFrame(msg.Data())
-		if err != nil {
-			return fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
-		}
-		if err := r.add(f, seq); err != nil {
-			return fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
-		}
-		if meta.Sequence.Stream >= end {
-			return nil
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("jsstore: read %s from %d to %d, at %d: %w", subject, start, end, at, ctx.Err())
+			case <-time.After(readRetry):
+			}
 		}
 	}
 	return nil
 }
 
-// point is one message of a log: its stream sequence and the seq of its
-// last event.
-type point struct{ stream, seq uint64 }
+// addMessage feeds r one message and returns its stream sequence.
+func (s *Store) addMessage(subject string, msg jetstream.Msg, r *eventReader) (uint64, error) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return 0, fmt.Errorf("jsstore: read %s: %w", subject, err)
+	}
+	seq, err := frameSeq(msg.Headers())
+	if err != nil {
+		return 0, fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
+	}
+	f, err := parseFrame(msg.Data())
+	if err != nil {
+		return 0, fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
+	}
+	if err := r.add(f, seq); err != nil {
+		return 0, fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
+	}
+	return meta.Sequence.Stream, nil
+}
+
+// point is one message of a log: its stream sequence and the seqs of its
+// first and last events (a message without events has first = seq+1).
+type point struct{ stream, first, seq uint64 }
+
+// holds reports whether the message at p holds event seq.
+func (p point) holds(seq uint64) bool { return p.first <= seq && seq <= p.seq }
 
 // findStart returns the stream sequence of the first message of subject
-// whose events go past afterSeq (last is the subject's last message, and
-// does). Seqs only grow along the stream, so it searches: each step reads
-// the first message of the subject at or after a stream sequence (a leader
-// get), guessing where seq afterSeq+1 is from the seqs and stream
-// sequences around it (exact when the log was written alone) and halving
-// the range every other step, so it takes a few reads, and at most about
-// 2·log2 of the stream's length.
+// whose events go past afterSeq: the message that holds afterSeq+1 (last,
+// the subject's last message, goes past it). Seqs only grow along the
+// stream, so it searches: each step reads the first message of the
+// subject at or after a stream sequence (a leader get), guessing where
+// seq afterSeq+1 is from the seqs and stream sequences around it (exact
+// when the log was written alone) and halving the range every other step,
+// so it takes a few reads, and at most about 2·log2 of the stream's
+// length. A subscriber that follows the log's end (afterSeq in the last
+// message) costs none.
 func (s *Store) findStart(ctx context.Context, subject string, afterSeq uint64, last *lastMsg) (uint64, error) {
-	hi := point{last.streamSeq, last.seq}
+	want := afterSeq + 1
+	hi := point{last.streamSeq, last.seq - uint64(len(last.frame.events)) + 1, last.seq}
+	if hi.first <= want {
+		return hi.stream, nil
+	}
 	first, err := s.pointAt(ctx, subject, 1)
 	if err != nil {
 		return 0, err
 	}
-	if first.seq > afterSeq {
+	if first.seq >= want {
 		return first.stream, nil
 	}
+	// lo holds seqs before want, hi holds seqs after it; bound is the last
+	// stream sequence where a message of the subject between them may be.
 	lo, bound := first, hi.stream-1
 	for step := 0; lo.stream < bound; step++ {
 		x := lo.stream + 1 + (bound-lo.stream-1)/2 // halve
-		if step%2 == 0 && hi.seq > lo.seq {
-			// Interpolate: where afterSeq+1 would be if the stream held
-			// only this log between lo and hi.
-			guess := lo.stream + (afterSeq+1-lo.seq)*(hi.stream-lo.stream)/(hi.seq-lo.seq)
+		if step%2 == 0 && hi.first > lo.seq {
+			// Interpolate: where want would be if the stream held only
+			// this log between lo and hi.
+			guess := lo.stream + (want-lo.seq)*(hi.stream-lo.stream)/(hi.first-lo.seq)
 			x = min(max(guess, lo.stream+1), bound)
 		}
 		m, err := s.pointAt(ctx, subject, x)
@@ -174,7 +222,9 @@ func (s *Store) findStart(ctx context.Context, subject string, afterSeq uint64, 
 		switch {
 		case m.stream > bound:
 			bound = x - 1 // nothing of the subject in [x, bound]
-		case m.seq > afterSeq:
+		case m.holds(want):
+			return m.stream, nil
+		case m.seq >= want:
 			hi, bound = m, m.stream-1
 		default:
 			lo = m
@@ -194,7 +244,15 @@ func (s *Store) pointAt(ctx context.Context, subject string, from uint64) (point
 	if err != nil {
 		return point{}, fmt.Errorf("%s at %d: %w", subject, raw.Sequence, err)
 	}
-	return point{raw.Sequence, seq}, nil
+	f, err := parseFrame(raw.Data)
+	if err != nil {
+		return point{}, fmt.Errorf("%s at %d: %w", subject, raw.Sequence, err)
+	}
+	n := uint64(len(f.events))
+	if n > seq {
+		return point{}, fmt.Errorf("%w: %s at %d: %d events end at seq %d", ErrCorrupt, subject, raw.Sequence, n, seq)
+	}
+	return point{raw.Sequence, seq - n + 1, seq}, nil
 }
 
 // Steps returns the checkpoints of id by step id (empty, not nil, when

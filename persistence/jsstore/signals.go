@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +47,7 @@ func (s *Store) AddSignal(ctx context.Context, executionID, name string, payload
 	if msg.Data, err = json.Marshal(signalValue{Name: name, Payload: payload, ReceivedAt: sig.ReceivedAt}); err != nil {
 		return persistence.Signal{}, fmt.Errorf("jsstore: encode signal of %s: %w", executionID, err)
 	}
+	nonce := strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix) // one signal, however many attempts
 	for range casAttempts {
 		last, err := s.signals.GetLastMsgForSubject(ctx, msg.Subject)
 		var lastSeq uint64
@@ -63,7 +66,7 @@ func (s *Store) AddSignal(ctx context.Context, executionID, name string, payload
 				return persistence.Signal{}, fmt.Errorf("execution %s holds %d unconsumed signals: %w", executionID, pending, persistence.ErrLimit)
 			}
 		}
-		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(lastSeq))
+		ack, err := s.publish(ctx, msg, nonce+":"+strconv.FormatUint(lastSeq, 10), lastSeq)
 		if err == nil {
 			sig.Seq = ack.Sequence
 			return sig, nil

@@ -101,7 +101,8 @@ func Open(ctx context.Context, nc *nats.Conn, opts Options) (*Store, error) {
 func (s *Store) setup(ctx context.Context) error {
 	n, r := s.names, s.opts.Replicas
 	var err error
-	if s.events, err = s.stream(ctx, jetstream.StreamConfig{
+	var events, signals jetstream.Stream
+	if events, err = s.stream(ctx, jetstream.StreamConfig{
 		Name:        n.events,
 		Description: "weft: one subject per execution, one message per write",
 		Subjects:    []string{n.eventsPrefix + ">"},
@@ -109,13 +110,14 @@ func (s *Store) setup(ctx context.Context) error {
 	}, r); err != nil {
 		return err
 	}
-	if s.signals, err = s.stream(ctx, jetstream.StreamConfig{
+	if signals, err = s.stream(ctx, jetstream.StreamConfig{
 		Name:        n.signals,
 		Description: "weft: signal inboxes, one subject per execution; a consumed signal is deleted",
 		Subjects:    []string{n.signalsPrefix + ">"},
 	}, r); err != nil {
 		return err
 	}
+	s.events, s.signals = retryStream{events}, retryStream{signals}
 	buckets := []struct {
 		name   string
 		kv     *jetstream.KeyValue
@@ -128,12 +130,15 @@ func (s *Store) setup(ctx context.Context) error {
 		{n.unfinished, &s.unfinished, &s.unfinishedS},
 	}
 	for _, b := range buckets {
-		if *b.stream, err = s.stream(ctx, kvStreamConfig(b.name), r); err != nil {
+		st, err := s.stream(ctx, kvStreamConfig(b.name), r)
+		if err != nil {
 			return err
 		}
-		if *b.kv, err = s.js.KeyValue(ctx, b.name); err != nil {
+		kv, err := s.js.KeyValue(ctx, b.name)
+		if err != nil {
 			return fmt.Errorf("jsstore: bind bucket %s: %w", b.name, err)
 		}
+		*b.stream, *b.kv = retryStream{st}, retryKV{kv}
 	}
 	return nil
 }
