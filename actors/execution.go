@@ -107,6 +107,9 @@ type executionActor struct {
 	// open are the steps started and not ended, closed with an event by a
 	// cancel or a timeout (execution_steps.go).
 	open openSteps
+	// trace is the spans of this actor's life of the execution (nil:
+	// tracing off, or the execution has ended): tracing.go.
+	trace *execTrace
 }
 
 // stopRequest records why an execution is ending before its workflow
@@ -192,6 +195,7 @@ func (a *executionActor) started(ctx actor.Context) {
 		ctx.Stop(a.self)
 		return
 	}
+	a.trace = startTrace(a.sys.tracer, exec)
 	def, ok := a.sys.registry.Lookup(exec.Workflow)
 	if !ok {
 		a.finish(nil, workflows.NonRetryable(weft.Errorf(weft.CodeWorkflowNotFound, "workflow %q is not registered on this server", exec.Workflow)))
@@ -221,6 +225,12 @@ func (a *executionActor) started(ctx actor.Context) {
 // halt ends the current run's goroutine and timers (the actor is stopping
 // or restarting). The execution stays unfinished in the store.
 func (a *executionActor) halt(cause error) {
+	why := "stopped"
+	if a.passivating {
+		why = "passivated"
+	}
+	a.trace.stop(string(a.exec.Status), why)
+	a.trace = nil
 	if a.cancelRun != nil {
 		a.cancelRun(cause)
 	}
@@ -414,12 +424,24 @@ func (a *executionActor) finish(output json.RawMessage, err error) {
 }
 
 // observe follows one sequenced event: the open steps, and the trace.
+// Only the events they read are decoded.
 func (a *executionActor) observe(e events.Event) {
-	if !a.open.follows(e.Type) {
+	steps, traced := a.open.follows(e.Type), a.trace.follows(e.Type)
+	if !steps && !traced {
 		return
 	}
-	if d, ok := decodeStepDetails(e); ok {
+	d, ok := decodeStepDetails(e)
+	if !ok {
+		return
+	}
+	if steps {
 		a.open.observe(e.Type, d)
+	}
+	if traced {
+		a.trace.observe(e, d)
+		if e.Type.Terminal() {
+			a.trace = nil // its span has ended
+		}
 	}
 }
 

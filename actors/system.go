@@ -12,6 +12,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/artifacts"
@@ -57,6 +58,10 @@ type Config struct {
 	// in one wake-time heap: see passivation.go.
 	WarmExecutions int
 	PassivateAfter time.Duration
+	// TracerProvider, if set, traces executions: a span per execution and
+	// per step, built from their events (tracing.go). Nil: no tracing, at
+	// no cost.
+	TracerProvider trace.TracerProvider
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -86,6 +91,8 @@ type System struct {
 
 	warmExecutions int           // Config.WarmExecutions
 	passivateAfter time.Duration // Config.PassivateAfter
+
+	tracer trace.Tracer // nil: tracing off (tracing.go)
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -110,6 +117,9 @@ func NewSystem(cfg Config) (*System, error) {
 
 		warmExecutions: cfg.WarmExecutions,
 		passivateAfter: cfg.PassivateAfter,
+	}
+	if cfg.TracerProvider != nil {
+		s.tracer = cfg.TracerProvider.Tracer(tracerName)
 	}
 	if cfg.Artifacts != nil && s.env.Artifacts == nil {
 		s.env.Artifacts = workflowArtifacts{cfg.Artifacts}

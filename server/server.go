@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/artifacts"
@@ -73,6 +74,11 @@ type Config struct {
 	NoAudit bool
 	// NoSync turns off fsync: only for tests and benchmarks of other parts.
 	NoSync bool
+	// TracerProvider, if set, traces executions with OpenTelemetry: a span
+	// per execution and per step (README "Tracing"). Nil, the default: no
+	// tracing, at no cost. The server does not shut it down: its owner
+	// does, after Shutdown, to flush the last spans.
+	TracerProvider trace.TracerProvider
 	// StoreWriteFault, if set, is called before each store transaction; an
 	// error fails it as a failing disk would (persistence.Options
 	// FailWrites). Tests only.
@@ -140,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
+		TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		_ = s.store.Close()
