@@ -4,10 +4,17 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
+
+	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weft-run/weft/client"
 	"github.com/weft-run/weft/examples/reference"
+	"github.com/weft-run/weft/server"
 	"github.com/weft-run/weft/workflows"
 )
 
@@ -161,4 +168,27 @@ func goClient(ctx context.Context, token string) {
 	c.OnMessage(func(m client.Message) { log.Println(string(m.Body)) }) // connection.send pushes
 	// readme:end
 	_, _ = result, err
+}
+
+func embedding(tp trace.TracerProvider) error {
+	// readme:embedding
+	reg := workflows.NewRegistry()
+	workflows.Register(reg, "ship", ship)
+	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
+	srv, err := server.New(server.Config{
+		Addr: "127.0.0.1:8080", DataDir: "./weft-data", Registry: reg,
+		Logger:         &log, // default: no logs
+		TracerProvider: tp,   // default nil: no tracing (see Tracing)
+	})
+	if err != nil {
+		return err
+	}
+	if token := srv.BootstrapToken(); token != "" {
+		fmt.Println("admin token:", token) // only on the start that created keys.json
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = srv.Run(ctx) // graceful shutdown when ctx ends; SIGHUP reloads the keys
+	// readme:end
+	return err
 }
