@@ -34,6 +34,13 @@ func (b *benchTarget) register(fs *flag.FlagSet) {
 	fs.IntVar(&b.pid, "server-pid", 0, "pid of --server's process on this machine: its memory and CPU come from /proc (with --local: the started server)")
 }
 
+// benchLongHelp is every scenario's paragraph in weft help.
+const benchLongHelp = `Against --server (loopback only) each socket is paced under the rate the server
+announces in server.info, and every execution started carries the metadata
+weft_bench=<run id> (printed; remove them with weft executions rm --metadata
+weft_bench=<run id>). --local starts its own server, limits lifted, and removes it
+afterwards. A run with errors exits 1 and counts them by kind.`
+
 // benchTag is the metadata key of the executions a bench run starts; its
 // value is the run's id.
 const benchTag = "weft_bench"
@@ -161,7 +168,7 @@ func scenario(stdout, stderr io.Writer, name, help string, flags func(*flag.Flag
 	t.register(fs)
 	flags(fs)
 	return newLeaf(fs, leaf{
-		name: name, usage: "weft bench " + name + " [flags]", help: help, args: exactly(0),
+		name: name, usage: "weft bench " + name + " [flags]", help: help, long: benchLongHelp, args: exactly(0),
 		run: func(ctx context.Context, _ []string) error { return t.run(ctx, stdout, stderr, run) },
 	})
 }

@@ -40,7 +40,7 @@ func benchBroadcast(stdout, stderr io.Writer) *ffcli.Command {
 	fs.StringVar(&f.refMode, "ref-mode", "inline", "the reference server's write mode: inline or writer")
 	fs.IntVar(&f.rounds, "rounds", 1, "with --compare: rounds, each loading both servers (order alternates)")
 	return newLeaf(fs, leaf{
-		name: "broadcast", usage: "weft bench broadcast [flags]", args: exactly(0),
+		name: "broadcast", usage: "weft bench broadcast [flags]", args: exactly(0), long: benchLongHelp,
 		help: "N members in one room, B broadcasts: time to the last member, completeness and server CPU per delivery.",
 		run: func(ctx context.Context, _ []string) error {
 			if f.refMode != "inline" && f.refMode != "writer" {

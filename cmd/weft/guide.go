@@ -25,8 +25,11 @@ import (
 var localKeysFile = filepath.Join("weft-data", "keys.json")
 
 // rootLongHelp follows the usage line of `weft` and `weft help`.
-const rootLongHelp = `Run "weft help COMMAND" for a command's flags. Every flag also reads
-WEFT_<FLAG> from the environment (WEFT_SERVER, WEFT_TOKEN, ...).`
+const rootLongHelp = `Run "weft help COMMAND" for a command's flags. Flags may come before, between or
+after the arguments; "--" ends them. Every flag also reads WEFT_<FLAG> from the
+environment (WEFT_SERVER, WEFT_TOKEN, ...); a flag given wins. --server takes
+http://host:port, https://..., ws://host:port/api/v1/socket or host:port. Exit
+codes: 0 done, 1 the operation failed, 2 a wrong command line.`
 
 // helpCommand prints the usage of weft or of one (sub)command.
 func helpCommand(root *ffcli.Command, stdout, stderr io.Writer) *ffcli.Command {
