@@ -237,6 +237,8 @@ func (t *execTrace) waitEnded(typ events.Type, d stepDetails, at trace.SpanEvent
 		// moment the execution resumed.
 		name := "sleep"
 		if typ != events.TimerFired || d.Signal != "" {
+			// signal_received names its signal in name, a timed-out
+			// wait's timer_fired in signal: one of them is empty.
 			name = "signal " + d.Name + d.Signal
 		}
 		t.open(d.StepID, name, trace.WithTimestamp(t.started), attrResumed.Bool(true))
