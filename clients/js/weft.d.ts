@@ -150,7 +150,8 @@ export type EventType =
   | 'task_start' | 'task_end' | 'task_error'
   | 'llm_start' | 'llm_delta' | 'llm_end' | 'llm_error'
   | 'tool_start' | 'tool_end' | 'tool_error'
-  | 'signal_waiting' | 'signal_received'
+  | 'signal_waiting' | 'signal_received' | 'timer_started' | 'timer_fired'
+  | 'artifact_created'
   | 'execution_completed' | 'execution_failed' | 'execution_cancelled';
 
 export interface WeftEvent<D = any> {
