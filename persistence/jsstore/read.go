@@ -109,14 +109,16 @@ func (s *Store) readRange(ctx context.Context, subject string, start, end uint64
 		ctx, cancel = s.writeContext()
 		defer cancel()
 	}
-	cons, err := s.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject:     subject,
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       start,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: readIdle,
+	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			FilterSubject:     subject,
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       start,
+			AckPolicy:         jetstream.AckNonePolicy,
+			MemoryStorage:     true,
+			Replicas:          1,
+			InactiveThreshold: readIdle,
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("jsstore: read %s: %w", subject, err)
@@ -126,24 +128,19 @@ func (s *Store) readRange(ctx context.Context, subject string, start, end uint64
 		_ = s.events.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
 	}()
 	for at := start - 1; at < end && !r.full(); {
-		batch, err := cons.FetchNoWait(readBatch)
+		msgs, err := fetchNoWait(cons)
 		if err != nil {
 			return fmt.Errorf("jsstore: read %s: %w", subject, err)
 		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
+		for _, msg := range msgs {
 			if at >= end || r.full() {
-				continue // drain the batch
+				break
 			}
 			if at, err = s.addMessage(subject, msg, r); err != nil {
 				return err
 			}
 		}
-		if err := batch.Error(); err != nil {
-			return fmt.Errorf("jsstore: read %s: %w", subject, err)
-		}
-		if n == 0 {
+		if len(msgs) == 0 {
 			select {
 			case <-ctx.Done():
 				return fmt.Errorf("jsstore: read %s from %d to %d, at %d: %w", subject, start, end, at, ctx.Err())
@@ -152,6 +149,27 @@ func (s *Store) readRange(ctx context.Context, subject string, start, end uint64
 		}
 	}
 	return nil
+}
+
+// fetchNoWait returns the messages cons has for now: none when its
+// replica has not caught up yet, or when it cannot be reached yet (a
+// consumer just made on another server: no responders).
+func fetchNoWait(cons jetstream.Consumer) ([]jetstream.Msg, error) {
+	batch, err := cons.FetchNoWait(readBatch)
+	if err != nil {
+		if retryable(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for msg := range batch.Messages() {
+		msgs = append(msgs, msg)
+	}
+	if err := batch.Error(); err != nil && !retryable(err) {
+		return nil, err
+	}
+	return msgs, nil
 }
 
 // addMessage feeds r one message and returns its stream sequence.
