@@ -27,6 +27,8 @@ type ConnectionInfo struct {
 	Workspace   string    `json:"-"`
 	ConnectedAt time.Time `json:"connected_at"`
 	Rooms       []string  `json:"rooms"`
+	// Node holds the connection (cluster mode only).
+	Node string `json:"node,omitempty"`
 }
 
 // Messages of connectionsSupervisor: its registry of authenticated
@@ -108,7 +110,7 @@ func (s *connectionsSupervisor) Receive(ctx actor.Context) {
 		}
 		delete(s.conns, msg.id)
 		for _, room := range c.info.Rooms {
-			ctx.Send(msg.rooms, &leaveRoom{key: roomKey{c.info.Workspace, room}, connID: msg.id})
+			ctx.Send(msg.rooms, &leaveRoom{key: roomKey{c.info.Workspace, room}, connID: msg.id, remote: remoteUnknown})
 		}
 	case *viaConnection:
 		c, ok := s.conns[msg.id]

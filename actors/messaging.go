@@ -3,6 +3,8 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -80,6 +82,7 @@ type RoomCount struct {
 	// room.joined / room.left pushes: it asked for them and the room is
 	// within the presence limit (see roomActor).
 	Presence *bool `json:"presence,omitempty"`
+	Partial
 }
 
 func checkRoom(room string) error {
@@ -99,10 +102,11 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 	if err := checkRoom(room); err != nil {
 		return RoomCount{}, err
 	}
+	remote := s.sys.peers.RoomSize(ctx, who.Workspace, room)
 	reply := make(chan int, 1)
 	m := member{connID: c.ID, identity: who.Name, pid: c.PID, push: c.Push, presence: presence, joinedAt: time.Now().UTC()}
 	var presenceOn bool // written by the room before it replies
-	op := &joinRoom{key: roomKey{who.Workspace, room}, m: m, reply: reply, presence: &presenceOn}
+	op := &joinRoom{key: roomKey{who.Workspace, room}, m: m, reply: reply, presence: &presenceOn, remote: remote.Members}
 	n, err := ask(ctx, s, s.sys.connections, &viaConnection{id: c.ID, op: op, rooms: s.sys.rooms}, reply)
 	if err != nil {
 		return RoomCount{}, err
@@ -113,7 +117,7 @@ func (s *Service) Join(ctx context.Context, who weft.Identity, c ConnRef, room s
 	case joinTooManyRooms:
 		return RoomCount{}, weft.Errorf(weft.CodeLimitExceeded, "a connection may be in at most %d rooms; leave one first", s.sys.quotas.RoomsPerConnection)
 	}
-	return RoomCount{Room: room, Members: n, Presence: &presenceOn}, nil
+	return RoomCount{Room: room, Members: n + remote.Members, Presence: &presenceOn, Partial: remote.partial()}, nil
 }
 
 // Leave takes the connection out of a room.
@@ -124,13 +128,14 @@ func (s *Service) Leave(ctx context.Context, who weft.Identity, c ConnRef, room 
 	if err := checkRoom(room); err != nil {
 		return RoomCount{}, err
 	}
+	remote := s.sys.peers.RoomSize(ctx, who.Workspace, room)
 	reply := make(chan int, 1)
-	op := &leaveRoom{key: roomKey{who.Workspace, room}, connID: c.ID, reply: reply}
+	op := &leaveRoom{key: roomKey{who.Workspace, room}, connID: c.ID, reply: reply, remote: remote.Members}
 	n, err := ask(ctx, s, s.sys.connections, &viaConnection{id: c.ID, op: op, rooms: s.sys.rooms}, reply)
 	if err != nil {
 		return RoomCount{}, err
 	}
-	return RoomCount{Room: room, Members: n}, nil
+	return RoomCount{Room: room, Members: n + remote.Members, Partial: remote.partial()}, nil
 }
 
 // Broadcast sends message to every member of a room of the caller's
@@ -162,25 +167,18 @@ func (s *Service) Broadcast(ctx context.Context, who weft.Identity, fromConn, ro
 	return res, nil
 }
 
-// deliverBroadcast fans a broadcast out, encoding its frame once.
+// deliverBroadcast fans a broadcast out to this node's members (encoding
+// its frame once) and, in a cluster, to the other nodes' at the same time.
 func (s *Service) deliverBroadcast(ctx context.Context, workspace, room, from, identity string, message json.RawMessage) (BroadcastResult, error) {
-	var res BroadcastResult
-	if room == "" {
-		frame := pushFrame("room.message", map[string]any{"room": "", "from": from, "identity": identity, "message": message})
-		reply := make(chan int, 1)
-		n, err := ask(ctx, s, s.sys.connections, &toWorkspace{workspace: workspace, except: from, frame: frame, reply: reply}, reply)
-		if err != nil {
-			return res, err
-		}
-		res = BroadcastResult{Broadcast: true, DeliveredTo: n, SubscriberCount: n}
-	} else {
-		reply := make(chan BroadcastResult, 1)
-		r, err := ask(ctx, s, s.sys.rooms, &broadcastRoom{key: roomKey{workspace, room}, from: from, identity: identity, message: message, reply: reply}, reply)
-		if err != nil {
-			return res, err
-		}
-		res = r
+	m := RoomMessage{Workspace: workspace, Room: room, From: from, Identity: identity, Message: message}
+	call := s.sys.peers.Broadcast(m)
+	delivered, members, err := s.LocalBroadcast(ctx, m)
+	remote := call.Wait(ctx)
+	if err != nil {
+		return BroadcastResult{}, err
 	}
+	res := BroadcastResult{Broadcast: true, DeliveredTo: delivered + remote.Delivered,
+		SubscriberCount: members + remote.Members, Partial: remote.partial()}
 	s.sys.metrics.Broadcasts.Inc()
 	s.sys.metrics.BroadcastRecipients.Add(float64(res.DeliveredTo))
 	s.lifecycle(events.TopicBroadcastCompleted, func() any {
@@ -193,6 +191,7 @@ func (s *Service) deliverBroadcast(ctx context.Context, workspace, room, from, i
 type RoomMembersResult struct {
 	Room    string       `json:"room"`
 	Members []MemberInfo `json:"members"`
+	Partial
 }
 
 // Members lists a room of the caller's workspace.
@@ -203,14 +202,38 @@ func (s *Service) Members(ctx context.Context, who weft.Identity, room string) (
 	if err := checkRoom(room); err != nil {
 		return RoomMembersResult{}, err
 	}
-	reply := make(chan []MemberInfo, 1)
-	ms, err := ask(ctx, s, s.sys.rooms, &roomMembers{key: roomKey{who.Workspace, room}, reply: reply}, reply)
-	return RoomMembersResult{Room: room, Members: ms}, err
+	ms, err := s.LocalMembers(ctx, who.Workspace, room)
+	if err != nil {
+		return RoomMembersResult{}, err
+	}
+	remote, tally := s.sys.peers.Members(ctx, who.Workspace, room)
+	ms = withRemote(ms, remote, s.sys.peers.Node(),
+		func(m *MemberInfo) *string { return &m.Node }, func(m MemberInfo) time.Time { return m.ConnectedAt })
+	return RoomMembersResult{Room: room, Members: ms, Partial: tally.partial()}, nil
+}
+
+// withRemote adds the other nodes' items of a list to this node's, in
+// time order. In a cluster each item names its node: the peers name it in
+// theirs, and this node's get self.
+func withRemote[T any](local, remote []T, self string, node func(*T) *string, at func(T) time.Time) []T {
+	if self == "" {
+		return local // a single node
+	}
+	for i := range local {
+		*node(&local[i]) = self
+	}
+	if len(remote) == 0 {
+		return local
+	}
+	all := append(local, remote...)
+	slices.SortStableFunc(all, func(a, b T) int { return at(a).Compare(at(b)) })
+	return all
 }
 
 // ConnectionsResult answers connections.list.
 type ConnectionsResult struct {
 	Connections []ConnectionInfo `json:"connections"`
+	Partial
 }
 
 // Connections lists the connections of the caller's workspace.
@@ -218,9 +241,14 @@ func (s *Service) Connections(ctx context.Context, who weft.Identity) (Connectio
 	if err := who.Require(weft.ScopeConnectionsRead); err != nil {
 		return ConnectionsResult{}, err
 	}
-	reply := make(chan []ConnectionInfo, 1)
-	cs, err := ask(ctx, s, s.sys.connections, &listConnections{workspace: who.Workspace, reply: reply}, reply)
-	return ConnectionsResult{Connections: cs}, err
+	cs, err := s.LocalConnections(ctx, who.Workspace)
+	if err != nil {
+		return ConnectionsResult{}, err
+	}
+	remote, tally := s.sys.peers.Connections(ctx, who.Workspace)
+	cs = withRemote(cs, remote, s.sys.peers.Node(),
+		func(c *ConnectionInfo) *string { return &c.Node }, func(c ConnectionInfo) time.Time { return c.ConnectedAt })
+	return ConnectionsResult{Connections: cs, Partial: tally.partial()}, nil
 }
 
 // SendTo sends a message push to one connection of the caller's workspace.
@@ -239,8 +267,7 @@ func (s *Service) sendTo(ctx context.Context, workspace, connID, from string, me
 	if len(message) == 0 || !json.Valid(message) {
 		return weft.Errorf(weft.CodeInvalidRequest, "message must be JSON")
 	}
-	frame := pushFrame("message", map[string]any{"from": from, "message": message})
-	return s.toConnection(ctx, workspace, connID, &Deliver{Frame: frame})
+	return s.toConnection(ctx, workspace, connID, ConnectionMessage{From: from, Message: message})
 }
 
 // CloseConnection closes one connection of the caller's workspace with
@@ -256,19 +283,25 @@ func (s *Service) CloseConnection(ctx context.Context, who weft.Identity, connID
 	if reason == "" {
 		reason = "closed by operator"
 	}
-	return s.toConnection(ctx, who.Workspace, connID, &Disconnect{Code: 4000, Reason: reason})
+	return s.toConnection(ctx, who.Workspace, connID, ConnectionMessage{Close: true, Reason: reason})
 }
 
-func (s *Service) toConnection(ctx context.Context, workspace, connID string, msg any) error {
-	found := make(chan bool, 1)
-	ok, err := ask(ctx, s, s.sys.connections, &toConnection{workspace: workspace, id: connID, msg: msg, found: found}, found)
-	if err != nil {
+// toConnection hands m to a connection of the workspace: on this node if
+// it is here, else on whichever other node has it.
+func (s *Service) toConnection(ctx context.Context, workspace, connID string, m ConnectionMessage) error {
+	ok, err := s.LocalToConnection(ctx, workspace, connID, m)
+	if err != nil || ok {
 		return err
 	}
-	if !ok {
-		return weft.Errorf(weft.CodeConnectionNotFound, "no connection %q", connID)
+	found, tally := s.sys.peers.ToConnection(ctx, workspace, connID, m)
+	switch {
+	case found:
+		return nil
+	case len(tally.Missing) > 0:
+		return weft.Errorf(weft.CodeUnavailable, "connection %q is not on the nodes that answered, and nodes %s did not answer in time",
+			connID, strings.Join(tally.Missing, ", "))
 	}
-	return nil
+	return weft.Errorf(weft.CodeConnectionNotFound, "no connection %q", connID)
 }
 
 // RoomBroadcast implements workflows.Messenger.

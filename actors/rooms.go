@@ -28,6 +28,8 @@ type MemberInfo struct {
 	ConnectionID string    `json:"connection_id"`
 	Identity     string    `json:"identity"`
 	ConnectedAt  time.Time `json:"connected_at"`
+	// Node holds the connection (cluster mode only).
+	Node string `json:"node,omitempty"`
 }
 
 // Frame is an encoded push frame shared by every member a room sends it to
@@ -61,7 +63,12 @@ type BroadcastResult struct {
 	Broadcast       bool `json:"broadcast"`
 	DeliveredTo     int  `json:"delivered_to"`
 	SubscriberCount int  `json:"subscriber_count"`
+	Partial
 }
+
+// remoteUnknown in a join or leave: the room's members on other nodes were
+// not counted for it; the room uses its last count (roomActor.remote).
+const remoteUnknown = -1
 
 // Messages of roomsSupervisor, which routes them to the room actors.
 type (
@@ -73,11 +80,15 @@ type (
 		// member gets presence pushes (it asked for them and the room is
 		// within the presence limit).
 		presence *bool
+		// remote: the room's members on other nodes (cluster mode), or
+		// remoteUnknown.
+		remote int
 	}
 	leaveRoom struct {
 		key    roomKey
 		connID string
 		reply  chan<- int // may be nil
+		remote int        // as in joinRoom
 	}
 	broadcastRoom struct {
 		key            roomKey
@@ -89,6 +100,17 @@ type (
 		key   roomKey
 		reply chan<- []MemberInfo
 	}
+	// roomSize counts the room's members on this node.
+	roomSize struct {
+		key   roomKey
+		reply chan<- int
+	}
+	// peerPresence is a join or leave on another node, for this node's
+	// members who asked for presence.
+	peerPresence struct {
+		key    roomKey
+		change PresenceChange
+	}
 )
 
 // roomsSupervisor spawns a room actor on a room's first join and stops it
@@ -97,7 +119,8 @@ type (
 // room is never stopped while a join is on its way to it.
 type roomsSupervisor struct {
 	rooms         map[roomKey]*roomEntry
-	presenceLimit int // see roomActor.presenceLimit
+	presenceLimit int   // see roomActor.presenceLimit
+	peers         Peers // the other nodes, for presence across them
 }
 
 type roomEntry struct {
@@ -106,15 +129,18 @@ type roomEntry struct {
 }
 
 // newRoomsSupervisor: presenceLimit as in Config.RoomPresenceLimit (0:
-// the default, negative: no limit).
-func newRoomsSupervisor(presenceLimit int) *roomsSupervisor {
+// the default, negative: no limit); peers nil for a single node.
+func newRoomsSupervisor(presenceLimit int, peers Peers) *roomsSupervisor {
+	if peers == nil {
+		peers = noPeers{}
+	}
 	switch {
 	case presenceLimit == 0:
 		presenceLimit = DefaultRoomPresenceLimit
 	case presenceLimit < 0:
 		presenceLimit = 0
 	}
-	return &roomsSupervisor{rooms: map[roomKey]*roomEntry{}, presenceLimit: presenceLimit}
+	return &roomsSupervisor{rooms: map[roomKey]*roomEntry{}, presenceLimit: presenceLimit, peers: peers}
 }
 
 func (s *roomsSupervisor) Receive(ctx actor.Context) {
@@ -122,8 +148,8 @@ func (s *roomsSupervisor) Receive(ctx actor.Context) {
 	case *joinRoom:
 		r := s.rooms[msg.key]
 		if r == nil {
-			key, limit := msg.key, s.presenceLimit
-			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(key, limit) }))
+			key, limit, peers := msg.key, s.presenceLimit, s.peers
+			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomActor(key, limit, peers) }))
 			r = &roomEntry{pid: pid, members: map[string]bool{}}
 			s.rooms[msg.key] = r
 		}
@@ -157,6 +183,12 @@ func (s *roomsSupervisor) Receive(ctx actor.Context) {
 			return
 		}
 		msg.reply <- []MemberInfo{}
+	case *roomSize:
+		msg.reply <- len(s.rooms[msg.key].membersOrNil())
+	case *peerPresence:
+		if r := s.rooms[msg.key]; r != nil {
+			ctx.Send(r.pid, msg)
+		}
 	}
 }
 
@@ -178,11 +210,20 @@ func (r *roomEntry) membersOrNil() map[string]bool {
 // lists the members), and room.join answers "presence":false, so a client
 // knows it will not be told. The limit is Config.RoomPresenceLimit
 // (weft serve --room-presence-limit, default 1000; 0 here: no limit).
+//
+// In a cluster the room's size is its members on every node: a join or
+// leave through the service comes with the others' count (remote), and
+// the room tells the other nodes' members (peers) when presence is on. A
+// leave because a connection closed comes without a count, and the room
+// goes by the last one it had (from a join or leave, or a presence change
+// from another node).
 type roomActor struct {
 	key           roomKey
 	members       map[string]*member
 	list          []*member // members as a slice for fan-outs; nil: rebuild
 	presenceLimit int       // 0: no limit
+	peers         Peers
+	remote        int // the room's members on other nodes, as last counted
 }
 
 // parallelFanOut is the smallest room whose broadcasts are split over
@@ -254,8 +295,8 @@ func pushAll(part []*member, f *Frame, except string) {
 	}
 }
 
-func newRoomActor(key roomKey, presenceLimit int) *roomActor {
-	return &roomActor{key: key, members: map[string]*member{}, presenceLimit: presenceLimit}
+func newRoomActor(key roomKey, presenceLimit int, peers Peers) *roomActor {
+	return &roomActor{key: key, members: map[string]*member{}, presenceLimit: presenceLimit, peers: peers}
 }
 
 // presenceOn says whether a room of n members sends presence pushes.
@@ -263,30 +304,44 @@ func (r *roomActor) presenceOn(n int) bool {
 	return r.presenceLimit <= 0 || n <= r.presenceLimit
 }
 
+// size is the room's members on every node.
+func (r *roomActor) size() int { return len(r.members) + r.remote }
+
+// noteRemote records a fresh count of the room's members on other nodes.
+func (r *roomActor) noteRemote(n int) {
+	if n != remoteUnknown {
+		r.remote = n
+	}
+}
+
 func (r *roomActor) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *joinRoom:
+		r.noteRemote(msg.remote)
 		m := msg.m
 		if old, ok := r.members[m.connID]; ok {
 			old.presence = m.presence // joining again only updates presence
 		} else {
 			r.members[m.connID] = &m
 			r.list = nil
-			if r.presenceOn(len(r.members)) {
+			if r.presenceOn(r.size()) {
 				r.presence(ctx, "room.joined", &m)
+				r.peers.Presence(r.change(true, &m))
 			}
 		}
 		if msg.presence != nil {
-			*msg.presence = m.presence && r.presenceOn(len(r.members))
+			*msg.presence = m.presence && r.presenceOn(r.size())
 		}
 		msg.reply <- len(r.members)
 	case *leaveRoom:
+		r.noteRemote(msg.remote)
 		if m, ok := r.members[msg.connID]; ok {
-			on := r.presenceOn(len(r.members))
+			on := r.presenceOn(r.size())
 			delete(r.members, msg.connID)
 			r.list = nil
 			if on {
 				r.presence(ctx, "room.left", m)
+				r.peers.Presence(r.change(false, m))
 			}
 		}
 		if msg.reply != nil {
@@ -307,7 +362,23 @@ func (r *roomActor) Receive(ctx actor.Context) {
 		}
 		slices.SortFunc(out, func(a, b MemberInfo) int { return a.ConnectedAt.Compare(b.ConnectedAt) })
 		msg.reply <- out
+	case *peerPresence:
+		// The node where it happened judged the limit by the whole
+		// room's size; its count also refreshes ours.
+		c := msg.change
+		r.remote = max(0, c.Total-len(r.members))
+		typ := "room.left"
+		if c.Joined {
+			typ = "room.joined"
+		}
+		r.presence(ctx, typ, &member{connID: c.ConnectionID, identity: c.Identity})
 	}
+}
+
+// change describes m's join or leave for the other nodes.
+func (r *roomActor) change(joined bool, m *member) PresenceChange {
+	return PresenceChange{Workspace: r.key.workspace, Room: r.key.name, Joined: joined,
+		ConnectionID: m.connID, Identity: m.identity, Total: r.size()}
 }
 
 // presence tells the other members that asked for presence that m joined

@@ -47,7 +47,7 @@ func BenchmarkRoomBroadcast(b *testing.B) {
 		for _, n := range []int{1000, 10000} {
 			b.Run(fmt.Sprintf("via=%s/members=%d", via, n), func(b *testing.B) {
 				as := benchActors(b)
-				rooms := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(0) }))
+				rooms := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(0, nil) }))
 				var wg sync.WaitGroup
 				var pushed, prepared atomic.Int64
 				wg.Add(n)
@@ -108,7 +108,7 @@ func BenchmarkRoomJoinPresence(b *testing.B) {
 			push := func(*Frame) { pushed.Add(1) }
 			for range b.N {
 				as := benchActors(b)
-				rooms := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(limit) }))
+				rooms := as.Root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(limit, nil) }))
 				key := roomKey{"bench", "room"}
 				reply := make(chan int, 1)
 				for i := range n {

@@ -30,6 +30,9 @@ type ServerInfo struct {
 	Protocol string         `json:"protocol"`
 	Build    map[string]any `json:"build,omitempty"`
 	Limits   map[string]any `json:"limits,omitempty"`
+	// Node is this node's id in a cluster (weft serve --node-id; absent
+	// on a single node).
+	Node string `json:"node,omitempty"`
 }
 
 // NewService returns the service facade over a running System.

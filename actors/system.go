@@ -62,6 +62,9 @@ type Config struct {
 	// per step, built from their events (tracing.go). Nil: no tracing, at
 	// no cost.
 	TracerProvider trace.TracerProvider
+	// Peers reach the other nodes of a cluster for rooms and connections
+	// (peers.go). Nil: a single node.
+	Peers Peers
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -78,6 +81,7 @@ type System struct {
 	executions  *actor.PID
 	connections *actor.PID
 	rooms       *actor.PID
+	peers       Peers // never nil: noPeers on a single node
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
@@ -117,6 +121,10 @@ func NewSystem(cfg Config) (*System, error) {
 
 		warmExecutions: cfg.WarmExecutions,
 		passivateAfter: cfg.PassivateAfter,
+		peers:          cfg.Peers,
+	}
+	if s.peers == nil {
+		s.peers = noPeers{}
 	}
 	if cfg.TracerProvider != nil {
 		s.tracer = cfg.TracerProvider.Tracer(tracerName)
@@ -141,7 +149,7 @@ func NewSystem(cfg Config) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spawn connections supervisor: %w", err)
 	}
-	s.rooms, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(cfg.RoomPresenceLimit) }), "rooms")
+	s.rooms, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor { return newRoomsSupervisor(cfg.RoomPresenceLimit, s.peers) }), "rooms")
 	if err != nil {
 		return nil, fmt.Errorf("spawn rooms supervisor: %w", err)
 	}
