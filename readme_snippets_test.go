@@ -170,8 +170,8 @@ func goClient(ctx context.Context, token string) {
 	_, _ = result, err
 }
 
-func embedding(tp trace.TracerProvider) error {
-	// readme:embedding
+func embed(tp trace.TracerProvider) error {
+	// readme:embed
 	reg := workflows.NewRegistry()
 	workflows.Register(reg, "ship", ship)
 	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
