@@ -170,8 +170,8 @@ func goClient(ctx context.Context, token string) {
 	_, _ = result, err
 }
 
-func embed(tp trace.TracerProvider) error {
-	// readme:embed
+func embedding(tp trace.TracerProvider) error {
+	// readme:embedding
 	reg := workflows.NewRegistry()
 	workflows.Register(reg, "ship", ship)
 	log := zerolog.New(os.Stderr).With().Timestamp().Logger()
