@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,16 +193,20 @@ func (s *Store) drain(l *execLog) {
 			s.mu.Unlock()
 			return
 		}
-		p := l.queue[0]
-		l.queue[0] = nil
-		l.queue = l.queue[1:]
+		queued := slices.Clone(l.queue[:min(len(l.queue), maxMerge)])
 		s.mu.Unlock()
 
 		ctx, cancel := s.writeContext()
-		err := s.apply(ctx, l, p)
+		n, err := s.apply(ctx, l, queued)
 		cancel()
-		if p.done != nil {
-			p.done(err)
+		s.mu.Lock()
+		clear(l.queue[:n])
+		l.queue = l.queue[n:]
+		s.mu.Unlock()
+		for _, p := range queued[:n] {
+			if p.done != nil {
+				p.done(err)
+			}
 		}
 	}
 }
@@ -229,33 +234,103 @@ func (s *Store) Forget(id string) {
 	}
 }
 
-// apply appends p to its execution's log, fenced, then applies its
-// checkpoints, consumed signals and status.
-func (s *Store) apply(ctx context.Context, l *execLog, p *pendingWrite) error {
+// maxMerge bounds how many queued writes of one execution go out as one
+// message.
+const maxMerge = 64
+
+// apply appends the first of queued (and as many of the following as
+// continue it: see merge) to its execution's log, fenced, then applies
+// its checkpoints, consumed signals and status. It returns how many
+// writes it took, all with the same result.
+func (s *Store) apply(ctx context.Context, l *execLog, queued []*pendingWrite) (int, error) {
+	p := queued[0]
 	if l.fenced {
-		return fmt.Errorf("%w: %s (an earlier write was fenced)", ErrFenced, p.id)
+		return 1, fmt.Errorf("%w: %s (an earlier write was fenced)", ErrFenced, p.id)
 	}
 	st, err := s.logState(ctx, l)
 	if err != nil {
-		return err
+		return 1, err
 	}
 	if len(p.events) > 0 && p.firstSeq != st.lastSeq+1 {
-		return fmt.Errorf("%w: %s: write starts at seq %d, log ends at %d", persistence.ErrSeqGap, p.id, p.firstSeq, st.lastSeq)
+		return 1, fmt.Errorf("%w: %s: write starts at seq %d, log ends at %d", persistence.ErrSeqGap, p.id, p.firstSeq, st.lastSeq)
+	}
+	p, n, err := merge(queued, st.lastSeq, s.maxBody/2)
+	if err != nil {
+		return n, err
 	}
 	if len(p.events) == 0 && p.commit.empty() {
-		return nil
+		return n, nil
 	}
 	at, err := s.appendWrite(ctx, st, p)
 	if err != nil {
 		l.state = nil // fenced, or an outcome we cannot know: read the log again
 		l.fenced = errors.Is(err, ErrFenced)
-		return err
+		return n, err
 	}
 	if err := s.project(ctx, st, p.commit, at); err != nil {
 		l.state = nil
-		return fmt.Errorf("jsstore: %s: write stored (stream sequence %d), but applying it failed (the next writer applies it again): %w", p.id, at, err)
+		return n, fmt.Errorf("jsstore: %s: write stored (stream sequence %d), but applying it failed (the next writer applies it again): %w", p.id, at, err)
 	}
-	return nil
+	return n, nil
+}
+
+// merge joins queued[0] (which continues a log ending at lastSeq) with the
+// writes queued after it that continue it in turn, up to maxBytes of
+// events: group commit per execution. The actors keep two writes of an
+// execution with the store (a step's task_start and its task_end with the
+// checkpoint) so that they can share a commit; here they share a message.
+// The merged write is atomic as a whole, its checkpoints and consumed
+// signals are those of all, in order, and its status the last one's.
+func merge(queued []*pendingWrite, lastSeq uint64, maxBytes int) (*pendingWrite, int, error) {
+	first := queued[0]
+	next := lastSeq + uint64(len(first.events))
+	size := eventBytes(first)
+	n := 1
+	for _, q := range queued[1:] {
+		if len(q.events) > 0 && q.firstSeq != next+1 {
+			break // a gap (refused on its own turn)
+		}
+		if size += eventBytes(q) + len(q.commitRaw); size > maxBytes {
+			break
+		}
+		next += uint64(len(q.events))
+		n++
+	}
+	if n == 1 {
+		return first, 1, nil
+	}
+	m := &pendingWrite{id: first.id, nonce: first.nonce, commit: &commitPart{}}
+	for _, q := range queued[:n] {
+		if len(m.events) == 0 {
+			m.firstSeq = q.firstSeq
+		}
+		m.events = append(m.events, q.events...)
+		if q.commit != nil {
+			m.commit.Steps = append(m.commit.Steps, q.commit.Steps...)
+			m.commit.Consume = append(m.commit.Consume, q.commit.Consume...)
+			if q.commit.Status != nil {
+				m.commit.Status = q.commit.Status
+			}
+		}
+	}
+	if m.commit.empty() {
+		m.commit = nil
+		return m, n, nil
+	}
+	raw, err := json.Marshal(m.commit)
+	if err != nil {
+		return nil, n, fmt.Errorf("jsstore: encode the commit of %s: %w", first.id, err)
+	}
+	m.commitRaw = raw
+	return m, n, nil
+}
+
+func eventBytes(p *pendingWrite) int {
+	n := 0
+	for _, ev := range p.events {
+		n += len(ev)
+	}
+	return n
 }
 
 // logState returns l's state, reading it from the streams if this store

@@ -41,7 +41,7 @@ func (s *Store) project(ctx context.Context, st *logState, c *commitPart, at uin
 	}
 	id := st.rec.Exec.ID // st.rec is applyStatus's while they run
 	var fns []func() error
-	for _, step := range c.Steps {
+	for _, step := range lastOfEach(c.Steps) {
 		fns = append(fns, func() error { return s.putStep(ctx, id, &st.stepRevs, step, at) })
 	}
 	for _, seq := range c.Consume {
@@ -51,6 +51,26 @@ func (s *Store) project(ctx context.Context, st *logState, c *commitPart, at uin
 		fns = append(fns, func() error { return s.applyStatus(ctx, st, c.Status, at) })
 	}
 	return parallel(fns...)
+}
+
+// lastOfEach keeps the last checkpoint of each step (a write may hold a
+// step pending and then completed): they are written at once, so only the
+// last may be.
+func lastOfEach(steps []persistence.Step) []persistence.Step {
+	last := make(map[string]int, len(steps))
+	for i, st := range steps {
+		last[st.ID] = i
+	}
+	if len(last) == len(steps) {
+		return steps
+	}
+	out := make([]persistence.Step, 0, len(last))
+	for i, st := range steps {
+		if last[st.ID] == i {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // putStep writes one checkpoint unless a newer write already has.

@@ -21,6 +21,7 @@ var appendCases = []testCase{
 	{"RefusedWriteLeavesNothing", testRefusedWriteLeavesNothing},
 	{"StatusWithoutEvents", testStatusWithoutEvents},
 	{"StepCheckpointReplaced", testStepReplaced},
+	{"QueuedWritesOfOneStep", testQueuedWritesOfOneStep},
 	{"AsyncKeepsOrder", testAsyncKeepsOrder},
 	{"ConcurrentExecutions", testConcurrentExecutions},
 }
@@ -150,6 +151,43 @@ func testStepReplaced(t *testing.T, s Store) {
 	steps, err = s.Steps(t.Context(), "exec_1")
 	if err != nil || len(steps) != 1 || steps["sleep-1"].Pending() || !steps["sleep-1"].CompletedAt.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("steps = %+v, %v; want sleep-1 completed", steps, err)
+	}
+}
+
+// A step's pending checkpoint and its completion queued back to back (a
+// store may commit them together): the completion is what stays, and a
+// write refused in the middle of the queue fails alone.
+func testQueuedWritesOfOneStep(t *testing.T, s Store) {
+	mustCreate(t, s, newExec("ws", "wf", "exec_1", t0))
+	pending := persistence.Step{ID: "wait-1", Kind: "signal", Name: "approval", State: persistence.StatePending, StartedAt: t0, Signal: "approve"}
+	completed := pending
+	completed.State, completed.Signal, completed.CompletedAt = "", "", t0.Add(time.Minute)
+	writes := []persistence.Write{
+		{ExecutionID: "exec_1", Events: taskEvents("exec_1", 2, 2), Steps: []persistence.Step{pending}, Status: &persistence.StatusUpdate{Status: weft.StatusWaiting, At: t0}},
+		{ExecutionID: "exec_1", Events: taskEvents("exec_1", 5, 5)}, // a gap: refused
+		{ExecutionID: "exec_1", Events: taskEvents("exec_1", 3, 4), Steps: []persistence.Step{completed}, Status: &persistence.StatusUpdate{Status: weft.StatusRunning, At: t0.Add(time.Minute)}},
+		{ExecutionID: "exec_1", Steps: []persistence.Step{step("other", t0)}},
+	}
+	errs := make([]chan error, len(writes))
+	for i, w := range writes {
+		errs[i] = make(chan error, 1)
+		s.CommitAsync(w, func(err error) { errs[i] <- err })
+	}
+	for i := range writes {
+		err := <-errs[i]
+		if i == 1 && !errors.Is(err, persistence.ErrSeqGap) || i != 1 && err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	steps, err := s.Steps(t.Context(), "exec_1")
+	if err != nil || len(steps) != 2 || steps["wait-1"].Pending() || !steps["wait-1"].CompletedAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("steps = %+v, %v; want wait-1 completed and other", steps, err)
+	}
+	if e := mustExecution(t, s, "exec_1"); e.Status != weft.StatusRunning || e.LastSeq != 4 {
+		t.Fatalf("record = %+v, want running at seq 4", e)
+	}
+	if idx, _ := s.WaitingIndex(t.Context()); len(idx) != 0 {
+		t.Fatalf("WaitingIndex = %v, want nothing waiting", idx)
 	}
 }
 
