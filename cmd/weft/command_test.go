@@ -53,7 +53,11 @@ func TestEveryCommandTakesFlagsAnywhere(t *testing.T) {
 	leaves(rootCommand(io.Discard, io.Discard), nil, func(path []string, leaf *ffcli.Command) {
 		n++
 		leaf.FlagSet.VisitAll(func(f *flag.Flag) {
-			value := []string{f.DefValue}
+			sample := f.DefValue
+			if f.Value.Set(sample) != nil { // a flag with no default, like --metadata K=V
+				sample = "key=value"
+			}
+			value := []string{sample}
 			if isBoolFlag(f) {
 				value = nil
 			}
@@ -67,7 +71,7 @@ func TestEveryCommandTakesFlagsAnywhere(t *testing.T) {
 				{"after", append([]string{"a", "b"}, flagArgs...), []string{"a", "b"}, true},
 				{"between", append(append([]string{"a"}, flagArgs...), "b"), []string{"a", "b"}, true},
 				{"before", append(slices.Clone(flagArgs), "a", "b"), []string{"a", "b"}, true},
-				{"equals", []string{"a", "-" + f.Name + "=" + f.DefValue, "b"}, []string{"a", "b"}, true},
+				{"equals", []string{"a", "-" + f.Name + "=" + sample, "b"}, []string{"a", "b"}, true},
 				{"after --", []string{"a", "--", "--" + f.Name, "-"}, []string{"a", "--" + f.Name, "-"}, false},
 			} {
 				fs, pos := parseLeaf(t, path, c.args)

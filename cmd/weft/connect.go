@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -63,8 +65,11 @@ type following struct {
 	exec atomic.Pointer[client.Execution] // the execution followed, once known
 }
 
-// follow dials --server for a command that follows an execution.
+// follow dials --server for a command that follows an execution. The
+// client's callback writes to stderr from its own goroutine: from here on
+// t.stderr is shared under a lock.
 func (t *target) follow(ctx context.Context) (*following, error) {
+	t.stderr = &lockedWriter{w: t.stderr}
 	f := &following{}
 	var err error
 	f.Client, err = t.dial(ctx, client.Options{Reconnect: followReconnect, OnStateChange: func(s client.State, err error) {
@@ -97,6 +102,18 @@ func (t *target) dial(ctx context.Context, opts client.Options) (*client.Client,
 		return nil, explainDial(addr.String(), fmt.Errorf("connect to %s: %w", addr, err))
 	}
 	return c, nil
+}
+
+// lockedWriter serialises the writes of several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // paceShare is the part of the server's per-connection rate a command's
