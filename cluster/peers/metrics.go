@@ -1,0 +1,53 @@
+package peers
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are one node's collectors, labelled node=<id> like the cluster
+// package's, so that several nodes may share a registry (tests).
+type metrics struct {
+	reg        prometheus.Registerer
+	collectors []prometheus.Collector
+	requests   *prometheus.CounterVec
+	unanswered *prometheus.CounterVec
+	dropped    prometheus.Counter
+	malformed  prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, nodeID string) (*metrics, error) {
+	labels := prometheus.Labels{"node": nodeID}
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_cluster_peer_requests_total",
+			Help: "Requests this node sent to the other nodes, by operation (broadcast, room_size, members, connections, send, close).", ConstLabels: labels},
+			[]string{"op"}),
+		unanswered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_cluster_peer_unanswered_total",
+			Help: "Nodes that did not answer a request of this node in time (its answer was partial), by operation.", ConstLabels: labels},
+			[]string{"op"}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_cluster_peer_presence_dropped_total",
+			Help: "Presence changes (room.joined, room.left) not sent to the other nodes: no NATS connection, or too many queued.", ConstLabels: labels}),
+		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_cluster_peer_malformed_total",
+			Help: "Messages on the peers' subjects that could not be decoded (ignored).", ConstLabels: labels}),
+	}
+	m.collectors = []prometheus.Collector{m.requests, m.unanswered, m.dropped, m.malformed}
+	if reg == nil {
+		return m, nil
+	}
+	for i, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			for _, done := range m.collectors[:i] {
+				reg.Unregister(done)
+			}
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
