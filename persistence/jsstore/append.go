@@ -211,16 +211,6 @@ func (s *Store) drain(l *execLog) {
 	}
 }
 
-// seed records what a create learnt of a new execution's log, saving the
-// reads before its first append.
-func (s *Store) seed(id string, st *logState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.logs[id] == nil {
-		s.logs[id] = &execLog{id: id, state: st}
-	}
-}
-
 // Forget drops what the store knows of execution id's log (where it
 // ends, the revisions of its record and checkpoints, that it was fenced):
 // the next write reads them again from the streams. Call it when this

@@ -60,10 +60,10 @@ func (s *Store) CreateExecution(ctx context.Context, exec persistence.Execution,
 	if err != nil {
 		return nil, fmt.Errorf("jsstore: encode execution %s: %w", exec.ID, err)
 	}
-	rev, err := s.records.Create(ctx, recordKey(exec.ID), raw)
+	_, err = s.records.Create(ctx, recordKey(exec.ID), raw)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		// Ours, if an attempt that timed out did land; else a duplicate.
-		if rev, err = s.ownRecord(ctx, exec.ID, raw); err != nil {
+		if err = s.ownRecord(ctx, exec.ID, raw); err != nil {
 			return nil, err
 		}
 	}
@@ -79,30 +79,30 @@ func (s *Store) CreateExecution(ctx context.Context, exec persistence.Execution,
 			return winner, err
 		}
 	}
-	var seq uint64
+	// The node that runs the execution reads where its log ends before
+	// its first append: it may not be this one.
 	err = parallel(
 		func() error { return s.putList(ctx, exec) },
 		func() error { return s.putUnfinished(ctx, exec, time.Time{}) },
-		func() (err error) { seq, err = s.publishFirst(ctx, exec, st.JSON); return err },
+		func() (err error) { _, err = s.publishFirst(ctx, exec, st.JSON); return err },
 	)
 	if err != nil {
 		return nil, err
 	}
-	s.seed(exec.ID, &logState{rec: rv, recRev: rev, subject: s.names.eventsSubject(exec.Workspace, exec.ID), lastStream: seq, lastSeq: 1})
 	return nil, nil
 }
 
-// ownRecord returns the revision of the record of id if it holds raw, and
+// ownRecord returns nil if the record of id holds raw, and
 // persistence.ErrExists if it holds another.
-func (s *Store) ownRecord(ctx context.Context, id string, raw []byte) (uint64, error) {
+func (s *Store) ownRecord(ctx context.Context, id string, raw []byte) error {
 	entry, err := s.records.Get(ctx, recordKey(id))
 	if err == nil && bytes.Equal(entry.Value(), raw) {
-		return entry.Revision(), nil
+		return nil
 	}
 	if err == nil || notFound(err) {
-		return 0, fmt.Errorf("%w: %s", persistence.ErrExists, id)
+		return fmt.Errorf("%w: %s", persistence.ErrExists, id)
 	}
-	return 0, fmt.Errorf("jsstore: create %s: %w", id, err)
+	return fmt.Errorf("jsstore: create %s: %w", id, err)
 }
 
 func validateCreate(exec persistence.Execution, first events.Event) error {
