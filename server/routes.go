@@ -53,6 +53,16 @@ func (s *Server) routes(sock http.Handler, api *httpapi.API) *httpapi.Mux {
 			_, _ = w.Write([]byte(`{"status":"unavailable"}` + "\n"))
 			return
 		}
+		// A cluster node without NATS cannot reach the other nodes: it
+		// keeps its sockets and reconnects, but should get no new ones.
+		if s.cluster != nil {
+			if reason := s.cluster.unready(); reason != "" {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				body, _ := json.Marshal(map[string]string{"status": "unavailable", "reason": reason})
+				_, _ = w.Write(append(body, '\n'))
+				return
+			}
+		}
 		// A store that cannot write (a full disk) takes no new work:
 		// a load balancer should send it elsewhere until it can.
 		if err := s.store.Writable(); err != nil {

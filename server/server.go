@@ -79,6 +79,8 @@ type Config struct {
 	// tracing, at no cost. The server does not shut it down: its owner
 	// does, after Shutdown, to flush the last spans.
 	TracerProvider trace.TracerProvider
+	// Cluster turns on cluster mode when its NATSURLs are set (cluster.go).
+	Cluster ClusterConfig
 	// StoreWriteFault, if set, is called before each store transaction; an
 	// error fails it as a failing disk would (persistence.Options
 	// FailWrites). Tests only.
@@ -108,12 +110,21 @@ type Server struct {
 	serveErr  chan error
 	stopOnce  sync.Once
 	stopErr   error
+	cluster   *clusterNode // cluster mode only (cluster.go)
 }
 
 // New opens the store and builds every part, but does not listen yet.
 func New(cfg Config) (*Server, error) {
 	cfg = withDefaults(cfg)
 	s := &Server{cfg: cfg, log: *cfg.Logger, serveErr: make(chan error, 1)}
+	nodeID := ""
+	if cfg.Cluster.enabled() {
+		id, err := clusterNodeID(cfg)
+		if err != nil {
+			return nil, err
+		}
+		nodeID, s.log = id, s.log.With().Str("node", id).Logger()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -142,13 +153,25 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	s.bus = events.NewInProcessBus(slogOf(s.log.With().Str("component", "bus").Logger()))
+	var peers actors.Peers
+	if nodeID != "" {
+		if s.cluster, err = s.connectCluster(nodeID); err != nil {
+			_ = s.store.Close()
+			_ = s.artifacts.Close()
+			return nil, err
+		}
+		peers = s.cluster.peers
+	}
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
-		TracerProvider: cfg.TracerProvider,
+		TracerProvider: cfg.TracerProvider, Peers: peers,
 	})
 	if err != nil {
+		if s.cluster != nil {
+			s.cluster.close(s.metrics.Registry)
+		}
 		_ = s.store.Close()
 		return nil, err
 	}
@@ -159,8 +182,18 @@ func New(cfg Config) (*Server, error) {
 			"max_message_bytes":   limits.MaxMessageBytes,
 			"messages_per_second": limits.MessagesPerSecond,
 		},
+		Node: nodeID,
 	})
 	s.svc.SetAudit(!cfg.NoAudit)
+	if s.cluster != nil {
+		if err := s.cluster.servePeers(s.svc); err != nil {
+			s.cluster.close(s.metrics.Registry)
+			_ = s.sys.Shutdown(context.Background())
+			_ = s.store.Close()
+			_ = s.artifacts.Close()
+			return nil, err
+		}
+	}
 	sock := ws.NewServer(s.sys, s.svc, authn, cfg.Socket, s.metrics, s.log)
 	httpCfg := cfg.HTTP
 	if httpCfg.MaxBodyBytes <= 0 {
@@ -270,6 +303,12 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	s.ln = ln
+	if s.cluster != nil {
+		if err := s.cluster.join(ctx, s.cfg.Cluster, s.Addr(), s.metrics.Registry); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	n, err := s.sys.Recover(ctx)
 	if err != nil {
 		_ = ln.Close()
@@ -340,11 +379,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.log.Warn().Err(err).Msg("drain timed out; cancelling the rest")
 		}
 		cancel()
+		if s.cluster != nil {
+			// Hand the partitions over at once, while NATS is there.
+			if err := s.cluster.leave(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))
 		}
 		if err := s.sys.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
+		}
+		if s.cluster != nil {
+			// After the sockets (closed as their actors stop): their
+			// leaves reach the other nodes' members.
+			s.cluster.close(s.metrics.Registry)
 		}
 		if err := s.bus.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bus: %w", err))

@@ -50,13 +50,13 @@ func serveCommand(stdout, stderr io.Writer) *ffcli.Command {
 	fs.BoolVar(&f.audit, "audit", true, "record every mutation in the audit trail (GET /api/v1/audit, weft audit)")
 	fs.DurationVar(&f.retention, "retention", 0, "delete executions that ended longer ago than this, e.g. 720h (0: keep them; a workflow may set its own)")
 	fs.StringVar(&f.metricsToken, "metrics-token", "", "if set, /metrics needs \"Authorization: Bearer <token>\"")
-	return withTracing(newLeaf(fs, leaf{ // --otlp-endpoint: serve_tracing.go
+	return withCluster(withTracing(newLeaf(fs, leaf{ // --otlp-endpoint: serve_tracing.go; --nats-*, --node-id: serve_cluster.go
 		name: "serve", usage: "weft serve [flags]", args: exactly(0),
 		help: "Run the weft server with the reference workflows.",
 		run: func(ctx context.Context, _ []string) error {
 			return serve(ctx, f, stdout, stderr)
 		},
-	}))
+	})))
 }
 
 func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
@@ -80,7 +80,7 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(), MaxArtifactBytes: f.http.maxArtifactBytes,
-		NoAudit: !f.audit, TracerProvider: tracerProviderFrom(ctx),
+		NoAudit: !f.audit, TracerProvider: tracerProviderFrom(ctx), Cluster: clusterConfigFrom(ctx),
 	})
 	if err != nil {
 		return err
