@@ -57,7 +57,8 @@ type clusterNode struct {
 	node  atomic.Pointer[cluster.Node] // nil until Start
 	stop  context.CancelFunc           // ends the node's life without a hand-over
 	life  context.Context
-	log   zerolog.Logger
+	log   zerolog.Logger // component=cluster, node=id
+	base  zerolog.Logger // the server's logger before it had node=id
 
 	connected prometheus.Collector
 }
@@ -85,7 +86,10 @@ func clusterNodeID(cfg Config) (string, error) {
 // credentials file fails the start.
 func (s *Server) connectCluster(id string) (*clusterNode, error) {
 	cfg := s.cfg.Cluster
-	c := &clusterNode{id: id, log: s.log.With().Str("component", "cluster").Logger()}
+	// The cluster package adds component and node to the logger it is
+	// given, the peers add their component: each key once per line.
+	base := *s.cfg.Logger
+	c := &clusterNode{id: id, base: base, log: base.With().Str("component", "cluster").Str("node", id).Logger()}
 	opts := []nats.Option{
 		nats.Name(id),
 		nats.MaxReconnects(-1),
@@ -113,7 +117,7 @@ func (s *Server) connectCluster(id string) (*clusterNode, error) {
 	}
 	c.nc = nc
 	c.peers, err = peers.New(nc, peers.Config{NodeID: id, Nodes: c.members, Timeout: cfg.PeerTimeout,
-		Registerer: s.metrics.Registry, Logger: &c.log})
+		Registerer: s.metrics.Registry, Logger: &s.log})
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -166,7 +170,7 @@ func (c *clusterNode) join(ctx context.Context, cfg ClusterConfig, addr string, 
 	}
 	node, err := cluster.Join(c.life, js, cluster.Config{
 		NodeID: c.id, Address: addr, Partitions: cfg.Partitions, Replicas: cfg.Replicas,
-		Registerer: reg, Logger: &c.log,
+		Registerer: reg, Logger: &c.base,
 	}, partitionLog{c.log})
 	if err != nil {
 		return fmt.Errorf("cluster mode: join: %w", err)

@@ -69,6 +69,11 @@ func TestServeJoinsACluster(t *testing.T) {
 		if rec["node"] != "node-1" && rec["message"] != "tokens are in the keys file" {
 			t.Errorf("log line without node=node-1: %s", line)
 		}
+		for _, key := range []string{`"node":`, `"component":`} {
+			if n := strings.Count(line, key); n > 1 {
+				t.Errorf("%s appears %d times in %s", key, n, line)
+			}
+		}
 		if rec["level"] == "warn" && strings.Contains(rec["message"].(string), "executions are not yet shared") {
 			warned = true
 		}
