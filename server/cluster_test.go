@@ -455,3 +455,21 @@ func TestClusterNodeIDDefault(t *testing.T) {
 		t.Errorf("no NATS server: %v, want a connect error", err)
 	}
 }
+
+// A node whose NATS server is gone still shuts down cleanly: it does not
+// wait for a hand-over that cannot happen (its leases expire by
+// themselves).
+func TestClusterShutdownWithoutNATS(t *testing.T) {
+	srv := natstest.Server(t)
+	a := bootNode(t, "node-a", srv.URL(), nil)
+	srv.Shutdown()
+	waitReady(t, a, http.StatusServiceUnavailable)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Shutdown(ctx); err != nil {
+		t.Errorf("shutdown without NATS: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("shutdown without NATS used up its context")
+	}
+}

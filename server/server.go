@@ -380,10 +380,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		cancel()
 		if s.cluster != nil {
-			// Hand the partitions over at once, while NATS is there.
-			if err := s.cluster.leave(ctx); err != nil {
-				errs = append(errs, err)
-			}
+			s.cluster.leave(ctx) // hand the partitions over at once, while NATS is there
 		}
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http: %w", err))

@@ -126,6 +126,18 @@ func logger(cfg Config) zerolog.Logger {
 // Serve answers the other nodes' requests with local, from now until
 // Close.
 func (p *Peers) Serve(local Local) error {
+	if err := p.subscribe(local); err != nil {
+		return err
+	}
+	// The subscriptions are in place on the server before this node
+	// joins the membership that tells the others to wait for it.
+	if err := p.nc.FlushTimeout(p.cfg.Timeout); err != nil {
+		p.log.Warn().Err(err).Msg("subscriptions not confirmed by the NATS server; they are sent on reconnect")
+	}
+	return nil
+}
+
+func (p *Peers) subscribe(local Local) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || p.local != nil {
@@ -138,11 +150,6 @@ func (p *Peers) Serve(local Local) error {
 			return fmt.Errorf("peers: subscribe to %s: %w", subject, err)
 		}
 		p.subs = append(p.subs, sub)
-	}
-	// The subscriptions are in place on the server before this node
-	// joins the membership that tells the others to wait for it.
-	if err := p.nc.FlushTimeout(p.cfg.Timeout); err != nil {
-		p.log.Warn().Err(err).Msg("subscriptions not confirmed by the NATS server; they are sent on reconnect")
 	}
 	return nil
 }
