@@ -88,11 +88,7 @@ func (t *target) follow(ctx context.Context) (*following, error) {
 // dial connects to --server with the token (or the local keys file's),
 // the CLI's User-Agent and opts' reconnect settings.
 func (t *target) dial(ctx context.Context, opts client.Options) (*client.Client, error) {
-	t.token = defaultToken(t.token, t.stderr)
-	if t.token == "" {
-		return nil, errNoToken
-	}
-	addr, err := serverAddress(t.server)
+	addr, err := t.resolve()
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +98,17 @@ func (t *target) dial(ctx context.Context, opts client.Options) (*client.Client,
 		return nil, explainDial(addr.String(), fmt.Errorf("connect to %s: %w", addr, err))
 	}
 	return c, nil
+}
+
+// resolve settles the token (--token, WEFT_TOKEN or the local keys file's)
+// and parses --server: what every command needs before it talks to a
+// server, over the socket or HTTP.
+func (t *target) resolve() (client.Address, error) {
+	t.token = defaultToken(t.token, t.stderr)
+	if t.token == "" {
+		return client.Address{}, errNoToken
+	}
+	return serverAddress(t.server)
 }
 
 // lockedWriter serialises the writes of several goroutines.

@@ -116,11 +116,7 @@ type apiClient struct {
 }
 
 func newAPIClient(t *target) (*apiClient, error) {
-	t.token = defaultToken(t.token, t.stderr)
-	if t.token == "" {
-		return nil, errNoToken
-	}
-	addr, err := serverAddress(t.server)
+	addr, err := t.resolve()
 	if err != nil {
 		return nil, err
 	}
