@@ -150,6 +150,10 @@ func TestFlagsAfterPositionals(t *testing.T) {
 	if again := strings.TrimSpace(mustRun(t, s, "start", "countdown", `{"steps":100,"delay_ms":100}`, "--idempotency-key", "k1", "--detach")); again != exec {
 		t.Errorf("the same --idempotency-key after the parameters started %s, then %s", exec, again)
 	}
+	// --params is the argument's other spelling (as in schedules create).
+	if again := strings.TrimSpace(mustRun(t, s, "start", "countdown", "--idempotency-key", "k1", "--params", `{"delay_ms":100,"steps":100}`, "--detach")); again != exec {
+		t.Errorf("--params with the same parameters and key started %s, not %s", again, exec)
+	}
 	t.Setenv("WEFT_REASON", "from the environment")
 	mustRun(t, s, "cancel", exec, "--reason", "from the command line")
 	out = mustRun(t, s, "tail", exec, "--json", "--after-seq", "1")
@@ -204,5 +208,29 @@ func TestFlagsAreParsedBeforeExec(t *testing.T) {
 	}
 	if seen != "set" || !slices.Equal(got, []string{"arg"}) {
 		t.Errorf("the wrapper saw --v %q, the leaf got %q", seen, got)
+	}
+}
+
+func TestStartParams(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rest    []string
+		flag    string
+		want    string
+		wantErr bool
+	}{
+		{"neither", nil, "", "{}", false},
+		{"argument", []string{`{"a":1}`}, "", `{"a":1}`, false},
+		{"flag", nil, `{"b":2}`, `{"b":2}`, false},
+		{"both", []string{`{"a":1}`}, `{"b":2}`, "", true},
+		{"bad argument", []string{"{not json"}, "", "", true},
+		{"bad flag", nil, "{not json", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := startParams(tc.rest, tc.flag)
+			if (err != nil) != tc.wantErr || (err == nil && string(got) != tc.want) {
+				t.Errorf("startParams(%q, %q) = %s, %v; want %s (error %v)", tc.rest, tc.flag, got, err, tc.want, tc.wantErr)
+			}
+		})
 	}
 }

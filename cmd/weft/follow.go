@@ -130,16 +130,14 @@ func startCommand(stdout, stderr io.Writer) *ffcli.Command {
 	t.register(fs, false, true)
 	detach := fs.Bool("detach", false, "print the execution id and return without following it")
 	idem := fs.String("idempotency-key", "", "idempotency key of the start")
+	flagParams := fs.String("params", "", "workflow parameters, a JSON object (or give them as the second argument)")
 	return newLeaf(fs, leaf{
-		name: "start", usage: "weft start NAME [JSON] [--detach] [--idempotency-key K] [--json]", args: between(1, 2),
+		name: "start", usage: "weft start NAME [JSON | --params JSON] [--detach] [--idempotency-key K] [--json]", args: between(1, 2),
 		help: "Start a workflow and print its events until it ends (exit 0 completed, 1 failed or cancelled).",
 		run: func(ctx context.Context, args []string) error {
-			params := json.RawMessage("{}")
-			if len(args) == 2 {
-				params = json.RawMessage(args[1])
-				if !json.Valid(params) {
-					return usageError{"parameters must be JSON, got " + args[1]}
-				}
+			params, err := startParams(args[1:], *flagParams)
+			if err != nil {
+				return err
 			}
 			if *detach {
 				req := map[string]any{"name": args[0], "parameters": params, "idempotency_key": *idem, "subscribe": false}
@@ -148,6 +146,24 @@ func startCommand(stdout, stderr io.Writer) *ffcli.Command {
 			return startAndFollow(ctx, &t, args[0], params, *idem, stdout)
 		},
 	})
+}
+
+// startParams takes the parameters from the second argument or --params
+// (as schedules create does), not both: "{}" when neither is given.
+func startParams(rest []string, flagValue string) (json.RawMessage, error) {
+	raw := flagValue
+	switch {
+	case len(rest) == 1 && flagValue != "":
+		return nil, usageError{"parameters given twice: as an argument and as --params"}
+	case len(rest) == 1:
+		raw = rest[0]
+	case raw == "":
+		return json.RawMessage("{}"), nil
+	}
+	if !json.Valid([]byte(raw)) {
+		return nil, usageError{"parameters must be JSON, got " + raw}
+	}
+	return json.RawMessage(raw), nil
 }
 
 // started is the answer of a start (workflow.start, execution.rerun).
