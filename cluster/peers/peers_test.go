@@ -305,3 +305,34 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// BenchmarkBroadcast measures a broadcast's round trip to two other nodes
+// on one NATS server (request out, both answers back), the cost cluster
+// mode adds to a room.broadcast; the nodes' own fan-outs are fakes.
+//
+//	go test -run '^$' -bench Broadcast ./cluster/peers/
+func BenchmarkBroadcast(b *testing.B) {
+	srv := natstest.Server(b)
+	var ns []*peers.Peers
+	for _, id := range []string{"a", "b", "c"} {
+		p, err := peers.New(natstest.Connect(b, srv.URL()), peers.Config{NodeID: id, Nodes: func() []string { return []string{"a", "b", "c"} }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(p.Close)
+		local := newFakeLocal()
+		local.members["r"] = []actors.MemberInfo{member(id + "1")}
+		if err := p.Serve(local); err != nil {
+			b.Fatal(err)
+		}
+		ns = append(ns, p)
+	}
+	msg := actors.RoomMessage{Workspace: "acme", Room: "r", From: "a1", Identity: "alice", Message: json.RawMessage(`{"text":"hello everyone"}`)}
+	b.ResetTimer()
+	for range b.N {
+		if got := ns[0].Broadcast(msg).Wait(context.Background()); got.Delivered != 2 || got.Missing != nil {
+			b.Fatalf("tally %+v", got)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "broadcasts/s")
+}
