@@ -33,6 +33,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRollup -fuzztime $(FUZZTIME) ./persistence/
 	$(GO) test -run '^$$' -fuzz FuzzListFilters -fuzztime $(FUZZTIME) ./persistence/
 	$(GO) test -run '^$$' -fuzz FuzzParseAddress -fuzztime $(FUZZTIME) ./client/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./cluster/peers/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeReply -fuzztime $(FUZZTIME) ./cluster/peers/
+	$(GO) test -run '^$$' -fuzz FuzzToken -fuzztime $(FUZZTIME) ./cluster/peers/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
