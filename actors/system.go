@@ -24,7 +24,7 @@ import (
 
 // Config wires a System to its dependencies.
 type Config struct {
-	Store    *persistence.Store
+	Store    Store
 	Bus      *events.Bus
 	Registry *workflows.Registry
 	Env      workflows.Env
@@ -71,7 +71,7 @@ type Config struct {
 // state. Create it with NewSystem, then Recover, then serve.
 type System struct {
 	actors      *actor.ActorSystem
-	store       *persistence.Store
+	store       Store
 	bus         *events.Bus
 	registry    *workflows.Registry
 	env         workflows.Env

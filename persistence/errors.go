@@ -20,3 +20,10 @@ var ErrLimit = errors.New("persistence: limit reached")
 // ErrInvalid rejects malformed input: a missing id or workspace, an unknown
 // status, an event of another execution, a bad cursor. Nothing is written.
 var ErrInvalid = errors.New("persistence: invalid input")
+
+// ErrFenced refuses an append because another writer appended to the
+// execution since this store last did: in cluster mode another node has
+// taken the execution over (persistence/jsstore, which fences its
+// appends). Nothing of the refused write is stored; the writer should stop
+// running the execution, quietly: it is not a failure of the execution.
+var ErrFenced = errors.New("persistence: another writer appended to this execution")

@@ -167,7 +167,14 @@ func (s *Store) Commit(ctx context.Context, w Write) error {
 // Prepared is a Write already encoded for the store. Its events are
 // encoded exactly once, here: the execution actor publishes the same bytes
 // once they are committed (Events), and subscribers frame them as they are.
-type Prepared struct{ op *writeOp }
+//
+// Another store (persistence/jsstore, cluster mode) commits the same
+// Prepared through Write and Events, so the actors prepare once whatever
+// the store.
+type Prepared struct {
+	op *writeOp
+	w  Write
+}
 
 // Prepare validates and encodes w, in the caller's goroutine (the writer
 // goroutine only moves bytes). The caller may reuse w afterwards.
@@ -176,8 +183,12 @@ func Prepare(w Write) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Prepared{op: o}, nil
+	return &Prepared{op: o, w: w}, nil
 }
+
+// Write is the write that was prepared, as given (its events without the
+// stored bytes: see Events). Its slices are shared: do not modify them.
+func (p *Prepared) Write() Write { return p.w }
 
 // Events are the prepared write's events as they will be stored. Their
 // bytes are shared: do not modify them.

@@ -24,7 +24,10 @@ import (
 // included) is refused with ErrFenced too, until Forget: the writer should
 // stop running the execution. After Forget, a write is checked against the
 // log as it is (a deliberate resume).
-var ErrFenced = errors.New("jsstore: another writer appended to this execution")
+//
+// It is persistence.ErrFenced, so that the actors can react without
+// importing this package.
+var ErrFenced = persistence.ErrFenced
 
 // execLog is one execution this store appends to: its queue of writes
 // and, once read, where its log ends.
@@ -99,7 +102,35 @@ func (s *Store) Commit(ctx context.Context, w persistence.Write) error {
 // Invalid writes and writes after Close get done(err) before CommitAsync
 // returns.
 func (s *Store) CommitAsync(w persistence.Write, done func(error)) {
-	p, err := prepareWrite(w)
+	s.commitAsync(w, nil, done)
+}
+
+// CommitPrepared is CommitAsync for a write prepared by
+// persistence.Prepare: its events go out as the bytes Prepare encoded,
+// the ones the actors publish once the write is stored.
+func (s *Store) CommitPrepared(p *persistence.Prepared, done func(error)) {
+	s.commitAsync(p.Write(), p.Events(), done)
+}
+
+// CommitPreparedWait is Commit for a write prepared by persistence.Prepare.
+func (s *Store) CommitPreparedWait(ctx context.Context, p *persistence.Prepared) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	res := make(chan error, 1)
+	s.CommitPrepared(p, func(err error) { res <- err })
+	select {
+	case err := <-res:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// commitAsync queues w; encoded, when not nil, are w's events already
+// encoded (persistence.Prepared.Events).
+func (s *Store) commitAsync(w persistence.Write, encoded []events.Stored, done func(error)) {
+	p, err := prepareWrite(w, encoded)
 	if err == nil {
 		p.done = done
 		err = s.enqueue(p)
@@ -109,7 +140,7 @@ func (s *Store) CommitAsync(w persistence.Write, done func(error)) {
 	}
 }
 
-func prepareWrite(w persistence.Write) (*pendingWrite, error) {
+func prepareWrite(w persistence.Write, encoded []events.Stored) (*pendingWrite, error) {
 	if w.ExecutionID == "" || len(w.ExecutionID) > maxIDLen {
 		return nil, fmt.Errorf("%w: execution id %q", persistence.ErrInvalid, w.ExecutionID)
 	}
@@ -123,6 +154,10 @@ func prepareWrite(w persistence.Write) (*pendingWrite, error) {
 		}
 		if ev.Data.ExecutionID != "" && ev.Data.ExecutionID != w.ExecutionID {
 			return nil, fmt.Errorf("%w: event seq %d of %s belongs to %s", persistence.ErrInvalid, ev.Seq(), w.ExecutionID, ev.Data.ExecutionID)
+		}
+		if len(encoded) == len(w.Events) {
+			p.events = append(p.events, encoded[i].JSON)
+			continue
 		}
 		st, err := events.Encode(ev)
 		if err != nil {

@@ -9,7 +9,7 @@ import (
 
 func pending(t *testing.T, w persistence.Write) *pendingWrite {
 	t.Helper()
-	p, err := prepareWrite(w)
+	p, err := prepareWrite(w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,7 +58,7 @@ func mustCreate(t *testing.T, s *Store, id string) {
 // nothing of it is projected.
 func appendOnly(t *testing.T, s *Store, w persistence.Write) {
 	t.Helper()
-	p, err := prepareWrite(w)
+	p, err := prepareWrite(w, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
