@@ -23,9 +23,16 @@ func (s *Service) route(ctx context.Context, id string, msg any) (bool, error) {
 	if err != nil {
 		return false, weft.Internal(err)
 	}
+	return s.routeLocal(ctx, exec, msg)
+}
+
+// routeLocal is route for an execution already loaded. In cluster mode
+// only the node that holds its partition runs it: elsewhere nothing is
+// spawned (false).
+func (s *Service) routeLocal(ctx context.Context, exec persistence.Execution, msg any) (bool, error) {
 	found := make(chan bool, 1)
-	r := &routeExecution{id: id, msg: msg, found: found}
-	if !exec.Status.Terminal() {
+	r := &routeExecution{id: exec.ID, msg: msg, found: found}
+	if !exec.Status.Terminal() && s.sys.owns(exec.ID) {
 		r.spawn = &exec
 	}
 	s.sys.actors.Root.Send(s.sys.executions, r)
@@ -63,6 +70,23 @@ func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason stri
 	if reason == "" {
 		reason = "cancelled by " + who.Name
 	}
+	if !s.sys.owns(id) {
+		// Another node runs it: it records the cancellation.
+		reply, err := s.controlRemote(ctx, ControlRequest{Op: ControlCancel, ExecutionID: id, Reason: reason})
+		if err != nil {
+			return CancelResult{}, err
+		}
+		return CancelResult{Status: reply.Status}, reply.asError()
+	}
+	return s.cancelLocal(ctx, exec, reason)
+}
+
+// cancelLocal cancels an execution this node runs.
+func (s *Service) cancelLocal(ctx context.Context, exec persistence.Execution, reason string) (CancelResult, error) {
+	id := exec.ID
+	if exec.Status.Terminal() {
+		return CancelResult{Status: exec.Status}, nil
+	}
 	if exec.Status == weft.StatusQueued {
 		reply := make(chan bool, 1)
 		wasQueued, err := ask(ctx, s, s.sys.executions, &cancelQueued{id: id, reply: reply}, reply)
@@ -73,7 +97,7 @@ func (s *Service) Cancel(ctx context.Context, who weft.Identity, id, reason stri
 			return CancelResult{Status: weft.StatusCancelled}, s.cancelStored(ctx, exec, reason)
 		}
 	}
-	if _, err := s.route(ctx, id, &cancelRun{reason: reason}); err != nil {
+	if _, err := s.routeLocal(ctx, exec, &cancelRun{reason: reason}); err != nil {
 		return CancelResult{}, err
 	}
 	return CancelResult{Status: "cancelling"}, nil
@@ -124,7 +148,7 @@ func (s *Service) Signal(ctx context.Context, who weft.Identity, req SignalReque
 	}
 	// The signal is durable: if routing fails, the execution still finds
 	// it when its actor next loads.
-	if _, err := s.route(ctx, exec.ID, &signalArrived{sig: sig}); err != nil {
+	if err := s.notifySignal(ctx, exec, sig); err != nil {
 		s.sys.log.Warn().Err(err).Str("execution_id", exec.ID).Msg("notify execution of signal")
 	}
 	return SignalResult{Delivered: true}, nil
@@ -152,4 +176,18 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 	s.sys.metrics.ExecutionsEnded.WithLabelValues(exec.Workflow, string(weft.StatusCancelled)).Inc()
 	s.sys.unfinished.release(exec.Workspace)
 	return nil
+}
+
+// notifySignal wakes the execution a stored signal is for: here, or on
+// the node that runs it.
+func (s *Service) notifySignal(ctx context.Context, exec persistence.Execution, sig persistence.Signal) error {
+	if s.sys.owns(exec.ID) {
+		_, err := s.routeLocal(ctx, exec, &signalArrived{sig: sig})
+		return err
+	}
+	reply, err := s.controlRemote(ctx, ControlRequest{Op: ControlSignal, ExecutionID: exec.ID, Signal: &sig})
+	if err != nil {
+		return err
+	}
+	return reply.asError()
 }

@@ -331,10 +331,23 @@ func (a *executionActor) commit(p *pendingWrite) {
 func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	a.inflight--
 	p := msg.write
+	if msg.err != nil && errors.Is(msg.err, persistence.ErrFenced) && !a.sys.owns(a.exec.ID) {
+		// Cluster mode: another node runs the execution now. Not a
+		// failure of the execution: this actor just stops.
+		a.log.Info().Err(msg.err).Msg("another node took the execution over; stopping here")
+		p.answer(msg.err)
+		a.credits.release(p.credits)
+		a.sys.forget(a.exec.ID)
+		ctx.Stop(a.self)
+		return
+	}
 	if msg.err != nil {
 		// The log cannot continue without a gap: stop, and let the
 		// supervisor run the workflow again from what is durable.
 		a.log.Error().Err(msg.err).Msg("store events; stopping execution")
+		if errors.Is(msg.err, persistence.ErrFenced) {
+			a.sys.forget(a.exec.ID) // the retry reads the log as it is
+		}
 		p.answer(msg.err)
 		a.credits.release(p.credits)
 		if a.queued != nil {

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/persistence"
 )
 
 // Quotas bound what one workspace or execution may hold (PROTOCOL.md
@@ -79,4 +80,13 @@ func (c *unfinishedCount) release(workspace string) {
 		return
 	}
 	c.n[workspace]--
+}
+
+// add counts executions found unfinished in the store (recovery).
+func (c *unfinishedCount) add(execs []persistence.Execution) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range execs {
+		c.n[e.Workspace]++
+	}
 }

@@ -121,9 +121,13 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	if err := s.writable(); err != nil {
 		return StartResult{}, err
 	}
+	id, err := s.sys.newExecutionID()
+	if err != nil {
+		return StartResult{}, err
+	}
 	now := time.Now().UTC()
 	exec := persistence.Execution{
-		ID:             weft.NewID("exec_"),
+		ID:             id,
 		Workspace:      who.Workspace,
 		Workflow:       req.Name,
 		Status:         weft.StatusRunning,

@@ -115,6 +115,8 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 		s.admitFromQueue(ctx)
 	case *routeExecution:
 		s.routeTo(ctx, msg)
+	case *dropPartition:
+		s.drop(ctx, msg)
 	}
 }
 
@@ -166,6 +168,11 @@ func (s *executionsSupervisor) startStored(ctx actor.Context, exec persistence.E
 func (s *executionsSupervisor) spawn(ctx actor.Context, exec persistence.Execution, fresh bool) (*actor.PID, bool) {
 	if h, ok := s.live[exec.ID]; ok {
 		return h.pid, true
+	}
+	if !s.sys.owns(exec.ID) {
+		// Cluster mode: its partition is another node's now (a retry, a
+		// wake or an admission that outlived the lease).
+		return nil, false
 	}
 	if e := s.pass.passive[exec.ID]; e != nil {
 		s.wakeOne(e)

@@ -65,6 +65,9 @@ type Config struct {
 	// Peers reach the other nodes of a cluster for rooms and connections
 	// (peers.go). Nil: a single node.
 	Peers Peers
+	// Cluster, in cluster mode, says which executions this node runs
+	// (cluster.go). Nil: a single node runs them all.
+	Cluster *ClusterConfig
 }
 
 // System is the actor system with its supervisors: the root of all live
@@ -97,6 +100,8 @@ type System struct {
 	passivateAfter time.Duration // Config.PassivateAfter
 
 	tracer trace.Tracer // nil: tracing off (tracing.go)
+
+	own *ownership // cluster mode: the partitions this node holds (cluster.go); nil: a single node
 }
 
 // NewSystem starts the actor system and its supervisors. proto.actor's own
@@ -122,6 +127,7 @@ func NewSystem(cfg Config) (*System, error) {
 		warmExecutions: cfg.WarmExecutions,
 		passivateAfter: cfg.PassivateAfter,
 		peers:          cfg.Peers,
+		own:            newOwnership(cfg.Cluster),
 	}
 	if s.peers == nil {
 		s.peers = noPeers{}
@@ -196,8 +202,26 @@ func (s *System) Root() *actor.RootContext { return s.actors.Root }
 // each costs a wake-heap entry (or just its id, for a signal wait with no
 // deadline) until it is due, signalled or cancelled; one due already wakes
 // at once. Queued ones go back in the admission queue.
+//
+// In cluster mode it resumes nothing itself: each partition's executions
+// resume when this node acquires it (AcquirePartition).
 func (s *System) Recover(ctx context.Context) (int, error) {
-	unfinished, err := s.store.Unfinished(ctx)
+	n := 0
+	if s.own == nil {
+		var err error
+		if n, err = s.recoverWhere(ctx, func(string) bool { return true }); err != nil {
+			return 0, err
+		}
+	}
+	s.sched.start(s) // after the resumed executions: see scheduler.go
+	s.sweep.start(s)
+	return n, nil
+}
+
+// recoverWhere resumes the unfinished executions whose id keep accepts
+// (see Recover).
+func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) (int, error) {
+	all, err := s.store.Unfinished(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list unfinished executions: %w", err)
 	}
@@ -205,9 +229,13 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list waiting executions: %w", err)
 	}
-	for _, exec := range unfinished {
-		s.unfinished.n[exec.Workspace]++ // before anything serves: no lock needed
+	var unfinished []persistence.Execution
+	for _, exec := range all {
+		if keep(exec.ID) {
+			unfinished = append(unfinished, exec)
+		}
 	}
+	s.unfinished.add(unfinished)
 	// Up to WarmExecutions waiting executions are run (and re-suspend):
 	// that checks them against the code now registered at once (a
 	// non-determinism error shows at start, not when they wake). Past
@@ -233,8 +261,6 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 			s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
 		}
 	}
-	s.sched.start(s) // after the resumed executions: see scheduler.go
-	s.sweep.start(s)
 	return len(unfinished), nil
 }
 
