@@ -1,18 +1,26 @@
 # weft: `make run` starts a server with the example workflows on the
-# embedded defaults; `make test` runs every test with the race detector.
+# embedded defaults; `make cluster` starts cluster mode on this machine;
+# `make test` runs every test with the race detector.
 
 GO      ?= go
 BIN     := bin/weft
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: build run test test-short fuzz bench vet fmt clean
+.PHONY: build run cluster test test-short fuzz bench vet fmt clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/weft
 
 run: build
 	./$(BIN) serve
+
+# Three NATS JetStream servers and three weft nodes on loopback (nodes on
+# 8081-8083, NATS on 4222-4224), from the weft binary alone: weft cluster
+# up, which prints the nodes and their token; Ctrl-C stops them all.
+# Flags for it: make cluster CLUSTER_FLAGS='--nodes 2 --sync always'.
+cluster: build
+	./$(BIN) cluster up $(CLUSTER_FLAGS)
 
 test: vet
 	$(GO) test -race -count=1 -timeout 15m ./...

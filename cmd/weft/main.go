@@ -78,6 +78,7 @@ func rootCommand(stdout, stderr io.Writer) *ffcli.Command {
 		FlagSet:    fs,
 		Subcommands: []*ffcli.Command{
 			serveCommand(stdout, stderr),
+			clusterCommand(stdout, stderr),
 			benchCommand(stdout, stderr),
 			schedulesCommand(stdout, stderr),
 			executionsCommand(stdout, stderr),
