@@ -380,11 +380,13 @@ type natsLog struct {
 var _ server.Logger = natsLog{}
 
 // startupNoise are the starts of what servers started together say until
-// they have found each other.
+// they have found each other (and what a restarted one says until it has
+// caught up).
 var startupNoise = []string{
 	"Error trying to connect to route",
 	"Waiting for routing to be established",
 	"JetStream has not established contact with a meta leader",
+	"JetStream is not current with the meta leader",
 }
 
 // logf logs one message at lvl, or at debug for startup noise while
