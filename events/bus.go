@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -19,8 +20,18 @@ import (
 // publish order per topic and subscriber: the embedded inproc.PubSub, or
 // NATS JetStream in cluster mode.
 type Bus struct {
-	pub message.Publisher
-	sub message.Subscriber
+	pub  message.Publisher
+	sub  message.Subscriber
+	idle time.Duration // WithIdleCheck
+}
+
+// WithIdleCheck makes every Follow of the bus re-read the store after idle
+// without a message: for a Pub/Sub that may drop a message with nothing
+// after it to reveal the gap (core NATS: a lost terminal event would leave
+// a follower waiting for ever). It returns b.
+func (b *Bus) WithIdleCheck(idle time.Duration) *Bus {
+	b.idle = idle
+	return b
 }
 
 // NewBus returns a bus over any Watermill publisher and subscriber that keep
@@ -85,6 +96,7 @@ var ErrBusClosed = errors.New("event bus closed")
 // Feed is one subscriber's view of an execution's topic, in publish order.
 type Feed struct {
 	msgs <-chan *message.Message
+	idle time.Duration // 0: no idle check
 }
 
 // Subscribe follows one execution's topic until ctx ends. Subscribe before
@@ -95,7 +107,7 @@ func (b *Bus) Subscribe(ctx context.Context, executionID string) (*Feed, error) 
 	if err != nil {
 		return nil, fmt.Errorf("subscribe to %s: %w", executionID, err)
 	}
-	return &Feed{msgs: msgs}, nil
+	return &Feed{msgs: msgs, idle: b.idle}, nil
 }
 
 // Close closes the publisher and subscriber.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -39,8 +40,19 @@ func Follow(ctx context.Context, feed *Feed, log Log, executionID string, after 
 	if done, err := f.catchUp(ctx); done || err != nil {
 		return err
 	}
+	var idle <-chan time.Time
+	if feed.idle > 0 {
+		t := time.NewTicker(feed.idle)
+		defer t.Stop()
+		idle = t.C
+	}
 	for {
 		select {
+		case <-idle:
+			// A lossy bus may have dropped the last event: the store has it.
+			if done, err := f.catchUp(ctx); done || err != nil {
+				return err
+			}
 		case msg, ok := <-feed.msgs:
 			if !ok {
 				if err := ctx.Err(); err != nil {

@@ -80,7 +80,7 @@ func (s *Server) stopArtifactSweep() {
 // no longer stored.
 func (s *Server) sweepArtifacts(ctx context.Context, now time.Time) {
 	exists := func(workspace, id string) bool {
-		rec, err := s.store.Execution(ctx, id)
+		rec, err := s.execStore.Execution(ctx, id)
 		if errors.Is(err, persistence.ErrNotFound) {
 			return false
 		}

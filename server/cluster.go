@@ -160,7 +160,7 @@ func (c *clusterNode) servePeers(svc *actors.Service) error { return c.peers.Ser
 
 // join makes this node a member: its heartbeat, then its share of the
 // partitions. The node lives until leave (a hand-over) or close.
-func (c *clusterNode) join(ctx context.Context, cfg ClusterConfig, addr string, reg prometheus.Registerer) error {
+func (c *clusterNode) join(ctx context.Context, cfg ClusterConfig, addr string, reg prometheus.Registerer, h cluster.Handler) error {
 	// A start that is given up ends the join, not the node's life after it.
 	stop := context.AfterFunc(ctx, c.stop)
 	defer stop()
@@ -171,13 +171,12 @@ func (c *clusterNode) join(ctx context.Context, cfg ClusterConfig, addr string, 
 	node, err := cluster.Join(c.life, js, cluster.Config{
 		NodeID: c.id, Address: addr, Partitions: cfg.Partitions, Replicas: cfg.Replicas,
 		Registerer: reg, Logger: &c.base,
-	}, partitionLog{c.log})
+	}, h)
 	if err != nil {
 		return fmt.Errorf("cluster mode: join: %w", err)
 	}
 	c.node.Store(node)
 	c.log.Info().Int("partitions", node.Partitions()).Int("members", len(node.Members())).Msg("joined the cluster")
-	c.log.Warn().Msg("cluster mode: executions are not yet shared: each runs and is stored on the node that started it, and resumes only there")
 	return nil
 }
 
@@ -234,17 +233,4 @@ func (c *clusterNode) close(reg prometheus.Registerer) {
 	reg.Unregister(c.connected)
 	_ = c.nc.FlushTimeout(time.Second)
 	c.nc.Close()
-}
-
-// partitionLog is the cluster handler while executions are not shared:
-// it logs what the node gains and loses (the cluster package counts them
-// in its metrics).
-type partitionLog struct{ log zerolog.Logger }
-
-func (h partitionLog) Acquired(p int, t cluster.Token) {
-	h.log.Debug().Int("partition", p).Uint64("token", uint64(t)).Msg("partition acquired")
-}
-
-func (h partitionLog) Lost(p int, reason cluster.LossReason) {
-	h.log.Debug().Int("partition", p).Str("reason", string(reason)).Msg("partition lost")
 }

@@ -94,6 +94,7 @@ type Server struct {
 	log       zerolog.Logger
 	metrics   *metrics.Metrics
 	store     *persistence.Store
+	execStore actors.Store     // the actors' store: store, or in cluster mode clusterStore
 	artifacts *artifacts.Store // artifacts.go
 	artSweep  artifactSweep    // artifacts.go
 	bus       *events.Bus
@@ -110,7 +111,8 @@ type Server struct {
 	serveErr  chan error
 	stopOnce  sync.Once
 	stopErr   error
-	cluster   *clusterNode // cluster mode only (cluster.go)
+	cluster   *clusterNode       // cluster mode only (cluster.go)
+	clusterEx *clusterExecutions // cluster mode only (cluster_executions.go)
 }
 
 // New opens the store and builds every part, but does not listen yet.
@@ -162,14 +164,29 @@ func New(cfg Config) (*Server, error) {
 		}
 		peers = s.cluster.peers
 	}
+	s.execStore = s.store
+	var clusterCfg *actors.ClusterConfig
+	if s.cluster != nil {
+		if s.clusterEx, err = openClusterExecutions(s.cluster.nc, cfg.Cluster.Replicas, s.cluster.log); err != nil {
+			s.cluster.close(s.metrics.Registry)
+			_ = s.store.Close()
+			_ = s.artifacts.Close()
+			return nil, err
+		}
+		s.execStore = clusterStore{Store: s.store, js: s.clusterEx.js}
+		_ = s.bus.Close()
+		s.bus = s.clusterEx.bus()
+		clusterCfg = s.clusterEx.actorsConfig(cfg.Cluster.Partitions)
+	}
 	s.sys, err = actors.NewSystem(actors.Config{
-		Store: s.store, Bus: s.bus, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
+		Store: s.execStore, Bus: s.bus, Cluster: clusterCfg, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
 		TracerProvider: cfg.TracerProvider, Peers: peers,
 	})
 	if err != nil {
 		if s.cluster != nil {
+			_ = s.clusterEx.close()
 			s.cluster.close(s.metrics.Registry)
 		}
 		_ = s.store.Close()
@@ -185,8 +202,12 @@ func New(cfg Config) (*Server, error) {
 		Node: nodeID,
 	})
 	s.svc.SetAudit(!cfg.NoAudit)
+	if s.clusterEx != nil {
+		s.clusterEx.sys, s.clusterEx.svc = s.sys, s.svc
+	}
 	if s.cluster != nil {
 		if err := s.cluster.servePeers(s.svc); err != nil {
+			_ = s.clusterEx.close()
 			s.cluster.close(s.metrics.Registry)
 			_ = s.sys.Shutdown(context.Background())
 			_ = s.store.Close()
@@ -304,7 +325,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.ln = ln
 	if s.cluster != nil {
-		if err := s.cluster.join(ctx, s.cfg.Cluster, s.Addr(), s.metrics.Registry); err != nil {
+		if err := s.cluster.join(ctx, s.cfg.Cluster, s.Addr(), s.metrics.Registry, s.clusterEx); err != nil {
 			_ = ln.Close()
 			return err
 		}
@@ -388,6 +409,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.sys.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		if s.clusterEx != nil {
+			// Its queued writes go out while NATS is there.
+			if err := s.clusterEx.close(); err != nil {
+				errs = append(errs, fmt.Errorf("execution store: %w", err))
+			}
+		}
 		if s.cluster != nil {
 			// After the sockets (closed as their actors stop): their
 			// leaves reach the other nodes' members.
@@ -396,6 +423,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.bus.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("bus: %w", err))
 		}
+
 		s.stopArtifactSweep()
 		if err := s.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("store: %w", err))

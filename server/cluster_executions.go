@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/actors"
+	"github.com/weft-run/weft/cluster"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/events/natsbus"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/persistence/jsstore"
+)
+
+// clusterStore is the store of cluster mode: the execution core (records,
+// event logs, checkpoints, signals, idempotency keys, listings) on
+// JetStream, shared by every node; schedules, audit, stats, retention and
+// export/import still on this node's bbolt (README "Cluster mode": the
+// documented next step).
+type clusterStore struct {
+	*persistence.Store // the node's own: what jsstore does not hold yet
+	js                 *jsstore.Store
+}
+
+var _ actors.Store = clusterStore{}
+
+func (c clusterStore) CreateExecution(ctx context.Context, exec persistence.Execution, first events.Event) (*persistence.Execution, error) {
+	return c.js.CreateExecution(ctx, exec, first)
+}
+
+// CreateExecutionWithSteps (a rerun from a step) is not on JetStream yet.
+func (c clusterStore) CreateExecutionWithSteps(context.Context, persistence.Execution, events.Event, []persistence.Step) error {
+	return weft.Errorf(weft.CodeUnavailable, "a rerun from a step is not available in cluster mode yet")
+}
+
+func (c clusterStore) ExecutionByIdempotencyKey(ctx context.Context, ws, workflow, key string) (string, bool, error) {
+	return c.js.ExecutionByIdempotencyKey(ctx, ws, workflow, key)
+}
+
+func (c clusterStore) Execution(ctx context.Context, id string) (persistence.Execution, error) {
+	return c.js.Execution(ctx, id)
+}
+
+func (c clusterStore) CommitPrepared(p *persistence.Prepared, done func(error)) {
+	c.js.CommitPrepared(p, done)
+}
+
+func (c clusterStore) CommitPreparedWait(ctx context.Context, p *persistence.Prepared) error {
+	return c.js.CommitPreparedWait(ctx, p)
+}
+
+func (c clusterStore) Events(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Event, error) {
+	return c.js.Events(ctx, id, afterSeq, limit)
+}
+
+func (c clusterStore) StoredEvents(ctx context.Context, id string, afterSeq uint64, limit int) ([]events.Stored, error) {
+	return c.js.StoredEvents(ctx, id, afterSeq, limit)
+}
+
+func (c clusterStore) Steps(ctx context.Context, id string) (map[string]persistence.Step, error) {
+	return c.js.Steps(ctx, id)
+}
+
+func (c clusterStore) List(ctx context.Context, f persistence.ListFilter) ([]persistence.Execution, string, error) {
+	return c.js.List(ctx, f)
+}
+
+func (c clusterStore) Unfinished(ctx context.Context) ([]persistence.Execution, error) {
+	return c.js.Unfinished(ctx)
+}
+
+func (c clusterStore) WaitingIndex(ctx context.Context) (map[string]time.Time, error) {
+	return c.js.WaitingIndex(ctx)
+}
+
+func (c clusterStore) DeleteExecution(ctx context.Context, ws, id string) (persistence.Execution, error) {
+	return c.js.DeleteExecution(ctx, ws, id)
+}
+
+func (c clusterStore) AddSignal(ctx context.Context, executionID, name string, payload json.RawMessage, maxPending int) (persistence.Signal, error) {
+	return c.js.AddSignal(ctx, executionID, name, payload, maxPending)
+}
+
+func (c clusterStore) Signals(ctx context.Context, executionID string) ([]persistence.Signal, error) {
+	return c.js.Signals(ctx, executionID)
+}
+
+// Export and Import (weft export / import) read and write bbolt's
+// layout: not in cluster mode yet.
+func (c clusterStore) Export(context.Context, string) (persistence.Record, error) {
+	return persistence.Record{}, weft.Errorf(weft.CodeUnavailable, "export is not available in cluster mode yet")
+}
+
+func (c clusterStore) Import(context.Context, persistence.Record) error {
+	return weft.Errorf(weft.CodeUnavailable, "import is not available in cluster mode yet")
+}
+
+// remoteIdleCheck is how often a follower re-reads the store while
+// following an execution over core NATS, which may drop its last event.
+const remoteIdleCheck = 2 * time.Second
+
+// clusterExecutions is the execution side of a cluster node: the shared
+// store, the bus over core NATS, and the control subjects of the
+// partitions it holds.
+type clusterExecutions struct {
+	nc  *nats.Conn
+	js  *jsstore.Store
+	log zerolog.Logger
+	sys *actors.System // set before the node joins
+	svc *actors.Service
+
+	mu   sync.Mutex
+	ctls map[int]*nats.Subscription // weft.ctl.<p> of the partitions held
+}
+
+// openClusterExecutions opens the JetStream store on the node's NATS
+// connection.
+func openClusterExecutions(nc *nats.Conn, replicas int, log zerolog.Logger) (*clusterExecutions, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	js, err := jsstore.Open(ctx, nc, jsstore.Options{Replicas: replicas})
+	if err != nil {
+		return nil, fmt.Errorf("cluster mode: open the execution store on JetStream: %w", err)
+	}
+	return &clusterExecutions{nc: nc, js: js, log: log, ctls: map[int]*nats.Subscription{}}, nil
+}
+
+// bus is the events bus of cluster mode: core NATS, each event published
+// by the owner once JetStream acknowledged it.
+func (ce *clusterExecutions) bus() *events.Bus {
+	ps := natsbus.New(ce.nc)
+	return events.NewBus(ps, ps).WithIdleCheck(remoteIdleCheck)
+}
+
+// actorsConfig is the actors' side of the cluster.
+func (ce *clusterExecutions) actorsConfig(partitions int) *actors.ClusterConfig {
+	return &actors.ClusterConfig{
+		Partitions:  cmpPartitions(partitions),
+		PartitionOf: cluster.PartitionOf,
+		Owners:      ce,
+		Forget:      ce.js.Forget,
+	}
+}
+
+// cmpPartitions is the cluster package's default when none is set.
+func cmpPartitions(p int) int {
+	if p <= 0 {
+		return cluster.DefaultPartitions
+	}
+	return p
+}
+
+func ctlSubject(p int) string { return "weft.ctl." + strconv.Itoa(p) }
+
+// controlTimeout bounds one control request to a partition's owner.
+const controlTimeout = 2 * time.Second
+
+// Control asks the owner of partition p (actors.Owners).
+func (ce *clusterExecutions) Control(ctx context.Context, p int, req actors.ControlRequest) (actors.ControlReply, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return actors.ControlReply{}, fmt.Errorf("encode control request: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, controlTimeout)
+	defer cancel()
+	msg, err := ce.nc.RequestWithContext(ctx, ctlSubject(p), b)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return actors.ControlReply{}, actors.ErrNoOwner
+	}
+	if err != nil {
+		return actors.ControlReply{}, fmt.Errorf("control request to partition %d: %w", p, err)
+	}
+	var reply actors.ControlReply
+	if err := json.Unmarshal(msg.Data, &reply); err != nil {
+		return actors.ControlReply{}, fmt.Errorf("control reply of partition %d: %w", p, err)
+	}
+	return reply, nil
+}
+
+// answer handles one control request for a partition this node holds.
+func (ce *clusterExecutions) answer(msg *nats.Msg) {
+	var reply actors.ControlReply
+	req, err := actors.DecodeControlRequest(msg.Data)
+	if err != nil {
+		reply = actors.ControlReply{Code: weft.ErrorCode(err), Message: err.Error()}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), controlTimeout)
+		reply = ce.svc.Control(ctx, req)
+		cancel()
+	}
+	b, _ := json.Marshal(reply)
+	if err := msg.Respond(b); err != nil {
+		ce.log.Warn().Err(err).Msg("answer a control request")
+	}
+}
+
+// Acquired (cluster.Handler): answer the partition's control subject,
+// then resume its executions in the background.
+func (ce *clusterExecutions) Acquired(p int, t cluster.Token) {
+	sub, err := ce.nc.Subscribe(ctlSubject(p), ce.answer)
+	if err != nil {
+		ce.log.Error().Err(err).Int("partition", p).Msg("answer the partition's control requests")
+	} else {
+		ce.mu.Lock()
+		ce.ctls[p] = sub
+		ce.mu.Unlock()
+	}
+	ce.sys.AcquirePartition(p)
+	ce.log.Debug().Int("partition", p).Uint64("token", uint64(t)).Msg("partition acquired")
+}
+
+// Lost (cluster.Handler): stop the partition's executions before
+// returning (the next owner may start as soon as it does).
+func (ce *clusterExecutions) Lost(p int, reason cluster.LossReason) {
+	ce.mu.Lock()
+	sub := ce.ctls[p]
+	delete(ce.ctls, p)
+	ce.mu.Unlock()
+	if sub != nil {
+		_ = sub.Unsubscribe()
+	}
+	ce.sys.ReleasePartition(p)
+	ce.log.Debug().Int("partition", p).Str("reason", string(reason)).Msg("partition lost")
+}
+
+// close closes the JetStream store (its queued writes go out first).
+func (ce *clusterExecutions) close() error {
+	return ce.js.Close()
+}

@@ -1,0 +1,118 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/weft-run/weft/internal/natstest"
+)
+
+// TestClusterExecutionsAcrossNodes: a start on A runs on A; B subscribes
+// after a stored seq and gets the rest with no gap and no duplicate; C
+// signals and cancels A's executions; an idempotency key holds across
+// nodes; A's graceful shutdown hands its executions to B and C, which
+// finish them without running a completed step again.
+func TestClusterExecutionsAcrossNodes(t *testing.T) {
+	ns := natstest.Cluster(t, 3)
+	a := bootNode(t, "node-a", ns[0].URL(), nil)
+	b := bootNode(t, "node-b", ns[1].URL(), nil)
+	c := bootNode(t, "node-c", ns[2].URL(), nil)
+	waitMembers(t, 3, a, b, c)
+	ca, cb, cc := dial(t, a, adminToken), dial(t, b, adminToken), dial(t, c, adminToken)
+
+	// Start on A, subscribe on B after seq 4: the rest, in order, live.
+	{
+		id := startCountdown(t, ca, "start", 15, 20)
+		var after uint64
+		for after < 4 {
+			time.Sleep(10 * time.Millisecond)
+			f := cb.call("peek", "execution.get", map[string]any{"execution_id": id})
+			after = decode[subscribeResponse](t, f.Response).LastSeq
+		}
+		cb.request("sub", "execution.subscribe", map[string]any{"execution_id": id, "after_seq": after})
+		frames := cb.readUntilComplete("sub")
+		checkSeqs(t, frames, after+1)
+		last := frames[len(frames)-1]
+		if last.Type != "execution_completed" || last.event(t).Seq != 34 {
+			t.Fatalf("last frame on B = %s seq %d, want execution_completed at 34", last.Type, last.event(t).Seq)
+		}
+	}
+
+	// Signal from C to an approval waiting on A.
+	{
+		f := ca.call("ap", "workflow.start", map[string]any{"name": "approval", "parameters": map[string]any{"delay_ms": 0}, "subscribe": false})
+		id := decode[struct {
+			ExecutionID string `json:"execution_id"`
+		}](t, f.Response).ExecutionID
+		waitStatus(t, cc, id, "waiting")
+		sig := cc.call("sig", "execution.signal", map[string]any{"execution_id": id, "name": "approve", "payload": map[string]any{"ok": true}})
+		if sig.Error != nil {
+			t.Fatalf("signal from C: %+v", sig.Error)
+		}
+		waitStatus(t, cb, id, "completed")
+	}
+
+	// Cancel from C of a long countdown running on A.
+	{
+		id := startCountdown(t, ca, "long", 1000, 50)
+		f := cc.call("cancel", "execution.cancel", map[string]any{"execution_id": id, "reason": "from C"})
+		if f.Error != nil {
+			t.Fatalf("cancel from C: %+v", f.Error)
+		}
+		waitStatus(t, ca, id, "cancelled")
+	}
+
+	// One idempotency key, two nodes: one execution.
+	{
+		start := func(cl *client, rid string) string {
+			f := cl.call(rid, "workflow.start", map[string]any{"name": "countdown", "parameters": map[string]any{"steps": 1, "delay_ms": 0},
+				"idempotency_key": "once", "subscribe": false})
+			if f.Error != nil {
+				t.Fatalf("start with key: %+v", f.Error)
+			}
+			return decode[struct {
+				ExecutionID string `json:"execution_id"`
+			}](t, f.Response).ExecutionID
+		}
+		if x, y := start(ca, "k1"), start(cb, "k2"); x != y {
+			t.Fatalf("idempotency key on A gave %s, on B %s", x, y)
+		}
+	}
+
+	// Graceful shutdown of A: B and C resume its executions at once.
+	{
+		ids := make([]string, 6)
+		for i := range ids {
+			ids[i] = startCountdown(t, ca, "h"+string(rune('a'+i)), 40, 50)
+		}
+		time.Sleep(300 * time.Millisecond) // some steps done on A
+		a.stop(t)
+		for _, id := range ids {
+			waitStatus(t, cb, id, "completed")
+			checkOneEndPerStep(t, cc, id)
+		}
+	}
+}
+
+// checkOneEndPerStep reads an execution's whole history: gapless seqs and
+// one task_end per step id.
+func checkOneEndPerStep(t *testing.T, cl *client, id string) {
+	t.Helper()
+	cl.request("all", "execution.subscribe", map[string]any{"execution_id": id, "after_seq": 0})
+	frames := cl.readUntilComplete("all")
+	checkSeqs(t, frames, 1)
+	ends := map[string]int{}
+	for _, f := range frames[1:] {
+		if f.Type == "task_end" {
+			d := decode[struct {
+				StepID string `json:"step_id"`
+			}](t, f.event(t).Details)
+			ends[d.StepID]++
+		}
+	}
+	for step, n := range ends {
+		if n != 1 {
+			t.Errorf("%s: step %s has %d task_end events", id, step, n)
+		}
+	}
+}
