@@ -40,11 +40,17 @@ func retry(ctx context.Context, fn func(ctx context.Context) error) error {
 	}
 }
 
+// errCodeDupInProcess is the server's answer to a publish whose message
+// id is that of a publish still being stored (an attempt that timed out on
+// a slow replicated stream): the retry is answered once that one is in.
+// nats.go has no name for it.
+const errCodeDupInProcess jetstream.ErrorCode = 10158
+
 // retryable reports whether a request may be sent again: no answer came,
 // or JetStream said it is unavailable for now (no leader yet).
 func retryable(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.Code == http.StatusServiceUnavailable {
+	if errors.As(err, &apiErr) && (apiErr.Code == http.StatusServiceUnavailable || apiErr.ErrorCode == errCodeDupInProcess) {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||

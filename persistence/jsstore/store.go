@@ -58,7 +58,8 @@ type Store struct {
 	stepsStream, listStream jetstream.Stream // the buckets' streams, for purges and leader reads
 	unfinishedS, recordsS   jetstream.Stream
 	idemS                   jetstream.Stream
-	maxBody                 int // the largest message body the server takes, less room for headers
+	maxBody                 int  // the largest message body the server takes, less room for headers
+	rest                    rest // schedules, audit, stats and the ended index (rest.go)
 
 	// mu guards closed and logs: the executions this store appends to,
 	// each with its queue of writes (append.go).
@@ -140,7 +141,7 @@ func (s *Store) setup(ctx context.Context) error {
 		}
 		*b.stream, *b.kv = retryStream{st}, retryKV{kv}
 	}
-	return nil
+	return s.setupRest(ctx)
 }
 
 // stream creates or updates one stream. Every weft stream is on file

@@ -18,3 +18,16 @@ func TestBbolt(t *testing.T) {
 		return s
 	})
 }
+
+func openBbolt(t *testing.T) *persistence.Store {
+	s, err := persistence.Open(filepath.Join(t.TempDir(), "weft.db"), persistence.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestBboltSchedules(t *testing.T) {
+	storetest.RunSchedules(t, func(t *testing.T) storetest.ScheduleStore { return openBbolt(t) })
+}
