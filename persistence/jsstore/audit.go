@@ -304,7 +304,7 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, cutoff time.Time, batch i
 			return true, err
 		}
 		if !r.Time.Before(cutoff) || n == batch {
-			upTo, more = seq, n == batch
+			upTo, more = seq, r.Time.Before(cutoff)
 			return true, nil
 		}
 		n++

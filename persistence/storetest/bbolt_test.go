@@ -31,3 +31,7 @@ func openBbolt(t *testing.T) *persistence.Store {
 func TestBboltSchedules(t *testing.T) {
 	storetest.RunSchedules(t, func(t *testing.T) storetest.ScheduleStore { return openBbolt(t) })
 }
+
+func TestBboltAudit(t *testing.T) {
+	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return openBbolt(t) })
+}
