@@ -29,6 +29,11 @@ type ClusterConfig struct {
 	// Forget drops what the store caches of an execution's log, when this
 	// node stops running it (jsstore.Store.Forget). Optional.
 	Forget func(id string)
+	// Adopt readies an execution for this node before it resumes it:
+	// the store applies its log's last write, which the previous owner
+	// may have appended without applying (jsstore.Store.Adopt), so that
+	// a step ended in the log is not run again. Optional.
+	Adopt func(ctx context.Context, id string) error
 }
 
 // Owners reach the node holding a partition, to cancel or signal one of
@@ -335,5 +340,20 @@ func (r ControlReply) asError() error {
 func (s *System) forget(id string) {
 	if s.own != nil && s.own.cfg.Forget != nil {
 		s.own.cfg.Forget(id)
+	}
+}
+
+// adopt readies the executions of a partition just acquired (see
+// ClusterConfig.Adopt). One that cannot be readied is resumed anyway: the
+// store re-applies its last write before its next append, and at worst
+// its last step runs again, as after a crash.
+func (s *System) adopt(ctx context.Context, execs []persistence.Execution) {
+	if s.own == nil || s.own.cfg.Adopt == nil {
+		return
+	}
+	for _, e := range execs {
+		if err := s.own.cfg.Adopt(ctx, e.ID); err != nil {
+			s.log.Warn().Err(err).Str("execution_id", e.ID).Msg("ready the execution for this node")
+		}
 	}
 }

@@ -236,6 +236,7 @@ func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) (i
 		}
 	}
 	s.unfinished.add(unfinished)
+	s.adopt(ctx, unfinished)
 	// Up to WarmExecutions waiting executions are run (and re-suspend):
 	// that checks them against the code now registered at once (a
 	// non-determinism error shows at start, not when they wake). Past

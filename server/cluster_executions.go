@@ -148,6 +148,7 @@ func (ce *clusterExecutions) actorsConfig(partitions int) *actors.ClusterConfig 
 		PartitionOf: cluster.PartitionOf,
 		Owners:      ce,
 		Forget:      ce.js.Forget,
+		Adopt:       ce.js.Adopt,
 	}
 }
 
