@@ -12,6 +12,10 @@ import (
 // app backs off and an operator knows where to look; INTERNAL otherwise (a
 // bug, logged with its cause).
 func storeError(err error) error {
+	var we *weft.Error
+	if errors.As(err, &we) {
+		return we // the store already says what the client should see (cluster mode: not available yet)
+	}
 	switch {
 	case errors.Is(err, persistence.ErrStorageFull):
 		return &weft.Error{Code: weft.CodeUnavailable, Message: "storage is full: weft cannot record anything until space is freed", Err: err}
