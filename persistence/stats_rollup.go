@@ -214,3 +214,76 @@ func (r *uvarintReader) next() uint64 {
 	r.b = r.b[n:]
 	return v
 }
+
+// The rollup for another store (persistence/jsstore keeps the same values
+// in a KV bucket): the encoding, the sum of a window and its summary, and
+// which values cover a window, exactly as the bbolt store has them.
+
+// StatsKeep is how long rollup values are worth keeping: a week, the
+// longest period, and a day of slack.
+const StatsKeep = statsKeep
+
+// StatsRollup is one rollup value: the executions of one workflow that
+// ended in one minute or one hour.
+type StatsRollup struct{ r rollup }
+
+// DecodeStatsRollup reads what Encode wrote; a damaged value is an error
+// wrapping errBadRollup, never a panic.
+func DecodeStatsRollup(b []byte) (StatsRollup, error) {
+	r, err := decodeRollup(b)
+	return StatsRollup{r}, err
+}
+
+// Add counts one execution that ended with status st after d (a status
+// that is not terminal is not counted).
+func (r *StatsRollup) Add(st weft.Status, d time.Duration) { r.r.add(st, d) }
+
+// Encode is the value's stored form.
+func (r *StatsRollup) Encode() []byte { return r.r.encode() }
+
+// StatsSum adds up the rollup values of a window.
+type StatsSum struct{ s statsSum }
+
+// AddEncoded adds an encoded rollup value.
+func (s *StatsSum) AddEncoded(b []byte) error { return s.s.addEncoded(b) }
+
+// Stats is the answer of workflow.stats for the values added.
+func (s *StatsSum) Stats(workflow string, period Period, from, to time.Time, known bool) WorkflowStats {
+	st := summarize(&s.s, period)
+	st.Workflow, st.From, st.To, st.Known = workflow, from, to, known
+	return st
+}
+
+// StatsSlot names one rollup value: an hour's (Hour) or a minute's, by
+// its start.
+type StatsSlot struct {
+	Hour  bool
+	Start time.Time
+}
+
+// StatsWindow is the window of a query for period at now (from and to, as
+// WorkflowStats has them) and the values that cover it: whole hours from
+// the hour tier, the ragged edges from the minute tier (a week: at most
+// 167 hours and 118 minutes).
+func StatsWindow(period Period, now time.Time) (from, to time.Time, slots []StatsSlot) {
+	to = now.UTC()
+	from = to.Truncate(time.Minute).Add(time.Minute - period.Duration())
+	end := to.Truncate(time.Minute).Add(time.Minute) // exclusive
+	hours, hoursEnd := from.Truncate(time.Hour), end.Truncate(time.Hour)
+	if hours.Before(from) {
+		hours = hours.Add(time.Hour)
+	}
+	add := func(hour bool, lo, hi time.Time, unit time.Duration) {
+		for t := lo; t.Before(hi); t = t.Add(unit) {
+			slots = append(slots, StatsSlot{Hour: hour, Start: t})
+		}
+	}
+	if !hours.Before(hoursEnd) {
+		add(false, from, end, time.Minute)
+		return from, to, slots
+	}
+	add(false, from, hours, time.Minute)
+	add(true, hours, hoursEnd, time.Hour)
+	add(false, hoursEnd, end, time.Minute)
+	return from, to, slots
+}

@@ -35,3 +35,11 @@ func TestBboltSchedules(t *testing.T) {
 func TestBboltAudit(t *testing.T) {
 	storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return openBbolt(t) })
 }
+
+func TestBboltStats(t *testing.T) {
+	storetest.RunStats(t, func(t *testing.T) storetest.StatsStore { return openBbolt(t) })
+}
+
+func TestBboltRetention(t *testing.T) {
+	storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return openBbolt(t) })
+}
