@@ -59,8 +59,12 @@ func (s *Store) recordEnd(ctx context.Context, e persistence.Execution) error {
 	}
 	end := e.UpdatedAt.UTC()
 	return parallel(
-		func() error { return s.countEnd(ctx, e, statsKey(e.Workspace, e.Workflow, false, end.Truncate(time.Minute).Unix())) },
-		func() error { return s.countEnd(ctx, e, statsKey(e.Workspace, e.Workflow, true, end.Truncate(time.Hour).Unix())) },
+		func() error {
+			return s.countEnd(ctx, e, statsKey(e.Workspace, e.Workflow, false, end.Truncate(time.Minute).Unix()))
+		},
+		func() error {
+			return s.countEnd(ctx, e, statsKey(e.Workspace, e.Workflow, true, end.Truncate(time.Hour).Unix()))
+		},
 	)
 }
 
