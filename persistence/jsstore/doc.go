@@ -96,6 +96,38 @@
 // time-ordered index stream, or a read model each node projects from the
 // events stream into its local bbolt.
 //
+// # Schedules, audit, stats and retention
+//
+// The rest of what the actors keep (rest.go):
+//
+//	bucket WEFT_SCHEDULES        <workspace>.<schedule>                      the schedule
+//	stream WEFT_AUDIT            weft.audit.<workspace>                      one message per audit record
+//	bucket WEFT_STATS            <workspace>.<workflow>.<m|h>.<unix start>   a rollup, MaxAge 8 days
+//	stream WEFT_ENDED            weft.ended.<workflow>.<workspace>.<exec>    one message per ended execution
+//	bucket WEFT_ENDED_WORKFLOWS  <workflow>                                  the workflows WEFT_ENDED has
+//
+// Schedules change by compare-and-set on the revision: UpdateSchedule
+// reads, calls fn and writes at that revision, and on a conflict reads and
+// calls fn again (fn must be pure). A schedule's due time fires once
+// cluster-wide: the firing's execution is created under the idempotency
+// key schedule:<id>:<unix>, and next_run_at moves only if fn finds it
+// still at the due time. The per-workspace limit holds cluster-wide: a
+// create ranking past it by revision withdraws itself (schedules.go).
+//
+// The audit trail is in the order records were stored; a cursor is a
+// stream sequence, a listing reads from it through a consumer filtered on
+// the workspace, and time windows lean on records being stamped when they
+// are appended (audit.go). DeleteAuditBefore purges the stream up to the
+// first record not older than the cutoff.
+//
+// An execution's end is recorded by recordEnd, which the write path calls
+// where a terminal status is applied: it stores the ended entry only on an
+// empty subject, and the call that stored it counts the end in the minute
+// and hour rollups (persistence.StatsRollup, by compare-and-set), so an
+// end is counted at most once however often it is recorded (stats.go).
+// DeleteExpired walks each workflow's ended entries oldest first and stops
+// at the first too young (retention.go).
+//
 // # Durability
 //
 // A write is acknowledged once JetStream has stored it: with R3, once a
