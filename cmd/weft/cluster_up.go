@@ -392,7 +392,10 @@ func poll(ctx context.Context, what string, limit time.Duration, watched []*chil
 	for {
 		for _, c := range watched {
 			if c.exited() {
-				return fmt.Errorf("cluster up: %s exited while %s was starting: %v", c.name, what, c.err)
+				if c.name == what {
+					what = "it"
+				}
+				return fmt.Errorf("cluster up: %s exited before %s was ready (%v): its log above says why", c.name, what, exitText(c.err))
 			}
 		}
 		tctx, cancel := context.WithTimeout(ctx, probeTimeout)

@@ -346,3 +346,32 @@ func waitStderr(t *testing.T, p *proc, want string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestClusterUpBusyPort: a node that cannot start (its port is taken)
+// ends cluster up with exit 1 naming it, after it has stopped the NATS
+// servers it started.
+func TestClusterUpBusyPort(t *testing.T) {
+	base := freePortRange(t, 7) // a node, NATS clients and routes
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := startProc(t, t.TempDir(), "cluster", "up", "--nodes", "1", "--port", strconv.Itoa(base),
+		"--nats-port", strconv.Itoa(base+1), "--nats-cluster-port", strconv.Itoa(base+4), "--data-dir", "data", "--log-format", "json")
+	select {
+	case <-p.done:
+	case <-time.After(clusterStartLimit):
+		t.Fatal("still running with node1's port taken")
+	}
+	var exit *exec.ExitError
+	if !errors.As(p.waitErr, &exit) || exit.ExitCode() != 1 || !strings.Contains(p.err.String(), "node1 exited before it was ready") {
+		t.Errorf("exit %v, want 1 naming node1\n%s", p.waitErr, p.err)
+	}
+	for port := base + 1; port < base+7; port++ {
+		if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			c.Close()
+			t.Errorf("port %d still accepts connections: a NATS server outlived cluster up", port)
+		}
+	}
+}
