@@ -100,6 +100,7 @@ func (s *Store) purgeExecution(ctx context.Context, e persistence.Execution) err
 		{s.stepsStream, kvSubject(n.steps, stepsFilter(e.ID))},
 		{s.signals, n.signalsSubject(e.Workspace, e.ID)},
 		{s.events, n.eventsSubject(e.Workspace, e.ID)},
+		{s.rest.ended, s.endedSubject(e)}, // retention has nothing left to do
 	}
 	fns := []func() error{func() error { return s.releaseKey(ctx, e) }}
 	for _, p := range purges {

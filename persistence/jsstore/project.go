@@ -205,9 +205,13 @@ func (s *Store) applyStatus(ctx context.Context, st *logState, sp *statusPart, a
 	if st.rec.At != at {
 		return nil // a later write set the status, and its entries
 	}
+	// The end is counted in the stats and entered in the ended index
+	// (retention) here, by whoever applies the write: recordEnd does both
+	// once per execution, however often the write is re-applied.
 	return parallel(
 		func() error { return s.putList(ctx, st.rec.Exec) },
 		func() error { return s.putUnfinished(ctx, st.rec.Exec, sp.WakeAt) },
+		func() error { return s.recordEnd(ctx, st.rec.Exec) },
 	)
 }
 

@@ -1,7 +1,6 @@
 package jsstore_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -12,34 +11,14 @@ import (
 	"github.com/weft-run/weft/persistence/storetest"
 )
 
-// endHooked calls RecordEnd after a write that ends an execution, where
-// the write path (applyStatus) is to call it. recordEnd counts an end
-// once however often it is called, so this stays right once the write
-// path calls it too.
-type endHooked struct{ *jsstore.Store }
-
-func (s endHooked) Commit(ctx context.Context, w persistence.Write) error {
-	if err := s.Store.Commit(ctx, w); err != nil {
-		return err
-	}
-	if w.Status == nil || !w.Status.Status.Terminal() {
-		return nil
-	}
-	e, err := s.Execution(ctx, w.ExecutionID)
-	if err != nil {
-		return err
-	}
-	return s.RecordEnd(ctx, e)
-}
-
 func TestStatsConformance(t *testing.T) {
 	nc := natstest.Connect(t, natstest.Server(t).URL())
-	storetest.RunStats(t, func(t *testing.T) storetest.StatsStore { return endHooked{openStore(t, nc, jsstore.Options{})} })
+	storetest.RunStats(t, func(t *testing.T) storetest.StatsStore { return openStore(t, nc, jsstore.Options{}) })
 }
 
 func TestRetentionConformance(t *testing.T) {
 	nc := natstest.Connect(t, natstest.Server(t).URL())
-	storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return endHooked{openStore(t, nc, jsstore.Options{})} })
+	storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return openStore(t, nc, jsstore.Options{}) })
 }
 
 // An end recorded again (a re-applied write, the next owner, another
@@ -92,9 +71,9 @@ func TestRestR3(t *testing.T) {
 		storetest.RunAudit(t, func(t *testing.T) storetest.AuditStore { return open(t) })
 	})
 	t.Run("Stats", func(t *testing.T) {
-		storetest.RunStats(t, func(t *testing.T) storetest.StatsStore { return endHooked{open(t)} })
+		storetest.RunStats(t, func(t *testing.T) storetest.StatsStore { return open(t) })
 	})
 	t.Run("Retention", func(t *testing.T) {
-		storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return endHooked{open(t)} })
+		storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return open(t) })
 	})
 }
