@@ -438,8 +438,8 @@ func (u *upRun) printSummary(w io.Writer, keys, token string) {
 		try += " --token " + token
 	}
 	fmt.Fprintf(w, "Try a node:  %s\n", try)
-	fmt.Fprintf(w, "Failover:    kill -9 a node's pid: within 15 s the others own its partitions, see\n"+
-		"             curl -s http://%s/metrics | grep partitions_owned\n", u.nodes[0].addr)
+	fmt.Fprintf(w, "Failover:    kill -9 a node's pid: within 15 s the others take its partitions and\n"+
+		"             resume its executions (curl -s http://%s/metrics | grep partitions_owned)\n", u.nodes[0].addr)
 	fmt.Fprintf(w, "NATS:        weft serve --nats-url %s --nats-replicas %d joins another node.\n", u.natsURLs(), u.f.replicas)
 	fmt.Fprintf(w, "Ctrl-C stops everything.\n\n")
 }
