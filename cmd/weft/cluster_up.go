@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -210,32 +209,10 @@ func clusterKeys(dataDir string) (path, token string, err error) {
 	if created {
 		return path, token, nil
 	}
-	token, err = firstAdminToken(path)
-	return path, token, err
-}
-
-// firstAdminToken is the first token with the admin scope in the keys
-// file at path ("" when there is none).
-func firstAdminToken(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("cluster up: keys file: %w", err)
+	if token, err = firstAdminToken(path); err != nil {
+		return "", "", fmt.Errorf("cluster up: %w", err)
 	}
-	var doc struct {
-		Keys []struct {
-			Token  string   `json:"token"`
-			Scopes []string `json:"scopes"`
-		} `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return "", fmt.Errorf("cluster up: keys file %s: %w", path, err)
-	}
-	for _, k := range doc.Keys {
-		if k.Token != "" && slices.Contains(k.Scopes, "admin") {
-			return k.Token, nil
-		}
-	}
-	return "", nil
+	return path, token, nil
 }
 
 // upRun is one run of cluster up: its children and their output.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -64,6 +65,11 @@ func findCommand(cmds []*ffcli.Command, name string) *ffcli.Command {
 
 // usageOf is ffcli's usage text of c (flags included).
 func usageOf(c *ffcli.Command) string {
+	if c.FlagSet == nil { // a group (schedules, executions): ffcli counts its flags
+		group := *c
+		group.FlagSet = flag.NewFlagSet(c.Name, flag.ContinueOnError)
+		c = &group
+	}
 	if c.UsageFunc != nil {
 		return c.UsageFunc(c)
 	}
@@ -82,9 +88,19 @@ func defaultToken(token string, w io.Writer) string {
 	if token != "" {
 		return token
 	}
-	data, err := os.ReadFile(localKeysFile)
+	if token, err := firstAdminToken(localKeysFile); err == nil && token != "" {
+		fmt.Fprintf(w, "weft: no --token or WEFT_TOKEN given: using the first admin token of %s\n", localKeysFile)
+		return token
+	}
+	return ""
+}
+
+// firstAdminToken is the first token with the admin scope in the keys
+// file at path ("" when there is none).
+func firstAdminToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("keys file: %w", err)
 	}
 	var doc struct {
 		Keys []struct {
@@ -92,16 +108,15 @@ func defaultToken(token string, w io.Writer) string {
 			Scopes []string `json:"scopes"`
 		} `json:"keys"`
 	}
-	if json.Unmarshal(data, &doc) != nil {
-		return ""
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return "", fmt.Errorf("keys file %s: %w", path, err)
 	}
 	for _, k := range doc.Keys {
 		if k.Token != "" && slices.Contains(k.Scopes, "admin") {
-			fmt.Fprintf(w, "weft: no --token or WEFT_TOKEN given: using the first admin token of %s\n", localKeysFile)
-			return k.Token
+			return k.Token, nil
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // errNoToken is the usage error of a client command without a token.

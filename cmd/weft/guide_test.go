@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peterbourgon/ff/v3/ffcli"
 )
 
 // The guiding parts of the command line (issue 18): help, version, the
@@ -221,4 +224,21 @@ func TestWorkflowsStats(t *testing.T) {
 	if code, _, errOut := s.weft(t, "workflows", "stats", "nope"); code != exitFailed || !strings.Contains(errOut, "WORKFLOW_NOT_FOUND") {
 		t.Errorf("an unknown workflow: exit %d\n%s", code, errOut)
 	}
+}
+
+// TestHelpOfEveryCommand asks `weft help` for every command and group in
+// the tree: each prints its usage (a group without flags once panicked).
+func TestHelpOfEveryCommand(t *testing.T) {
+	var walk func(path []string, cmds []*ffcli.Command)
+	walk = func(path []string, cmds []*ffcli.Command) {
+		for _, c := range cmds {
+			args := append(append([]string{"help"}, path...), c.Name)
+			code, out, errOut := weftCmd(t, args...)
+			if code != exitOK || !strings.Contains(out, "USAGE") {
+				t.Errorf("weft %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errOut)
+			}
+			walk(append(path, c.Name), c.Subcommands)
+		}
+	}
+	walk(nil, rootCommand(io.Discard, io.Discard).Subcommands)
 }
