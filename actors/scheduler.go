@@ -37,6 +37,36 @@ import (
 // mu serialises firings with the service's changes (create, pause, resume,
 // delete, trigger): once schedule.delete or schedule.pause has answered,
 // the schedule starts nothing more.
+//
+// Cluster mode: every node runs a scheduler on the one shared schedule
+// store. Several may fire the same due time; its execution is started once
+// (the idempotency key holds cluster-wide) and the schedule is advanced
+// once: advance stores only if next_run_at is still the due time it
+// fired (a compare-and-set in the store), so firings, skips and misses
+// are counted by one node. Every node rather than one lease holder: a
+// node that stops leaves the others firing with no hand-over gap (a lease
+// expires seconds later, and a scheduler started late would count the
+// firings due meanwhile as missed), at the cost of each node reading the
+// schedules when it wakes. A store that can watch (scheduleWatcher) wakes
+// every node's scheduler when any node changes a schedule.
+
+// errFiredElsewhere is advance's refusal to store a firing whose due time
+// was advanced meanwhile (another node's scheduler, or a service change on
+// another node).
+var errFiredElsewhere = errors.New("the schedule was advanced meanwhile")
+
+// scheduleWatcher is a store that reports changes of the schedules made
+// anywhere (jsstore in cluster mode), so that a scheduler need not poll.
+type scheduleWatcher interface {
+	WatchSchedules(ctx context.Context, changed func()) error
+}
+
+// clusterMissedGrace: in cluster mode a firing is missed (catch_up) only
+// if it was due this long before this node's scheduler started. A
+// running cluster fires within moments of a due time, so a later one is
+// late, not missed: the node that just joined must not skip it for the
+// others.
+const clusterMissedGrace = 10 * time.Second
 
 // retryFiring is how soon a firing that failed for a passing reason
 // (store error, server draining) is tried again.
@@ -89,7 +119,8 @@ type scheduler struct {
 
 	ctx    context.Context // cancelled by stop
 	cancel context.CancelFunc
-	done   chan struct{} // closed when run returns
+	done   chan struct{}  // closed when run returns
+	watch  sync.WaitGroup // the store watch, if the store has one
 }
 
 func newScheduler(sys *System) *scheduler {
@@ -122,7 +153,31 @@ func (sc *scheduler) start() {
 	}
 	sc.running = true
 	sc.startedAt = time.Now()
+	if sc.sys.own != nil {
+		sc.startedAt = sc.startedAt.Add(-clusterMissedGrace)
+	}
+	if w, ok := sc.sys.store.(scheduleWatcher); ok {
+		sc.watch.Go(func() { sc.watchStore(w) })
+	}
 	go sc.run()
+}
+
+// watchStore pokes the scheduler on every change of the schedules made
+// anywhere, until stop; a watch that ends is started again.
+func (sc *scheduler) watchStore(w scheduleWatcher) {
+	for {
+		err := w.WatchSchedules(sc.ctx, sc.poke)
+		if sc.ctx.Err() != nil {
+			return
+		}
+		sc.log.Warn().Err(err).Msg("watch schedules; watching again")
+		sc.poke() // changes may have been missed meanwhile
+		select {
+		case <-sc.ctx.Done():
+			return
+		case <-time.After(retryFiring):
+		}
+	}
 }
 
 func (sc *scheduler) stop() {
@@ -134,6 +189,7 @@ func (sc *scheduler) stop() {
 	if running {
 		<-sc.done
 	}
+	sc.watch.Wait()
 }
 
 func (sc *scheduler) started() time.Time {
@@ -363,14 +419,21 @@ func (sc *scheduler) fire(ws, id string) (next time.Time, due bool) {
 }
 
 // advance stores the schedule's next firing with the changes of the one
-// just handled.
+// just handled, s being the schedule as read before: only if its
+// next_run_at is still the one handled, so that of several nodes handling
+// one due time one counts it.
 func (sc *scheduler) advance(s persistence.Schedule, next time.Time, f func(*persistence.Schedule)) (time.Time, bool) {
 	_, err := sc.sys.store.UpdateSchedule(sc.ctx, s.Workspace, s.ID, func(r *persistence.Schedule) error {
+		if !r.NextRunAt.Equal(s.NextRunAt) {
+			return errFiredElsewhere
+		}
 		f(r)
 		r.NextRunAt, r.UpdatedAt = next, time.Now().UTC()
 		return nil
 	})
 	switch {
+	case errors.Is(err, errFiredElsewhere):
+		return sc.storedNext(s)
 	case errors.Is(err, persistence.ErrNotFound):
 		return time.Time{}, false
 	case err != nil:
@@ -382,6 +445,20 @@ func (sc *scheduler) advance(s persistence.Schedule, next time.Time, f func(*per
 		return time.Now().Add(retryFiring), true
 	}
 	return next, !next.IsZero()
+}
+
+// storedNext returns when s is due as stored now.
+func (sc *scheduler) storedNext(s persistence.Schedule) (time.Time, bool) {
+	cur, err := sc.sys.store.Schedule(sc.ctx, s.Workspace, s.ID)
+	switch {
+	case errors.Is(err, persistence.ErrNotFound):
+		return time.Time{}, false
+	case err != nil:
+		return time.Now().Add(retryFiring), true
+	case cur.Paused || cur.NextRunAt.IsZero():
+		return time.Time{}, false
+	}
+	return cur.NextRunAt, true
 }
 
 // trigger starts one execution of a schedule now (schedule.trigger).

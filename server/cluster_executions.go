@@ -22,12 +22,12 @@ import (
 )
 
 // clusterStore is the store of cluster mode: the execution core (records,
-// event logs, checkpoints, signals, idempotency keys, listings) on
-// JetStream, shared by every node; schedules, audit, stats, retention and
-// export/import still on this node's bbolt (README "Cluster mode": the
-// documented next step).
+// event logs, checkpoints, signals, idempotency keys, listings),
+// schedules, the audit trail, workflow stats and retention on JetStream,
+// shared by every node; only export/import (bbolt's layout) and a rerun
+// from a step are not available (README "Cluster mode").
 type clusterStore struct {
-	*persistence.Store // the node's own: what jsstore does not hold yet
+	*persistence.Store // the node's own: Writable, and nothing kept
 	js                 *jsstore.Store
 }
 
@@ -92,6 +92,58 @@ func (c clusterStore) AddSignal(ctx context.Context, executionID, name string, p
 
 func (c clusterStore) Signals(ctx context.Context, executionID string) ([]persistence.Signal, error) {
 	return c.js.Signals(ctx, executionID)
+}
+
+// Schedules: every node's scheduler reads and advances the same ones
+// (actors/scheduler.go: a due time advanced once, its execution started
+// once under its idempotency key).
+
+func (c clusterStore) CreateSchedule(ctx context.Context, sc persistence.Schedule) error {
+	return c.js.CreateSchedule(ctx, sc)
+}
+
+func (c clusterStore) Schedule(ctx context.Context, ws, id string) (persistence.Schedule, error) {
+	return c.js.Schedule(ctx, ws, id)
+}
+
+func (c clusterStore) Schedules(ctx context.Context, ws string) ([]persistence.Schedule, error) {
+	return c.js.Schedules(ctx, ws)
+}
+
+func (c clusterStore) UpdateSchedule(ctx context.Context, ws, id string, fn func(*persistence.Schedule) error) (persistence.Schedule, error) {
+	return c.js.UpdateSchedule(ctx, ws, id, fn)
+}
+
+func (c clusterStore) DeleteSchedule(ctx context.Context, ws, id string) error {
+	return c.js.DeleteSchedule(ctx, ws, id)
+}
+
+// WatchSchedules wakes this node's scheduler when any node changes a
+// schedule.
+func (c clusterStore) WatchSchedules(ctx context.Context, changed func()) error {
+	return c.js.WatchSchedules(ctx, changed)
+}
+
+func (c clusterStore) AppendAudit(r persistence.AuditRecord, done func(error)) {
+	c.js.AppendAudit(r, done)
+}
+
+func (c clusterStore) ListAudit(ctx context.Context, f persistence.AuditFilter) (persistence.AuditPage, error) {
+	return c.js.ListAudit(ctx, f)
+}
+
+func (c clusterStore) DeleteAuditBefore(ctx context.Context, cutoff time.Time, batch int) (int, bool, error) {
+	return c.js.DeleteAuditBefore(ctx, cutoff, batch)
+}
+
+func (c clusterStore) WorkflowStats(ctx context.Context, workspace, workflow string, period persistence.Period, now time.Time) (persistence.WorkflowStats, error) {
+	return c.js.WorkflowStats(ctx, workspace, workflow, period, now)
+}
+
+// DeleteExpired runs on every node's sweep: the walks overlap, and a
+// deletion is once (the second finds the execution gone).
+func (c clusterStore) DeleteExpired(ctx context.Context, now time.Time, retention persistence.RetentionFunc, limit int) (int, bool, error) {
+	return c.js.DeleteExpired(ctx, now, retention, limit)
 }
 
 // Export and Import (weft export / import) read and write bbolt's
