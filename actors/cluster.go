@@ -52,6 +52,9 @@ var ErrNoOwner = errors.New("no node holds the partition")
 const (
 	ControlCancel = "cancel"
 	ControlSignal = "signal"
+	// ControlStart starts an execution of a limited workflow on the node
+	// that holds the workflow's concurrency limits (cluster_limits.go).
+	ControlStart = "start"
 )
 
 // ControlRequest asks the owner of an execution to act on it. A signal is
@@ -61,19 +64,25 @@ type ControlRequest struct {
 	ExecutionID string              `json:"execution_id"`
 	Reason      string              `json:"reason,omitempty"`
 	Signal      *persistence.Signal `json:"signal,omitempty"`
+	Start       *ForwardedStart     `json:"start,omitempty"`
 }
 
 // ControlReply answers a ControlRequest: the status to answer the client
 // with, or an error code and message.
 type ControlReply struct {
-	Status  weft.Status `json:"status,omitempty"`
-	Code    weft.Code   `json:"code,omitempty"`
-	Message string      `json:"message,omitempty"`
+	Status weft.Status `json:"status,omitempty"`
+	// ExecutionID and Existing answer a ControlStart.
+	ExecutionID string    `json:"execution_id,omitempty"`
+	Existing    bool      `json:"existing,omitempty"`
+	Code        weft.Code `json:"code,omitempty"`
+	Message     string    `json:"message,omitempty"`
 }
 
 // maxControlRequest bounds a control request's encoding: an id, a reason
-// and a signal's name (its payload stays in the store).
-const maxControlRequest = 64 << 10
+// and a signal's name (its payload stays in the store), or a forwarded
+// start, whose parameters and metadata fit in one client message (64 KiB
+// by default).
+const maxControlRequest = 256 << 10
 
 // DecodeControlRequest parses a control request from another node,
 // refusing what is malformed with an INVALID_REQUEST error.
@@ -92,6 +101,9 @@ func DecodeControlRequest(b []byte) (ControlRequest, error) {
 	case req.Op == ControlSignal && req.Signal != nil && req.Signal.Name != "":
 	case req.Op == ControlSignal:
 		return req, weft.Errorf(weft.CodeInvalidRequest, "signal control request without its signal")
+	case req.Op == ControlStart && req.Start != nil && req.Start.Request.Name != "" && req.Start.Identity.Workspace != "":
+	case req.Op == ControlStart:
+		return req, weft.Errorf(weft.CodeInvalidRequest, "start control request without its workflow and workspace")
 	default:
 		return req, weft.Errorf(weft.CodeInvalidRequest, "unknown control op %q", req.Op)
 	}
@@ -265,6 +277,9 @@ func (s *executionsSupervisor) drop(ctx actor.Context, msg *dropPartition) {
 func (s *Service) Control(ctx context.Context, req ControlRequest) ControlReply {
 	if !s.sys.owns(req.ExecutionID) {
 		return ControlReply{Code: weft.CodeUnavailable, Message: "this node no longer runs the execution: retry"}
+	}
+	if req.Op == ControlStart {
+		return s.startForwarded(ctx, req)
 	}
 	exec, err := s.sys.store.Execution(ctx, req.ExecutionID)
 	if err != nil {

@@ -16,6 +16,11 @@ func TestDecodeControlRequest(t *testing.T) {
 		{"signal without its signal", `{"op":"signal","execution_id":"exec_1"}`, weft.CodeInvalidRequest},
 		{"signal without a name", `{"op":"signal","execution_id":"exec_1","signal":{}}`, weft.CodeInvalidRequest},
 		{"no id", `{"op":"cancel"}`, weft.CodeInvalidRequest},
+		{"start", `{"op":"start","execution_id":"exec_1","start":{"identity":{"identity":"rita","workspace":"acme"},"request":{"name":"echo","parameters":{}}}}`, ""},
+		{"start without its request", `{"op":"start","execution_id":"exec_1"}`, weft.CodeInvalidRequest},
+		{"start without a workflow", `{"op":"start","execution_id":"exec_1","start":{"identity":{"workspace":"acme"},"request":{}}}`, weft.CodeInvalidRequest},
+		{"start without a workspace", `{"op":"start","execution_id":"exec_1","start":{"identity":{"identity":"rita"},"request":{"name":"echo"}}}`, weft.CodeInvalidRequest},
+		{"start with a bad identity", `{"op":"start","execution_id":"exec_1","start":{"identity":"rita","request":{"name":"echo"}}}`, weft.CodeInvalidRequest},
 		{"unknown op", `{"op":"delete","execution_id":"exec_1"}`, weft.CodeInvalidRequest},
 		{"not JSON", `{op`, weft.CodeInvalidRequest},
 		{"empty", ``, weft.CodeInvalidRequest},
@@ -32,6 +37,7 @@ func TestDecodeControlRequest(t *testing.T) {
 func FuzzDecodeControlRequest(f *testing.F) {
 	f.Add([]byte(`{"op":"cancel","execution_id":"exec_1"}`))
 	f.Add([]byte(`{"op":"signal","execution_id":"e","signal":{"name":"n","payload":{}}}`))
+	f.Add([]byte(`{"op":"start","execution_id":"e","start":{"identity":{"workspace":"w","scopes":["admin"]},"request":{"name":"n","parameters":{"a":1}}}}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := DecodeControlRequest(b)
@@ -41,7 +47,8 @@ func FuzzDecodeControlRequest(f *testing.F) {
 			}
 			return
 		}
-		if req.ExecutionID == "" || (req.Op == ControlSignal && (req.Signal == nil || req.Signal.Name == "")) {
+		incompleteStart := req.Op == ControlStart && (req.Start == nil || req.Start.Request.Name == "" || req.Start.Identity.Workspace == "")
+		if req.ExecutionID == "" || (req.Op == ControlSignal && (req.Signal == nil || req.Signal.Name == "")) || incompleteStart {
 			t.Fatalf("accepted an incomplete request %+v", req)
 		}
 	})

@@ -91,6 +91,12 @@ const maxIdempotencyKey = 256
 // fsynced: an acknowledged start is never lost.
 func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest) (started StartResult, auditErr error) {
 	defer func() { s.audited(ctx, who, "workflow.start", cmp.Or(started.ExecutionID, req.Name), &auditErr) }()
+	return s.start(ctx, who, req, "")
+}
+
+// start is Start without its audit record. id is "" but for a start
+// forwarded from another node (Control), which drew it.
+func (s *Service) start(ctx context.Context, who weft.Identity, req StartRequest, id string) (StartResult, error) {
 	if err := who.Require(weft.ScopeWorkflowsStart); err != nil {
 		return StartResult{}, err
 	}
@@ -121,9 +127,15 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	if err := s.writable(); err != nil {
 		return StartResult{}, err
 	}
-	id, err := s.sys.newExecutionID()
-	if err != nil {
-		return StartResult{}, err
+	limits := def.Concurrency()
+	if id == "" {
+		var forward bool
+		if id, forward, err = s.sys.startID(req.Name, limits); err != nil {
+			return StartResult{}, err
+		}
+		if forward { // cluster mode: the workflow's limits are held where it runs
+			return s.startRemote(ctx, who, req, id)
+		}
 	}
 	now := time.Now().UTC()
 	exec := persistence.Execution{
@@ -143,7 +155,6 @@ func (s *Service) Start(ctx context.Context, who weft.Identity, req StartRequest
 	if err := s.sys.unfinished.reserve(exec.Workspace); err != nil {
 		return StartResult{}, err
 	}
-	limits := def.Concurrency()
 	if limits.Limited() {
 		run, err := s.admit(ctx, exec.ID, exec.Workflow, limits.KeyOf(params))
 		if err != nil {

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"fmt"
+
 	"testing"
 	"time"
 
 	"github.com/weft-run/weft/internal/natstest"
 	"github.com/weft-run/weft/server"
+	"github.com/weft-run/weft/workflows"
 )
 
 // TestClusterSharedRest: schedules, the audit trail, workflow stats and
@@ -70,5 +73,69 @@ func TestClusterSharedRest(t *testing.T) {
 	}
 	if last := execs[len(execs)-1].Metadata.ScheduledFor; !last.After(created.Add(4 * time.Second)) {
 		t.Errorf("last firing at %s: none after A stopped", last)
+	}
+}
+
+// TestClusterConcurrencyLimit: a workflow limited to one running
+// execution runs one at a time across the cluster, whichever node its
+// starts come to, and goes on doing so when a node stops.
+func TestClusterConcurrencyLimit(t *testing.T) {
+	ns := natstest.Cluster(t, 3)
+	single := func(reg *workflows.Registry) {
+		workflows.Register(reg, "single", func(ctx workflows.Context, _ struct{}) (string, error) {
+			return workflows.WaitSignal[string](ctx, "go", 0)
+		}, workflows.MaxConcurrent(1))
+	}
+	boot := func(id, url string) *testServer {
+		return bootServer(t, "", func(cfg *server.Config) {
+			cfg.Cluster = server.ClusterConfig{NATSURLs: url, NodeID: id}
+			cfg.NoSync = true
+		}, single)
+	}
+	a, b, c := boot("node-a", ns[0].URL()), boot("node-b", ns[1].URL()), boot("node-c", ns[2].URL())
+	waitMembers(t, 3, a, b, c)
+	clients := []*client{dial(t, a, adminToken), dial(t, b, adminToken), dial(t, c, adminToken)}
+	var ids []string
+	for i, cl := range append(clients, clients...) { // two starts on each node
+		f := cl.call(fmt.Sprint("s", i), "workflow.start", map[string]any{"name": "single", "subscribe": false})
+		if f.Error != nil {
+			t.Fatalf("start on node %d: %+v", i%3, f.Error)
+		}
+		ids = append(ids, decode[execSnapshot](t, f.Response).ExecutionID)
+	}
+	cc := clients[2]
+	// live reads every execution's status on C and returns the one not
+	// queued, failing if there are more; done counts the completed.
+	live := func() (running string, done int) {
+		for _, id := range ids {
+			switch st := decode[execSnapshot](t, cc.mustOK("execution.get", map[string]any{"execution_id": id})).Status; st {
+			case "completed":
+				done++
+			case "queued":
+			default:
+				if running != "" {
+					t.Fatalf("%s and %s (%s) run at once under a limit of 1", running, id, st)
+				}
+				running = id
+			}
+		}
+		return running, done
+	}
+	for want := 1; want <= len(ids); want++ {
+		var running string
+		waitFor(t, 20*time.Second, fmt.Sprintf("execution %d of the limited workflow runs", want), func() bool {
+			var done int
+			running, done = live()
+			return running != "" && done == want-1
+		})
+		if want == 2 {
+			a.stop(t) // whichever node held the limit, it still holds
+			cc = clients[2]
+		}
+		waitStatus(t, cc, running, "waiting")
+		if f := clients[1].call("go", "execution.signal", map[string]any{"execution_id": running, "name": "go", "payload": "ok"}); f.Error != nil {
+			t.Fatalf("signal %s: %+v", running, f.Error)
+		}
+		waitStatus(t, cc, running, "completed")
 	}
 }
