@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -257,6 +258,16 @@ func (s *executionsSupervisor) drop(ctx actor.Context, msg *dropPartition) {
 			s.admit.release(id)
 		}
 	}
+	// Queued ones are the next owner's to admit: promoted here, they
+	// would run on a node that no longer holds their partition.
+	s.admit.queue = slices.DeleteFunc(s.admit.queue, func(q *queued) bool {
+		if !msg.in(q.id) {
+			return false
+		}
+		s.admit.release(q.id) // granted, not yet stored
+		s.sys.metrics.ExecutionsQueued.Dec()
+		return true
+	})
 	for id, t := range s.stalls.timers {
 		if msg.in(id) {
 			t.Stop()
