@@ -10,9 +10,10 @@
 //
 // A message's UUID travels in the UUIDHeader header when it is not empty.
 // Metadata that a NATS header cannot carry unchanged is refused by Publish
-// (ErrBadMetadata) rather than sent altered: a key must be a non-empty
-// run of printable ASCII without ':' and a value must not hold a line
-// break or start or end with a space or tab (NATS trims those).
+// (ErrBadMetadata) rather than sent altered or refused half-way: a key
+// must be a non-empty run of printable ASCII without ':' and the few
+// other bytes nats.go refuses, and a value must not hold a line break or
+// start or end with a space or tab (nats.go replaces and trims those).
 //
 // Core NATS keeps the order of one publisher's messages to one subscriber
 // but may drop messages (a slow consumer, a reconnect): events.Follow
@@ -160,7 +161,12 @@ func toNATS(subject string, m *message.Message) (*nats.Msg, error) {
 	return nm, nil
 }
 
-// checkKey accepts what a NATS header line keeps as a key, byte for byte.
+// keyForbidden are the printable ASCII bytes nats.go refuses in a header
+// key (ADR-4 forbids only ':'; nats.go a few more).
+const keyForbidden = "\"()/,:;<=>?@[\\]{}"
+
+// checkKey accepts what nats.go sends as a header key, byte for byte:
+// printable ASCII but keyForbidden.
 func checkKey(k string) error {
 	if k == "" {
 		return errors.New("empty")
@@ -169,7 +175,7 @@ func checkKey(k string) error {
 		return errors.New("reserved for the UUID")
 	}
 	for _, c := range []byte(k) {
-		if c <= ' ' || c >= 0x7f || c == ':' {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(keyForbidden, c) >= 0 {
 			return fmt.Errorf("byte %#x", c)
 		}
 	}

@@ -96,6 +96,8 @@ func TestBadMetadataRefused(t *testing.T) {
 	}{
 		{"empty key", "", "v"},
 		{"colon in key", "a:b", "v"},
+		{"quote in key", `a"b`, "v"},
+		{"slash in key", "a/b", "v"},
 		{"space in key", "a b", "v"},
 		{"newline in key", "a\nb", "v"},
 		{"non-ASCII key", "clé", "v"},
