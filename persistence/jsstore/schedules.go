@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -32,10 +34,27 @@ import (
 // maxSchedulesPerWorkspace, held here cluster-wide). A var for tests.
 var scheduleLimit = 1000
 
-// scheduleCASAttempts bounds UpdateSchedule's compare-and-set loop. Every
-// lost round is another node's write to the same schedule (a scheduler
-// and a service call): a handful at most.
-const scheduleCASAttempts = 20
+// scheduleCASAttempts bounds UpdateSchedule's and DeleteSchedule's
+// compare-and-set loops. Every lost round is another writer's success on
+// the same schedule (a scheduler and service calls), so the loop always
+// makes progress; casPause spreads the losers out so that, under load,
+// one writer is not outrun round after round by the same others.
+const scheduleCASAttempts = 50
+
+// casPause waits before compare-and-set attempt n+1 (n from 0): a random
+// pause of up to 1 ms doubled per lost round, capped at 50 ms, or until
+// ctx ends.
+func casPause(ctx context.Context, n int) error {
+	ceiling := time.Millisecond << min(n, 6)
+	t := time.NewTimer(min(rand.N(ceiling), 50*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 func scheduleKey(ws, id string) string { return token(ws) + "." + token(id) }
 
@@ -213,7 +232,12 @@ func (s *Store) UpdateSchedule(ctx context.Context, ws, id string, fn func(*pers
 	if err := s.open(); err != nil {
 		return persistence.Schedule{}, err
 	}
-	for range scheduleCASAttempts {
+	for n := range scheduleCASAttempts {
+		if n > 0 {
+			if err := casPause(ctx, n-1); err != nil {
+				return persistence.Schedule{}, err
+			}
+		}
 		cur, rev, err := s.loadSchedule(ctx, ws, id)
 		if err != nil {
 			return persistence.Schedule{}, err
@@ -245,7 +269,12 @@ func (s *Store) DeleteSchedule(ctx context.Context, ws, id string) error {
 	if err := s.open(); err != nil {
 		return err
 	}
-	for range scheduleCASAttempts {
+	for n := range scheduleCASAttempts {
+		if n > 0 {
+			if err := casPause(ctx, n-1); err != nil {
+				return err
+			}
+		}
 		_, rev, err := s.loadSchedule(ctx, ws, id)
 		if err != nil {
 			return err
