@@ -33,7 +33,23 @@ func artifactErr(id string, err error) error {
 	}
 }
 
-func (s *Service) artifactStore() (*artifacts.Store, error) {
+// ArtifactStore keeps artifacts: *artifacts.Store on one node (files and
+// bbolt), *artifacts.JetStream in cluster mode (shared by every node).
+type ArtifactStore interface {
+	MaxBytes() int64
+	Put(ctx context.Context, workspace, executionID, name, contentType string, r io.Reader) (artifacts.Meta, error)
+	Get(workspace, id string) (artifacts.Meta, error)
+	Open(workspace, id string) (io.ReadSeekCloser, artifacts.Meta, error)
+	List(workspace string, limit int) ([]artifacts.Meta, error)
+	Delete(workspace, id string) error
+}
+
+var (
+	_ ArtifactStore = (*artifacts.Store)(nil)
+	_ ArtifactStore = (*artifacts.JetStream)(nil)
+)
+
+func (s *Service) artifactStore() (ArtifactStore, error) {
 	if s.sys.artifacts == nil {
 		return nil, weft.Errorf(weft.CodeUnavailable, "this server keeps no artifacts")
 	}
@@ -134,7 +150,7 @@ func (s *Service) DeleteArtifact(_ context.Context, who weft.Identity, id string
 }
 
 // workflowArtifacts is the store as workflows see it (workflows.Env).
-type workflowArtifacts struct{ store *artifacts.Store }
+type workflowArtifacts struct{ store ArtifactStore }
 
 func (a workflowArtifacts) Open(_ context.Context, workspace, id string) (io.ReadCloser, workflows.Meta, error) {
 	return a.store.Open(workspace, id)

@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weft-run/weft"
-	"github.com/weft-run/weft/artifacts"
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/metrics"
 	"github.com/weft-run/weft/persistence"
@@ -31,7 +30,7 @@ type Config struct {
 	Logger   zerolog.Logger
 	// Artifacts keeps artifacts (nil: none); workflows reach it through
 	// Env.Artifacts, set from it.
-	Artifacts *artifacts.Store
+	Artifacts ArtifactStore
 	Metrics   *metrics.Metrics
 	// MaxRestarts is how many times a workflow that panics is restarted
 	// within RestartWindow before its execution fails (default 3 in 1 min).
@@ -78,7 +77,7 @@ type System struct {
 	bus         *events.Bus
 	registry    *workflows.Registry
 	env         workflows.Env
-	artifacts   *artifacts.Store // artifacts.go
+	artifacts   ArtifactStore // artifacts.go
 	log         zerolog.Logger
 	metrics     *metrics.Metrics
 	executions  *actor.PID

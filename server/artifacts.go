@@ -3,14 +3,22 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/weft-run/weft/actors"
 	"github.com/weft-run/weft/artifacts"
 	"github.com/weft-run/weft/persistence"
 )
 
 // Artifacts (artifacts.Store): blobs under <DataDir>/artifacts, their
-// metadata in <DataDir>/artifacts.db. An execution's artifacts go when the
+// metadata in <DataDir>/artifacts.db; in cluster mode artifacts.JetStream
+// (an object store and a key-value bucket shared by every node), with
+// execution.delete's removals told by clusterStore and retention's left
+// to the sweep. An execution's artifacts go when the
 // execution goes (execution.delete, retention: persistence's OnDeleted);
 // uploads follow Config.Retention counted from their upload, removed by a
 // sweep that also catches the artifacts of executions removed while the
@@ -21,14 +29,39 @@ func (s *Server) openArtifacts() error {
 	if err != nil {
 		return err
 	}
-	s.artifacts = store
+	s.artifacts, s.arts = store, store
 	return nil
+}
+
+// artifactKeeper is what the server does with the artifacts: the actors'
+// part, and the removals of its sweep and of deleted executions.
+type artifactKeeper interface {
+	actors.ArtifactStore
+	DeleteExecution(workspace, executionID string) (int, error)
+	Expire(now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error)
+}
+
+// openClusterArtifacts opens the artifacts of cluster mode: bytes and
+// metadata on JetStream, shared by every node. The node's own store
+// still opens, unused.
+func openClusterArtifacts(nc *nats.Conn, replicas int, maxBytes int64) (*artifacts.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster mode: JetStream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	arts, err := artifacts.OpenJetStream(ctx, js, replicas, maxBytes)
+	if err != nil {
+		return nil, fmt.Errorf("cluster mode: open the artifacts on JetStream: %w", err)
+	}
+	return arts, nil
 }
 
 // executionsDeleted removes the artifacts of removed executions.
 func (s *Server) executionsDeleted(removed []persistence.Execution) {
 	for _, e := range removed {
-		if n, err := s.artifacts.DeleteExecution(e.Workspace, e.ID); err != nil {
+		if n, err := s.arts.DeleteExecution(e.Workspace, e.ID); err != nil {
 			s.log.Warn().Err(err).Str("execution_id", e.ID).Msg("could not delete the execution's artifacts; the artifact sweep retries")
 		} else if n > 0 {
 			s.log.Info().Str("execution_id", e.ID).Int("artifacts", n).Msg("deleted the execution's artifacts")
@@ -86,7 +119,7 @@ func (s *Server) sweepArtifacts(ctx context.Context, now time.Time) {
 		}
 		return err != nil || rec.Workspace == workspace // unsure: keep
 	}
-	n, err := s.artifacts.Expire(now, s.cfg.Retention, exists)
+	n, err := s.arts.Expire(now, s.cfg.Retention, exists)
 	switch {
 	case err != nil:
 		s.log.Warn().Err(err).Msg("artifact sweep failed; the next one retries")

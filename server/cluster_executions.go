@@ -29,6 +29,10 @@ import (
 type clusterStore struct {
 	*persistence.Store // the node's own: Writable, and nothing kept
 	js                 *jsstore.Store
+	// onDeleted is told of an execution execution.delete removed (the
+	// artifacts it created go with it); those retention removes are the
+	// artifact sweep's.
+	onDeleted func([]persistence.Execution)
 }
 
 var _ actors.Store = clusterStore{}
@@ -83,7 +87,11 @@ func (c clusterStore) WaitingIndex(ctx context.Context) (map[string]time.Time, e
 }
 
 func (c clusterStore) DeleteExecution(ctx context.Context, ws, id string) (persistence.Execution, error) {
-	return c.js.DeleteExecution(ctx, ws, id)
+	e, err := c.js.DeleteExecution(ctx, ws, id)
+	if err == nil && c.onDeleted != nil {
+		c.onDeleted([]persistence.Execution{e})
+	}
+	return e, err
 }
 
 func (c clusterStore) AddSignal(ctx context.Context, executionID, name string, payload json.RawMessage, maxPending int) (persistence.Signal, error) {

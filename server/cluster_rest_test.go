@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"testing"
 	"time"
@@ -137,5 +140,64 @@ func TestClusterConcurrencyLimit(t *testing.T) {
 			t.Fatalf("signal %s: %+v", running, f.Error)
 		}
 		waitStatus(t, cc, running, "completed")
+	}
+}
+
+// TestClusterArtifacts: an artifact uploaded on A is listed and downloaded
+// (whole and by range) on B, read by a workflow wherever it runs; what
+// the workflow created is downloaded on A and goes when its execution is
+// deleted on B; a too large upload leaves nothing; another workspace sees
+// none of it.
+func TestClusterArtifacts(t *testing.T) {
+	ns := natstest.Cluster(t, 3)
+	small := func(cfg *server.Config) { cfg.MaxArtifactBytes = 1 << 20 }
+	a := bootNode(t, "node-a", ns[0].URL(), small)
+	b := bootNode(t, "node-b", ns[1].URL(), small)
+	c := bootNode(t, "node-c", ns[2].URL(), small)
+	waitMembers(t, 3, a, b, c)
+
+	body := []byte("the cat and the hat\nThe end\n")
+	in := uploadArtifact(t, a, adminToken, "text.txt", "text/plain", body)
+	path := "/api/v1/artifacts/" + in.ArtifactID
+	r := httpDo(t, b, "GET", path, readerToken, nil)
+	r.expectStatus(t, http.StatusOK)
+	if !bytes.Equal(r.body, body) || r.header.Get("ETag") != `"`+in.SHA256+`"` || r.header.Get("Content-Type") != "text/plain" {
+		t.Fatalf("download on B: %q %v", r.body, r.header)
+	}
+	r = httpDo(t, b, "GET", path, readerToken, nil, "Range", "bytes=4-6")
+	r.expectStatus(t, http.StatusPartialContent)
+	if string(r.body) != "cat" {
+		t.Fatalf("range on B: %q", r.body)
+	}
+	if l := httpDo(t, c, "GET", "/api/v1/artifacts", adminToken, nil); !strings.Contains(string(l.body), in.ArtifactID) {
+		t.Fatalf("C does not list A's upload: %s", l.body)
+	}
+	httpDo(t, c, "GET", path, otherToken, nil).expectError(t, http.StatusNotFound, "ARTIFACT_NOT_FOUND")
+
+	// A workflow on whichever node reads it and creates one.
+	id := httpStart(t, c, adminToken, "wordcount", map[string]any{"artifact_id": in.ArtifactID})
+	snap := httpWaitStatus(t, c, adminToken, id, "completed")
+	if !sameJSONValue(snap.Result, `{"words":7}`) {
+		t.Fatalf("result %s", snap.Result)
+	}
+	created := createdArtifacts(t, historyOf(t, a, id))
+	if len(created) != 1 {
+		t.Fatalf("artifact_created events %+v", created)
+	}
+	out := "/api/v1/artifacts/" + created[0].ArtifactID
+	if r := httpDo(t, a, "GET", out, adminToken, nil); string(r.body) != "3\tthe\n1\tand\n1\tcat\n1\tend\n1\that\n" {
+		t.Fatalf("created artifact on A: %d %q", r.status, r.body)
+	}
+	httpDo(t, b, "DELETE", "/api/v1/executions/"+id, adminToken, nil).expectStatus(t, http.StatusOK)
+	httpDo(t, c, "GET", out, adminToken, nil).expectError(t, http.StatusNotFound, "ARTIFACT_NOT_FOUND")
+	httpDo(t, c, "GET", path, adminToken, nil).expectStatus(t, http.StatusOK)
+
+	// Too large: refused, nothing listed; a delete on C removes A's upload.
+	httpDo(t, b, "POST", "/api/v1/artifacts?name=big", adminToken, bytes.Repeat([]byte("x"), 2<<20)).
+		expectError(t, http.StatusRequestEntityTooLarge, "WS_MESSAGE_TOO_LARGE")
+	httpDo(t, c, "DELETE", path, adminToken, nil).expectStatus(t, http.StatusOK)
+	httpDo(t, a, "GET", path, adminToken, nil).expectError(t, http.StatusNotFound, "ARTIFACT_NOT_FOUND")
+	if l := httpDo(t, a, "GET", "/api/v1/artifacts", adminToken, nil); !sameJSONValue(l.body, `{"items":[]}`) {
+		t.Fatalf("artifacts left: %s", l.body)
 	}
 }

@@ -96,6 +96,7 @@ type Server struct {
 	store     *persistence.Store
 	execStore actors.Store     // the actors' store: store, or in cluster mode clusterStore
 	artifacts *artifacts.Store // artifacts.go
+	arts      artifactKeeper   // what serves artifacts: artifacts, or in cluster mode the JetStream store
 	artSweep  artifactSweep    // artifacts.go
 	bus       *events.Bus
 	sys       *actors.System
@@ -173,13 +174,20 @@ func New(cfg Config) (*Server, error) {
 			_ = s.artifacts.Close()
 			return nil, err
 		}
-		s.execStore = clusterStore{Store: s.store, js: s.clusterEx.js}
+		s.execStore = clusterStore{Store: s.store, js: s.clusterEx.js, onDeleted: s.executionsDeleted}
+		if s.arts, err = openClusterArtifacts(s.cluster.nc, cfg.Cluster.Replicas, cfg.MaxArtifactBytes); err != nil {
+			_ = s.clusterEx.close()
+			s.cluster.close(s.metrics.Registry)
+			_ = s.store.Close()
+			_ = s.artifacts.Close()
+			return nil, err
+		}
 		_ = s.bus.Close()
 		s.bus = s.clusterEx.bus()
 		clusterCfg = s.clusterEx.actorsConfig(cfg.Cluster.Partitions)
 	}
 	s.sys, err = actors.NewSystem(actors.Config{
-		Store: s.execStore, Bus: s.bus, Cluster: clusterCfg, Registry: cfg.Registry, Artifacts: s.artifacts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
+		Store: s.execStore, Bus: s.bus, Cluster: clusterCfg, Registry: cfg.Registry, Artifacts: s.arts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
 		Env: workflows.Env{LLM: cfg.LLM, Logger: s.log}, RoomPresenceLimit: cfg.RoomPresenceLimit,
 		Quotas: cfg.Quotas, WarmExecutions: cfg.WarmExecutions, PassivateAfter: cfg.PassivateAfter,
 		TracerProvider: cfg.TracerProvider, Peers: peers,
