@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/persistence"
@@ -414,16 +415,41 @@ func (s *Store) appendWrite(ctx context.Context, st *logState, p *pendingWrite) 
 		msg := nats.NewMsg(st.subject)
 		msg.Header.Set(seqHeader, strconv.FormatUint(seq, 10))
 		msg.Data = appendFrame(nil, evs, commit)
-		ack, err := s.publish(ctx, msg, recordKey(p.id)+":"+strconv.FormatUint(st.lastStream, 10)+":"+p.nonce, st.lastStream)
-		if wrongLast(err) {
-			return 0, fmt.Errorf("%w: %s (%v)", ErrFenced, p.id, err)
-		}
-		if err != nil {
+		msgID := recordKey(p.id) + ":" + strconv.FormatUint(st.lastStream, 10) + ":" + p.nonce
+		ack, err := s.publish(ctx, msg, msgID, st.lastStream)
+		at := uint64(0)
+		if err == nil {
+			at = ack.Sequence
+		} else if wrongLast(err) {
+			if at, err = s.ownNext(ctx, st, msgID, err); err != nil {
+				return 0, err
+			}
+		} else {
 			return 0, fmt.Errorf("jsstore: append to %s: %w", p.id, err)
 		}
-		st.lastStream, st.lastSeq = ack.Sequence, seq
+		st.lastStream, st.lastSeq = at, seq
 	}
 	return st.lastStream, nil
+}
+
+// ownNext tells a fence from a retry of this very append: publish
+// retries an attempt that timed out with the same message id, and if
+// that attempt was stored, a single server answers the retry "wrong last
+// sequence" (it checks the expected sequence before the message id; a
+// cluster checks the id first and answers a duplicate). So the message
+// that follows the fence on the subject decides: this append's own (its
+// message id) means the append is stored there, anything else that
+// another writer appended (ErrFenced, wrapping refused).
+func (s *Store) ownNext(ctx context.Context, st *logState, msgID string, refused error) (uint64, error) {
+	next, err := s.events.GetMsg(ctx, st.lastStream+1, jetstream.WithGetMsgSubject(st.subject))
+	switch {
+	case err == nil && next.Header.Get(jetstream.MsgIDHeader) == msgID:
+		return next.Sequence, nil
+	case err == nil || notFound(err):
+		return 0, fmt.Errorf("%w: %s (%v)", ErrFenced, st.rec.Exec.ID, refused)
+	default:
+		return 0, fmt.Errorf("jsstore: append to %s refused (%v), and reading what follows its fence failed: %w", st.rec.Exec.ID, refused, err)
+	}
 }
 
 // splitEvents cuts evs into groups whose frames fit in maxBody, the last
