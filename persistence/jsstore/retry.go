@@ -46,11 +46,27 @@ func retry(ctx context.Context, fn func(ctx context.Context) error) error {
 // nats.go has no name for it.
 const errCodeDupInProcess jetstream.ErrorCode = 10158
 
+// A replicated stream's leader answers a publish fenced on a subject's
+// last sequence with 10164 ("wrong last sequence", no sequence given)
+// while an earlier message of that subject is still in process. It also
+// does so just after it acknowledged that message: nats-server (2.15)
+// sends the ack before it clears the subject's in-process mark, so a
+// writer that appends its next write as soon as the ack arrives can find
+// its own previous write "in process" (seen under CPU load in the R3
+// conformance test: a write of a single writer refused as fenced). The
+// publish was not stored; sent again once the subject is settled, it is
+// checked for real: stored, or refused with 10071 and the subject's last
+// sequence (a fence, or a compare-and-set lost).
+//
+// nats.go names the code JSErrCodeStreamWrongLastSequenceConstant.
+
 // retryable reports whether a request may be sent again: no answer came,
-// or JetStream said it is unavailable for now (no leader yet).
+// JetStream said it is unavailable for now (no leader yet), the same
+// message is still being stored, or the subject is still in process.
 func retryable(err error) bool {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && (apiErr.Code == http.StatusServiceUnavailable || apiErr.ErrorCode == errCodeDupInProcess) {
+	if errors.As(err, &apiErr) && (apiErr.Code == http.StatusServiceUnavailable ||
+		apiErr.ErrorCode == errCodeDupInProcess || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
