@@ -5,10 +5,11 @@
 // It is a few dozen lines over nats.go rather than watermill-nats because
 // the bus needs the payload carried byte for byte (the stored event, framed
 // as is by every subscriber) and the metadata as NATS headers, with no
-// marshaler, no UUID and no JetStream: here a message's payload is the NATS
-// message's data and each metadata key a header.
+// marshaler, no generated UUID and no JetStream: here a message's payload
+// is the NATS message's data, each metadata key a header, and the
+// message's own UUID (events.Bus sets <execution>/<seq>) the UUIDHeader
+// header when it is not empty.
 //
-// A message's UUID travels in the UUIDHeader header when it is not empty.
 // Metadata that a NATS header cannot carry unchanged is refused by Publish
 // (ErrBadMetadata) rather than sent altered or refused half-way: a key
 // must be a non-empty run of printable ASCII without ':' and the few
