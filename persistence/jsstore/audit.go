@@ -235,8 +235,10 @@ func (l *auditLister) add(data []byte, seq uint64, stored time.Time) (done bool,
 // fetches again until it gets there.
 func (s *Store) readStream(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
 	if _, ok := ctx.Deadline(); !ok {
+		// Bounded, and still ended by the caller (a sweep stopped at
+		// shutdown must not wait out the bound without NATS).
 		var cancel context.CancelFunc
-		ctx, cancel = s.writeContext()
+		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
 		defer cancel()
 	}
 	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return st.CreateConsumer(ctx, cfg) })

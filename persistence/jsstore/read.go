@@ -105,8 +105,10 @@ func (r *eventReader) add(f frame, seq uint64) error {
 // lags the leader, so the messages up to end may arrive a moment later.
 func (s *Store) readRange(ctx context.Context, subject string, start, end uint64, r *eventReader) error {
 	if _, ok := ctx.Deadline(); !ok {
+		// Bounded, and still ended by the caller (a sweep stopped at
+		// shutdown must not wait out the bound without NATS).
 		var cancel context.CancelFunc
-		ctx, cancel = s.writeContext()
+		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
 		defer cancel()
 	}
 	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
