@@ -257,7 +257,7 @@ func (s *JetStream) List(workspace string, limit int) ([]Meta, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
-	recs, err := s.scan(wsToken(workspace) + ".*")
+	recs, err := s.scan(context.Background(), wsToken(workspace)+".*")
 	out := make([]Meta, 0, len(recs))
 	for _, rec := range recs {
 		if rec.Workspace == workspace {
@@ -273,8 +273,8 @@ func (s *JetStream) List(workspace string, limit int) ([]Meta, error) {
 
 // scan reads the metadata of the keys matching filter, through one
 // watcher; a value that does not decode is left out.
-func (s *JetStream) scan(filter string) ([]record, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (s *JetStream) scan(ctx context.Context, filter string) ([]record, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	w, err := s.meta.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -326,7 +326,7 @@ func (s *JetStream) remove(ctx context.Context, rec record) error {
 
 // DeleteExecution removes the artifacts an execution created.
 func (s *JetStream) DeleteExecution(workspace, executionID string) (int, error) {
-	recs, err := s.scan(wsToken(workspace) + ".*")
+	recs, err := s.scan(context.Background(), wsToken(workspace)+".*")
 	if err != nil {
 		return 0, err
 	}
@@ -358,9 +358,10 @@ func (s *JetStream) removeAll(recs []record) (int, error) {
 // Expire removes uploads older than retention (<= 0: none), the artifacts
 // of executions that exists reports gone, and objects without metadata
 // older than a minute (a node died between the two writes of a Put).
-// Every node may run it at once: a removal done twice is one.
-func (s *JetStream) Expire(now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error) {
-	recs, err := s.scan(">")
+// Every node may run it at once: a removal done twice is one. ctx ends it
+// early (the sweep stopped).
+func (s *JetStream) Expire(ctx context.Context, now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error) {
+	recs, err := s.scan(ctx, ">")
 	if err != nil {
 		return 0, err
 	}
@@ -386,8 +387,11 @@ func (s *JetStream) Expire(now time.Time, retention time.Duration, exists func(w
 			}
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := s.removeAll(picked)
-	return n + s.sweepOrphans(now, known), err
+	return n + s.sweepOrphans(ctx, now, known), err
 }
 
 // orphanAge is how old an object without metadata must be to be removed:
@@ -396,8 +400,8 @@ const orphanAge = time.Minute
 
 // sweepOrphans removes objects no metadata names (known: the ids that
 // have metadata, read before the objects are listed).
-func (s *JetStream) sweepOrphans(now time.Time, known map[string]bool) int {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+func (s *JetStream) sweepOrphans(ctx context.Context, now time.Time, known map[string]bool) int {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	infos, err := s.objects.List(ctx)
 	if err != nil {

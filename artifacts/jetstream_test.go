@@ -96,10 +96,10 @@ func TestJetStreamReadSeekTooLargeOrphans(t *testing.T) {
 	if _, err := s.objects.PutBytes(t.Context(), "art_orphan", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := s.Expire(time.Now(), 0, nil); n != 0 || err != nil {
+	if n, err := s.Expire(t.Context(), time.Now(), 0, nil); n != 0 || err != nil {
 		t.Fatalf("a fresh orphan was swept: %d, %v", n, err)
 	}
-	if n, err := s.Expire(time.Now().Add(2*orphanAge), 0, nil); n != 1 || err != nil {
+	if n, err := s.Expire(t.Context(), time.Now().Add(2*orphanAge), 0, nil); n != 1 || err != nil {
 		t.Fatalf("old orphan sweep: %d, %v", n, err)
 	}
 	if _, err := s.Get("ws", m.ID); err != nil {

@@ -266,8 +266,9 @@ func (s *Store) DeleteExecution(workspace, executionID string) (int, error) {
 
 // Expire removes uploads older than retention (<= 0: none) and the
 // artifacts of executions that exists reports gone (the retention sweep
-// removed them). It returns how many it removed.
-func (s *Store) Expire(now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error) {
+// removed them). It returns how many it removed. (ctx is for the
+// JetStream store's reads: bbolt's are local.)
+func (s *Store) Expire(_ context.Context, now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error) {
 	return s.remove(func(tx *bolt.Tx) ([]record, error) {
 		var recs []record
 		if retention > 0 {

@@ -38,7 +38,7 @@ func (s *Server) openArtifacts() error {
 type artifactKeeper interface {
 	actors.ArtifactStore
 	DeleteExecution(workspace, executionID string) (int, error)
-	Expire(now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error)
+	Expire(ctx context.Context, now time.Time, retention time.Duration, exists func(workspace, executionID string) bool) (int, error)
 }
 
 // openClusterArtifacts opens the artifacts of cluster mode: bytes and
@@ -119,7 +119,7 @@ func (s *Server) sweepArtifacts(ctx context.Context, now time.Time) {
 		}
 		return err != nil || rec.Workspace == workspace // unsure: keep
 	}
-	n, err := s.arts.Expire(now, s.cfg.Retention, exists)
+	n, err := s.arts.Expire(ctx, now, s.cfg.Retention, exists)
 	switch {
 	case err != nil:
 		s.log.Warn().Err(err).Msg("artifact sweep failed; the next one retries")
