@@ -216,8 +216,10 @@ func (s *System) ReleasePartition(p int) {
 		return
 	}
 	s.own.set(p, false)
+	in := func(id string) bool { return s.own.partitionOf(id) == p }
+	s.unfinished.drop(in) // the next owner counts them
 	done := make(chan []string, 1)
-	s.actors.Root.Send(s.executions, &dropPartition{in: func(id string) bool { return s.own.partitionOf(id) == p }, reply: done})
+	s.actors.Root.Send(s.executions, &dropPartition{in: in, reply: done})
 	select {
 	case ids := <-done:
 		for _, id := range ids {

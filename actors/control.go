@@ -174,7 +174,7 @@ func (s *Service) cancelStored(ctx context.Context, exec persistence.Execution, 
 		s.sys.log.Warn().Err(err).Msg("publish cancellation")
 	}
 	s.sys.metrics.ExecutionsEnded.WithLabelValues(exec.Workflow, string(weft.StatusCancelled)).Inc()
-	s.sys.unfinished.release(exec.Workspace)
+	s.sys.unfinished.release(exec.ID)
 	return nil
 }
 

@@ -364,7 +364,7 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	}
 	if status.Terminal() {
 		a.sys.metrics.ExecutionsEnded.WithLabelValues(a.exec.Workflow, string(status)).Inc()
-		a.sys.unfinished.release(a.exec.Workspace)
+		a.sys.unfinished.release(a.exec.ID)
 	}
 	for _, st := range p.w.Steps {
 		if !st.Pending() && !st.CompletedAt.IsZero() {

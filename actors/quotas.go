@@ -45,48 +45,85 @@ func (q Quotas) withDefaults() Quotas {
 // unfinishedCount counts each workspace's unfinished executions, so that
 // a start can be refused without scanning the store. It is counted from
 // the store at Recover, raised by a start before its execution is stored
-// (reserve) and lowered when an execution ends.
+// (reserve) and lowered when an execution ends. Each execution is counted
+// once, by id: in cluster mode a node counts the executions it runs, adds
+// a partition's when it acquires it (again, after a hand-back, without
+// counting twice) and drops them when it loses it (drop), so the count of
+// a node does not drift as partitions move.
 type unfinishedCount struct {
 	max int // <= 0: no limit
 
-	mu sync.Mutex
-	n  map[string]int
+	mu  sync.Mutex
+	n   map[string]int    // workspace -> unfinished executions counted
+	ids map[string]string // execution id -> its workspace, of those counted
 }
 
 func newUnfinishedCount(max int) *unfinishedCount {
-	return &unfinishedCount{max: max, n: map[string]int{}}
+	return &unfinishedCount{max: max, n: map[string]int{}, ids: map[string]string{}}
 }
 
-// reserve counts one more unfinished execution of workspace, or refuses
-// with LIMIT_EXCEEDED. A reservation whose start stores nothing must be
+// reserve counts execution id of workspace, or refuses with
+// LIMIT_EXCEEDED. A reservation whose start stores nothing must be
 // released.
-func (c *unfinishedCount) reserve(workspace string) error {
+func (c *unfinishedCount) reserve(workspace, id string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, counted := c.ids[id]; counted {
+		return nil
+	}
 	if c.max > 0 && c.n[workspace] >= c.max {
 		return weft.Errorf(weft.CodeLimitExceeded, "workspace %q has %d unfinished executions, its limit; wait for some to end or cancel them", workspace, c.max)
 	}
-	c.n[workspace]++
+	c.count(workspace, id)
 	return nil
 }
 
-// release counts one unfinished execution of workspace less: it ended, or
-// its reservation stored nothing.
-func (c *unfinishedCount) release(workspace string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n[workspace] <= 1 {
-		delete(c.n, workspace)
-		return
-	}
-	c.n[workspace]--
+func (c *unfinishedCount) count(workspace, id string) {
+	c.n[workspace]++
+	c.ids[id] = workspace
 }
 
-// add counts executions found unfinished in the store (recovery).
+// release stops counting execution id: it ended, or its reservation
+// stored nothing. An id not counted is ignored.
+func (c *unfinishedCount) release(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.forget(id)
+}
+
+func (c *unfinishedCount) forget(id string) {
+	ws, ok := c.ids[id]
+	if !ok {
+		return
+	}
+	delete(c.ids, id)
+	if c.n[ws] <= 1 {
+		delete(c.n, ws)
+		return
+	}
+	c.n[ws]--
+}
+
+// add counts executions found unfinished in the store (recovery), those
+// counted already once.
 func (c *unfinishedCount) add(execs []persistence.Execution) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range execs {
-		c.n[e.Workspace]++
+		if _, counted := c.ids[e.ID]; !counted {
+			c.count(e.Workspace, e.ID)
+		}
+	}
+}
+
+// drop stops counting the executions in says are no longer this node's
+// (a partition lost or handed over).
+func (c *unfinishedCount) drop(in func(id string) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id := range c.ids {
+		if in(id) {
+			c.forget(id)
+		}
 	}
 }

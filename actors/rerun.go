@@ -87,11 +87,11 @@ func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest
 	}
 	first := events.New(events.ExecutionStarted, events.ExecutionStartedDetails{Parameters: exec.Parameters, Metadata: meta})
 	first.Data = events.Data{Timestamp: now, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1, Details: first.Data.Details}
-	if err := s.sys.unfinished.reserve(exec.Workspace); err != nil {
+	if err := s.sys.unfinished.reserve(exec.Workspace, exec.ID); err != nil {
 		return StartResult{}, err
 	}
 	if err := s.sys.store.CreateExecutionWithSteps(ctx, exec, first, reused); err != nil {
-		s.sys.unfinished.release(exec.Workspace)
+		s.sys.unfinished.release(exec.ID)
 		return StartResult{}, storeError(err)
 	}
 	s.sys.metrics.ExecutionsStarted.WithLabelValues(exec.Workflow).Inc()

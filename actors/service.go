@@ -152,13 +152,13 @@ func (s *Service) start(ctx context.Context, who weft.Identity, req StartRequest
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
-	if err := s.sys.unfinished.reserve(exec.Workspace); err != nil {
+	if err := s.sys.unfinished.reserve(exec.Workspace, exec.ID); err != nil {
 		return StartResult{}, err
 	}
 	if limits.Limited() {
 		run, err := s.admit(ctx, exec.ID, exec.Workflow, limits.KeyOf(params))
 		if err != nil {
-			s.sys.unfinished.release(exec.Workspace)
+			s.sys.unfinished.release(exec.ID)
 			return StartResult{}, err
 		}
 		if !run {
@@ -169,7 +169,7 @@ func (s *Service) start(ctx context.Context, who weft.Identity, req StartRequest
 	first.Data = events.Data{Timestamp: now, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1, Details: first.Data.Details}
 	existing, err := s.sys.store.CreateExecution(ctx, exec, first)
 	if err != nil || existing != nil {
-		s.sys.unfinished.release(exec.Workspace)
+		s.sys.unfinished.release(exec.ID)
 		if limits.Limited() {
 			s.sys.actors.Root.Send(s.sys.executions, &releaseSlot{id: exec.ID})
 		}
