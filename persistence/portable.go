@@ -176,26 +176,26 @@ type importOp struct {
 	events  [][]byte
 }
 
-func newImportOp(rec Record) (*importOp, error) {
+// PrepareImport checks rec as Import does, for every store's Import: it
+// returns the execution as it is stored (no last_seq, no idempotency key)
+// and its events as the canonical bytes a store holds, seq 1 first. A
+// malformed record is ErrInvalid, events out of order ErrSeqGap.
+func PrepareImport(rec Record) (Execution, [][]byte, error) {
 	e := rec.Execution
 	switch {
 	case rec.Version != ExportVersion:
-		return nil, fmt.Errorf("%w: record version %d, this weft reads %d", ErrInvalid, rec.Version, ExportVersion)
-	case e.ID == "" || len(e.ID) > bolt.MaxKeySize/2:
-		return nil, fmt.Errorf("%w: execution id %q", ErrInvalid, e.ID)
+		return e, nil, fmt.Errorf("%w: record version %d, this weft reads %d", ErrInvalid, rec.Version, ExportVersion)
+	case e.ID == "":
+		return e, nil, fmt.Errorf("%w: execution id %q", ErrInvalid, e.ID)
 	case e.Workspace == "":
-		return nil, fmt.Errorf("%w: execution %s has no workspace", ErrInvalid, e.ID)
+		return e, nil, fmt.Errorf("%w: execution %s has no workspace", ErrInvalid, e.ID)
 	case !e.Status.Valid():
-		return nil, fmt.Errorf("%w: execution %s has status %q", ErrInvalid, e.ID, e.Status)
+		return e, nil, fmt.Errorf("%w: execution %s has status %q", ErrInvalid, e.ID, e.Status)
 	case len(rec.Events) == 0:
-		return nil, fmt.Errorf("%w: execution %s has no events", ErrInvalid, e.ID)
+		return e, nil, fmt.Errorf("%w: execution %s has no events", ErrInvalid, e.ID)
 	}
 	e.LastSeq, e.IdempotencyKey = 0, ""
-	o := &importOp{exec: e, events: make([][]byte, len(rec.Events))}
-	var err error
-	if o.record, err = json.Marshal(e); err != nil {
-		return nil, fmt.Errorf("persistence: encode execution %s: %w", e.ID, err)
-	}
+	evs := make([][]byte, len(rec.Events))
 	for i, raw := range rec.Events {
 		var head struct {
 			Data struct {
@@ -204,18 +204,33 @@ func newImportOp(rec Record) (*importOp, error) {
 			} `json:"data"`
 		}
 		if err := json.Unmarshal(raw, &head); err != nil {
-			return nil, fmt.Errorf("%w: event %d of %s: %v", ErrInvalid, i+1, e.ID, err)
+			return e, nil, fmt.Errorf("%w: event %d of %s: %v", ErrInvalid, i+1, e.ID, err)
 		}
 		if head.Data.Seq != uint64(i+1) || head.Data.ExecutionID != e.ID {
-			return nil, fmt.Errorf("%w: event %d of %s has seq %d of %q", ErrSeqGap, i+1, e.ID, head.Data.Seq, head.Data.ExecutionID)
+			return e, nil, fmt.Errorf("%w: event %d of %s has seq %d of %q", ErrSeqGap, i+1, e.ID, head.Data.Seq, head.Data.ExecutionID)
 		}
 		// Stored bytes must be canonical (subscribers frame them as they
 		// are): a hand-made file's events are re-encoded, ours kept as is.
 		st, err := events.Canonical(uint64(i+1), raw)
 		if err != nil {
-			return nil, fmt.Errorf("%w: event %d of %s: %v", ErrInvalid, i+1, e.ID, err)
+			return e, nil, fmt.Errorf("%w: event %d of %s: %v", ErrInvalid, i+1, e.ID, err)
 		}
-		o.events[i] = st.JSON
+		evs[i] = st.JSON
+	}
+	return e, evs, nil
+}
+
+func newImportOp(rec Record) (*importOp, error) {
+	if len(rec.Execution.ID) > bolt.MaxKeySize/2 {
+		return nil, fmt.Errorf("%w: execution id %q", ErrInvalid, rec.Execution.ID)
+	}
+	e, evs, err := PrepareImport(rec)
+	if err != nil {
+		return nil, err
+	}
+	o := &importOp{exec: e, events: evs}
+	if o.record, err = json.Marshal(e); err != nil {
+		return nil, fmt.Errorf("persistence: encode execution %s: %w", e.ID, err)
 	}
 	for _, st := range rec.Steps {
 		raw, err := json.Marshal(st)

@@ -387,10 +387,13 @@ func (s *Store) logState(ctx context.Context, l *execLog) (*logState, error) {
 			return nil, fmt.Errorf("jsstore: %s: apply the last write again: %w", l.id, err)
 		}
 	case rv.First != nil:
-		if st.lastStream, err = s.publishFirst(ctx, rv.Exec, rv.First); err != nil {
+		if st.lastStream, err = s.publishFirst(ctx, rv.Exec, rv.First, rv.FirstCommit); err != nil {
 			return nil, err
 		}
 		st.lastSeq = 1
+		if err := s.projectFirst(ctx, st, rv.FirstCommit); err != nil {
+			return nil, err
+		}
 	}
 	st.ended = st.rec.Exec.Status.Terminal()
 	l.state = st

@@ -27,6 +27,13 @@ type recordValue struct {
 	// next rewritten, so that anyone who finds the record without its
 	// first event (its creator died in between) can publish it.
 	First []byte `json:"first,omitempty"`
+	// FirstCommit is the commit part stored with the first event (a
+	// rerun's reused checkpoints), kept with First for the same reason.
+	FirstCommit []byte `json:"first_commit,omitempty"`
+	// Importing marks a record whose import has not finished (its log,
+	// checkpoints or entries may be incomplete): reads treat it as gone,
+	// and importing the same record again finishes it (portable.go).
+	Importing bool `json:"importing,omitempty"`
 	// Deleting marks a record whose execution is being removed: reads
 	// treat it as gone.
 	Deleting bool `json:"deleting,omitempty"`
@@ -84,7 +91,7 @@ func (s *Store) CreateExecution(ctx context.Context, exec persistence.Execution,
 	err = parallel(
 		func() error { return s.putList(ctx, exec) },
 		func() error { return s.putUnfinished(ctx, exec, time.Time{}) },
-		func() (err error) { _, err = s.publishFirst(ctx, exec, st.JSON); return err },
+		func() (err error) { _, err = s.publishFirst(ctx, exec, st.JSON, nil); return err },
 	)
 	if err != nil {
 		return nil, err
@@ -168,11 +175,11 @@ func (s *Store) claimKey(ctx context.Context, exec persistence.Execution) (*pers
 // completing a create), so the second publish within the dedup window is
 // answered as a duplicate; after it, the fence on the empty subject
 // refuses it and the stored first message is compared instead.
-func (s *Store) publishFirst(ctx context.Context, exec persistence.Execution, first []byte) (uint64, error) {
+func (s *Store) publishFirst(ctx context.Context, exec persistence.Execution, first, commit []byte) (uint64, error) {
 	subject := s.names.eventsSubject(exec.Workspace, exec.ID)
 	msg := nats.NewMsg(subject)
 	msg.Header.Set(seqHeader, "1")
-	msg.Data = appendFrame(nil, [][]byte{first}, nil)
+	msg.Data = appendFrame(nil, [][]byte{first}, commit)
 	ack, err := s.publish(ctx, msg, recordKey(exec.ID)+":first", 0)
 	if err == nil {
 		return ack.Sequence, nil
@@ -226,7 +233,7 @@ func (s *Store) loadExecution(ctx context.Context, id string) (persistence.Execu
 	case last != nil:
 		e.LastSeq = last.seq
 	case rv.First != nil:
-		if _, err := s.publishFirst(ctx, e, rv.First); err != nil {
+		if _, err := s.publishFirst(ctx, e, rv.First, rv.FirstCommit); err != nil {
 			return persistence.Execution{}, err
 		}
 		e.LastSeq = 1
@@ -250,7 +257,7 @@ func (s *Store) getRecord(ctx context.Context, id string) (recordValue, uint64, 
 	if err := json.Unmarshal(entry.Value(), &rv); err != nil {
 		return rv, 0, fmt.Errorf("%w: execution %s: %v", ErrCorrupt, id, err)
 	}
-	if rv.Deleting {
+	if rv.Deleting || rv.Importing {
 		return rv, 0, fmt.Errorf("execution %s: %w", id, persistence.ErrNotFound)
 	}
 	return rv, entry.Revision(), nil

@@ -184,7 +184,7 @@ func (s *Store) applyStatus(ctx context.Context, st *logState, sp *statusPart, a
 		}
 		next := st.rec
 		next.Exec.Status, next.Exec.Result, next.Exec.Error, next.Exec.UpdatedAt = sp.Status, sp.Result, sp.Error, sp.At
-		next.At, next.First = at, nil
+		next.At, next.First, next.FirstCommit = at, nil, nil
 		raw, err := json.Marshal(next)
 		if err != nil {
 			return fmt.Errorf("jsstore: encode execution %s: %w", id, err)

@@ -59,7 +59,12 @@ func (s *Store) StoredEvents(ctx context.Context, id string, afterSeq uint64, li
 	if err != nil {
 		return nil, err
 	}
-	subject := s.names.eventsSubject(rv.Exec.Workspace, id)
+	return s.readLog(ctx, s.names.eventsSubject(rv.Exec.Workspace, id), afterSeq, limit)
+}
+
+// readLog reads the events of the log on subject with seq > afterSeq, at
+// most limit of them (limit <= 0: all).
+func (s *Store) readLog(ctx context.Context, subject string, afterSeq uint64, limit int) ([]events.Stored, error) {
 	last, err := s.lastMessage(ctx, subject)
 	if err != nil || last == nil || last.seq <= afterSeq {
 		return nil, err

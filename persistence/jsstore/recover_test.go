@@ -180,7 +180,7 @@ func TestReaderCompletesAnInterruptedCreate(t *testing.T) {
 	}
 	// The creator, had it lived, would have published the same message:
 	// it is not stored twice.
-	if _, err := dead.publishFirst(ctx, newExec("exec_1"), st.JSON); err != nil {
+	if _, err := dead.publishFirst(ctx, newExec("exec_1"), st.JSON, nil); err != nil {
 		t.Fatalf("the creator's late publish: %v", err)
 	}
 	if got, _ := reader.StoredEvents(ctx, "exec_1", 0, 0); len(got) != 1 {

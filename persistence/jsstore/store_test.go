@@ -39,3 +39,8 @@ func TestConformance(t *testing.T) {
 }
 
 var _ storetest.Store = (*jsstore.Store)(nil)
+
+func TestPortableConformance(t *testing.T) {
+	nc := natstest.Connect(t, natstest.Server(t).URL())
+	storetest.RunPortable(t, func(t *testing.T) storetest.PortableStore { return openStore(t, nc, jsstore.Options{}) })
+}

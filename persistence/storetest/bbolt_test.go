@@ -43,3 +43,7 @@ func TestBboltStats(t *testing.T) {
 func TestBboltRetention(t *testing.T) {
 	storetest.RunRetention(t, func(t *testing.T) storetest.RetentionStore { return openBbolt(t) })
 }
+
+func TestBboltPortable(t *testing.T) {
+	storetest.RunPortable(t, func(t *testing.T) storetest.PortableStore { return openBbolt(t) })
+}
