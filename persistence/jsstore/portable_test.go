@@ -71,7 +71,7 @@ func TestImportCutShortIsFinished(t *testing.T) {
 	dead, other := stores[0], stores[1]
 	ctx := t.Context()
 	rec := persistence.Record{Version: persistence.ExportVersion, Execution: newExec("exec_1"),
-		Steps: []persistence.Step{{ID: "1", Kind: "task", Name: "one", Output: json.RawMessage(`1`), Attempts: 1}},
+		Steps:   []persistence.Step{{ID: "1", Kind: "task", Name: "one", Output: json.RawMessage(`1`), Attempts: 1}},
 		Signals: []persistence.Signal{{Seq: 7, Name: "go", ReceivedAt: t0}}}
 	for seq := uint64(1); seq <= 4; seq++ {
 		st, err := events.Encode(ev("exec_1", seq))
