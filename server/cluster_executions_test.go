@@ -32,10 +32,13 @@ func TestClusterExecutionsAcrossNodes(t *testing.T) {
 		cb.request("sub", "execution.subscribe", map[string]any{"execution_id": id, "after_seq": after})
 		frames := cb.readUntilComplete("sub")
 		checkSeqs(t, frames, after+1)
-		last := frames[len(frames)-1]
-		if last.Type != "execution_completed" || last.event(t).Seq != 34 {
-			t.Fatalf("last frame on B = %s seq %d, want execution_completed at 34", last.Type, last.event(t).Seq)
+		// Not a fixed seq: while the nodes rebalance their partitions the
+		// execution may move, and the step it was running then starts again
+		// on the new owner (an extra task_start); completed ones do not.
+		if last := frames[len(frames)-1]; last.Type != "execution_completed" {
+			t.Fatalf("last frame on B = %s seq %d, want execution_completed", last.Type, last.event(t).Seq)
 		}
+		checkOneEndPerStep(t, cb, id)
 	}
 
 	// Signal from C to an approval waiting on A.
