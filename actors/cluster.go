@@ -56,6 +56,10 @@ const (
 	// ControlStart starts an execution of a limited workflow on the node
 	// that holds the workflow's concurrency limits (cluster_limits.go).
 	ControlStart = "start"
+	// ControlResume tells the owner to run an execution another node
+	// stored in its partition (an import, a rerun of a limited workflow):
+	// cluster_resume.go.
+	ControlResume = "resume"
 )
 
 // ControlRequest asks the owner of an execution to act on it. A signal is
@@ -98,7 +102,7 @@ func DecodeControlRequest(b []byte) (ControlRequest, error) {
 	switch {
 	case req.ExecutionID == "":
 		return req, weft.Errorf(weft.CodeInvalidRequest, "control request without execution_id")
-	case req.Op == ControlCancel:
+	case req.Op == ControlCancel, req.Op == ControlResume:
 	case req.Op == ControlSignal && req.Signal != nil && req.Signal.Name != "":
 	case req.Op == ControlSignal:
 		return req, weft.Errorf(weft.CodeInvalidRequest, "signal control request without its signal")
@@ -310,6 +314,8 @@ func (s *Service) Control(ctx context.Context, req ControlRequest) ControlReply 
 			return replyError(err)
 		}
 		return ControlReply{}
+	case ControlResume:
+		return s.resumeHere(exec)
 	}
 	return ControlReply{Code: weft.CodeInvalidRequest, Message: fmt.Sprintf("unknown control op %q", req.Op)}
 }

@@ -152,8 +152,9 @@ func (s *Service) importRecord(ctx context.Context, who weft.Identity, rec persi
 			return true, weft.Internal(err)
 		}
 		// As Recover does after a restart: recorded steps fast-forward, a
-		// pending wait resumes, a queued one waits for its slot.
-		s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: stored, fresh: false})
+		// pending wait resumes, a queued one waits for its slot; in
+		// cluster mode on the node holding its partition.
+		s.resumeStored(ctx, stored)
 	}
 	return true, nil
 }

@@ -62,7 +62,8 @@ func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest
 	if s.sys.draining() {
 		return StartResult{}, weft.Errorf(weft.CodeUnavailable, "server is shutting down")
 	}
-	if _, ok := s.sys.registry.Lookup(orig.Workflow); !ok {
+	def, ok := s.sys.registry.Lookup(orig.Workflow)
+	if !ok {
 		return StartResult{}, weft.Errorf(weft.CodeWorkflowNotFound, "no workflow named %q", orig.Workflow)
 	}
 	recorded, err := s.sys.store.Steps(ctx, orig.ID)
@@ -79,9 +80,15 @@ func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest
 	if err != nil {
 		return StartResult{}, weft.Internal(err)
 	}
+	// In cluster mode the new execution runs where a start would: in a
+	// partition this node holds, or a limited workflow's home partition.
+	id, elsewhere, err := s.sys.startID(orig.Workflow, def.Concurrency())
+	if err != nil {
+		return StartResult{}, err
+	}
 	now := time.Now().UTC()
 	exec := persistence.Execution{
-		ID: weft.NewID("exec_"), Workspace: who.Workspace, Workflow: orig.Workflow, Status: weft.StatusRunning,
+		ID: id, Workspace: who.Workspace, Workflow: orig.Workflow, Status: weft.StatusRunning,
 		Parameters: orig.Parameters, Metadata: meta, StartedBy: who.Name, ConnectionID: req.ConnectionID,
 		CreatedAt: now, UpdatedAt: now,
 	}
@@ -95,7 +102,13 @@ func (s *Service) Rerun(ctx context.Context, who weft.Identity, req RerunRequest
 		return StartResult{}, storeError(err)
 	}
 	s.sys.metrics.ExecutionsStarted.WithLabelValues(exec.Workflow).Inc()
-	s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
+	if elsewhere {
+		// Its owner runs it, and counts it (resumeHere).
+		s.sys.unfinished.release(exec.ID)
+		s.resumeStored(ctx, exec)
+	} else {
+		s.sys.actors.Root.Send(s.sys.executions, &startExecution{exec: exec, fresh: true})
+	}
 	s.sys.log.Info().Str("execution_id", exec.ID).Str("rerun_of", orig.ID).Int("from_step", req.FromStep).
 		Int("reused_steps", len(reused)).Msg("rerun started")
 	return StartResult{ExecutionID: exec.ID, Status: exec.Status}, nil

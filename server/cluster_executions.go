@@ -24,8 +24,7 @@ import (
 // clusterStore is the store of cluster mode: the execution core (records,
 // event logs, checkpoints, signals, idempotency keys, listings),
 // schedules, the audit trail, workflow stats and retention on JetStream,
-// shared by every node; only export/import (bbolt's layout) and a rerun
-// from a step are not available (README "Cluster mode").
+// shared by every node, reruns and export/import included.
 type clusterStore struct {
 	*persistence.Store // the node's own: Writable, and nothing kept
 	js                 *jsstore.Store
@@ -41,9 +40,8 @@ func (c clusterStore) CreateExecution(ctx context.Context, exec persistence.Exec
 	return c.js.CreateExecution(ctx, exec, first)
 }
 
-// CreateExecutionWithSteps (a rerun from a step) is not on JetStream yet.
-func (c clusterStore) CreateExecutionWithSteps(context.Context, persistence.Execution, events.Event, []persistence.Step) error {
-	return weft.Errorf(weft.CodeUnavailable, "a rerun from a step is not available in cluster mode yet")
+func (c clusterStore) CreateExecutionWithSteps(ctx context.Context, exec persistence.Execution, first events.Event, steps []persistence.Step) error {
+	return c.js.CreateExecutionWithSteps(ctx, exec, first, steps)
 }
 
 func (c clusterStore) ExecutionByIdempotencyKey(ctx context.Context, ws, workflow, key string) (string, bool, error) {
@@ -154,14 +152,15 @@ func (c clusterStore) DeleteExpired(ctx context.Context, now time.Time, retentio
 	return c.js.DeleteExpired(ctx, now, retention, limit)
 }
 
-// Export and Import (weft export / import) read and write bbolt's
-// layout: not in cluster mode yet.
-func (c clusterStore) Export(context.Context, string) (persistence.Record, error) {
-	return persistence.Record{}, weft.Errorf(weft.CodeUnavailable, "export is not available in cluster mode yet")
+// Export and Import (weft export / import --server, and the HTTP API)
+// read and write executions on JetStream; an imported execution that has
+// not ended runs on the node holding its partition (actors.ControlResume).
+func (c clusterStore) Export(ctx context.Context, id string) (persistence.Record, error) {
+	return c.js.Export(ctx, id)
 }
 
-func (c clusterStore) Import(context.Context, persistence.Record) error {
-	return weft.Errorf(weft.CodeUnavailable, "import is not available in cluster mode yet")
+func (c clusterStore) Import(ctx context.Context, rec persistence.Record) error {
+	return c.js.Import(ctx, rec)
 }
 
 // remoteIdleCheck is how often a follower re-reads the store while
