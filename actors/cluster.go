@@ -145,6 +145,17 @@ func (o *ownership) any() bool {
 	return len(o.held) > 0
 }
 
+// share is this node's part of a cluster-wide limit of max: max times
+// the fraction of the partitions it holds, rounded up (1 at least while
+// it holds one). With the partitions all held the shares add up to max,
+// give or take one per node.
+func (o *ownership) share(max int) int {
+	o.mu.RLock()
+	held := len(o.held)
+	o.mu.RUnlock()
+	return (max*held + o.cfg.Partitions - 1) / o.cfg.Partitions
+}
+
 func (o *ownership) set(p int, held bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

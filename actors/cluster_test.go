@@ -16,6 +16,8 @@ func TestDecodeControlRequest(t *testing.T) {
 		{"signal without its signal", `{"op":"signal","execution_id":"exec_1"}`, weft.CodeInvalidRequest},
 		{"signal without a name", `{"op":"signal","execution_id":"exec_1","signal":{}}`, weft.CodeInvalidRequest},
 		{"no id", `{"op":"cancel"}`, weft.CodeInvalidRequest},
+		{"resume", `{"op":"resume","execution_id":"exec_1"}`, ""},
+		{"resume without an id", `{"op":"resume"}`, weft.CodeInvalidRequest},
 		{"start", `{"op":"start","execution_id":"exec_1","start":{"identity":{"identity":"rita","workspace":"acme"},"request":{"name":"echo","parameters":{}}}}`, ""},
 		{"start without its request", `{"op":"start","execution_id":"exec_1"}`, weft.CodeInvalidRequest},
 		{"start without a workflow", `{"op":"start","execution_id":"exec_1","start":{"identity":{"workspace":"acme"},"request":{}}}`, weft.CodeInvalidRequest},

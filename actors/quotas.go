@@ -52,6 +52,11 @@ func (q Quotas) withDefaults() Quotas {
 // a node does not drift as partitions move.
 type unfinishedCount struct {
 	max int // <= 0: no limit
+	// share, in cluster mode, is the part of max this node enforces over
+	// the executions it runs: its partitions' share of max
+	// (ownership.share). A counter shared by the nodes would cost more
+	// than the start it guards (README "Cluster mode").
+	share func(max int) int
 
 	mu  sync.Mutex
 	n   map[string]int    // workspace -> unfinished executions counted
@@ -70,6 +75,11 @@ func (c *unfinishedCount) reserve(workspace, id string) error {
 	defer c.mu.Unlock()
 	if _, counted := c.ids[id]; counted {
 		return nil
+	}
+	if c.max > 0 && c.share != nil {
+		if limit := c.share(c.max); c.n[workspace] >= limit {
+			return weft.Errorf(weft.CodeLimitExceeded, "workspace %q has %d unfinished executions on this node, its share of the cluster's limit of %d; wait for some to end or cancel them", workspace, limit, c.max)
+		}
 	}
 	if c.max > 0 && c.n[workspace] >= c.max {
 		return weft.Errorf(weft.CodeLimitExceeded, "workspace %q has %d unfinished executions, its limit; wait for some to end or cancel them", workspace, c.max)

@@ -44,3 +44,38 @@ func TestUnfinishedCountByID(t *testing.T) {
 		}
 	}
 }
+
+// In cluster mode a node enforces its partitions' share of the limit.
+func TestUnfinishedCountShare(t *testing.T) {
+	own := newOwnership(&ClusterConfig{Partitions: 4, PartitionOf: func(string, int) int { return 0 }})
+	c := newUnfinishedCount(10)
+	c.share = own.share
+	own.set(0, true) // 1 of 4 partitions: ceil(10/4) = 3
+	for _, id := range []string{"a", "b", "c"} {
+		if err := c.reserve("acme", id); err != nil {
+			t.Fatalf("%s within the share: %v", id, err)
+		}
+	}
+	err := c.reserve("acme", "d")
+	if weft.ErrorCode(err) != weft.CodeLimitExceeded || !strings.Contains(err.Error(), "share") {
+		t.Fatalf("past the share: %v", err)
+	}
+	if err := c.reserve("other", "x"); err != nil {
+		t.Fatalf("another workspace: %v", err)
+	}
+	own.set(1, true) // 2 of 4: 5
+	for _, id := range []string{"d", "e"} {
+		if err := c.reserve("acme", id); err != nil {
+			t.Fatalf("%s after a partition more: %v", id, err)
+		}
+	}
+	if err := c.reserve("acme", "f"); weft.ErrorCode(err) != weft.CodeLimitExceeded {
+		t.Fatalf("past the larger share: %v", err)
+	}
+	for p := 2; p < 4; p++ {
+		own.set(p, true)
+	}
+	if got := own.share(10); got != 10 {
+		t.Fatalf("all partitions: share %d, want 10", got)
+	}
+}

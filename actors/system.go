@@ -138,6 +138,9 @@ func NewSystem(cfg Config) (*System, error) {
 		s.env.Artifacts = workflowArtifacts{cfg.Artifacts}
 	}
 	s.unfinished = newUnfinishedCount(s.quotas.ExecutionsPerWorkspace)
+	if s.own != nil {
+		s.unfinished.share = s.own.share
+	}
 	var err error
 	s.executions, err = as.Root.SpawnNamed(actor.PropsFromProducer(func() actor.Actor {
 		return newExecutionsSupervisor(s)

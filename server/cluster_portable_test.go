@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/weft-run/weft/internal/natstest"
+	"github.com/weft-run/weft/server"
 )
 
 // TestClusterRerunExportImport: a rerun on B of an execution that ran on A
@@ -110,4 +111,92 @@ func taskEnds(t *testing.T, cl *client, id string) map[string]int {
 		}
 	}
 	return ends
+}
+
+// TestClusterUnfinishedQuotaShares: with a quota of 6 unfinished
+// executions per workspace, each of 3 nodes holding about a third of the
+// partitions takes about a third of it (not 6 each, as when every node
+// counted alone): the workspace holds 6 to 8 cluster-wide (each share is
+// rounded up), and an execution that ends frees a place on its node.
+func TestClusterUnfinishedQuotaShares(t *testing.T) {
+	const quota = 6
+	ns := natstest.Cluster(t, 3)
+	adjust := func(cfg *server.Config) { cfg.Quotas.ExecutionsPerWorkspace = quota }
+	nodes := []*testServer{
+		bootNode(t, "node-a", ns[0].URL(), adjust),
+		bootNode(t, "node-b", ns[1].URL(), adjust),
+		bootNode(t, "node-c", ns[2].URL(), adjust),
+	}
+	waitMembers(t, 3, nodes...)
+	waitBalanced(t, 64, nodes...)
+
+	total := 0
+	var first []string // an execution on each node
+	for i, ts := range nodes {
+		cl := dial(t, ts, adminToken)
+		var ids []string
+		for {
+			f := cl.call("ap", "workflow.start", map[string]any{"name": "approval", "parameters": map[string]any{}, "subscribe": false})
+			if f.Error != nil {
+				if f.Error.Code != "LIMIT_EXCEEDED" {
+					t.Fatalf("node %d: %+v", i, f.Error)
+				}
+				break
+			}
+			ids = append(ids, decode[subscribeResponse](t, f.Response).ExecutionID)
+			if len(ids) > quota {
+				t.Fatalf("node %d took %d unfinished executions, more than the quota", i, len(ids))
+			}
+		}
+		if len(ids) == 0 || len(ids) == quota {
+			t.Fatalf("node %d took %d of a quota of %d, want its share", i, len(ids), quota)
+		}
+		total += len(ids)
+		first = append(first, ids[0])
+	}
+	if total < quota || total > quota+2 {
+		t.Fatalf("the cluster took %d unfinished executions, want %d to %d", total, quota, quota+2)
+	}
+
+	// One ends on A: A takes one more.
+	ca := dial(t, nodes[0], adminToken)
+	if f := ca.call("c", "execution.cancel", map[string]any{"execution_id": first[0]}); f.Error != nil {
+		t.Fatalf("cancel: %+v", f.Error)
+	}
+	waitStatus(t, ca, first[0], "cancelled")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f := ca.call("again", "workflow.start", map[string]any{"name": "approval", "parameters": map[string]any{}, "subscribe": false})
+		if f.Error == nil {
+			break
+		}
+		if f.Error.Code != "LIMIT_EXCEEDED" || time.Now().After(deadline) {
+			t.Fatalf("start after an end: %+v", f.Error)
+		}
+		time.Sleep(20 * time.Millisecond) // the end is counted once its actor stops
+	}
+}
+
+// waitBalanced waits until the nodes hold all partitions, each about its
+// fair share (the rebalance stops at 22, 22, 20 of 64).
+func waitBalanced(t *testing.T, partitions int, nodes ...*testServer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sum, fair := 0.0, true
+		var held []float64
+		for _, ts := range nodes {
+			n := metricValue(t, scrape(t, ts), "weft_cluster_partitions_owned")
+			held = append(held, n)
+			sum += n
+			fair = fair && int(n) >= partitions/len(nodes)-2
+		}
+		if sum == float64(partitions) && fair {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("partitions not balanced: %v held, %v", sum, held)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
