@@ -79,6 +79,14 @@
 // its first event (the creator died) publishes it, under the same message
 // id.
 //
+// A rerun's create (CreateExecutionWithSteps) carries the reused
+// checkpoints as the commit part of the first message, and the record
+// keeps them with the first event: whoever completes the create, or
+// takes the execution over, applies them. Import writes the record marked
+// importing (read as absent), then the log, checkpoints, signals and
+// entries, then unmarks it; importing the same record again finishes an
+// import cut short (portable.go).
+//
 // What lags: readers on other nodes may see a write's events a moment
 // before its checkpoints and status (between the message and its
 // projections), and listings (List, Unfinished, WaitingIndex) read their
