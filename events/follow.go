@@ -86,7 +86,9 @@ func (f *follower) live(ctx context.Context, msg *message.Message) (bool, error)
 	seq, err := strconv.ParseUint(msg.Metadata.Get(seqKey), 10, 64)
 	switch {
 	case err != nil:
-		return false, fmt.Errorf("event of %s without a seq: %w", f.id, err)
+		// Not one of ours (in cluster mode any client of the NATS account
+		// can publish on the subject): the store says what is there.
+		return f.catchUp(ctx)
 	case seq < f.next:
 		return false, nil // the store read already delivered it
 	case seq > f.next:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/weft-run/weft/events"
 	"github.com/weft-run/weft/events/inproc"
@@ -145,4 +146,54 @@ func FuzzFollow(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, n uint16, queue uint8) {
 		handOver(t, seed, 1+int(n%1000), 6, 1+int(queue%64))
 	})
+}
+
+// TestFollowSkipsMessagesWithoutSeq: a message on the execution's topic
+// that carries no seq (a stray publisher) neither ends the follow nor
+// reaches the subscriber; the store's events do, in order.
+func TestFollowSkipsMessagesWithoutSeq(t *testing.T) {
+	ps := inproc.New(inproc.Config{QueueSize: 16, Logger: watermill.NopLogger{}})
+	bus := events.NewBus(ps, ps)
+	defer bus.Close()
+	log := &memLog{}
+	const id = "exec_stray"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	feed, err := bus.Subscribe(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var got []uint64
+	go func() {
+		done <- events.Follow(ctx, feed, log, id, 0, func(s events.Stored) error {
+			got = append(got, s.Seq)
+			return nil
+		})
+	}()
+	for seq := uint64(1); seq <= 3; seq++ {
+		typ := events.LLMDelta
+		if seq == 3 {
+			typ = events.ExecutionCompleted
+		}
+		s, err := events.Encode(sample(typ, seq, events.LLMDetails{StepID: "1", Text: "t"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.append(s)
+		if seq == 2 { // a stray message before the event is published
+			if err := ps.Publish(events.ExecutionTopic(id), message.NewMessage(watermill.NewUUID(), []byte(`{"type":"x"}`))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := bus.Publish(id, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Follow: %v", err)
+	}
+	if fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("delivered seqs %v, want [1 2 3]", got)
+	}
 }
