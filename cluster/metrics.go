@@ -3,6 +3,8 @@ package cluster
 import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weft-run/weft/metrics"
 )
 
 // Reasons a partition stops being this node's, the label of
@@ -27,8 +29,7 @@ const (
 // nodeMetrics are one node's collectors, labelled node=<id> so that several
 // nodes may share a registry (tests, or one process per node in a pod).
 type nodeMetrics struct {
-	reg          prometheus.Registerer
-	collectors   []prometheus.Collector
+	set          *metrics.Set
 	owned        prometheus.Gauge
 	members      prometheus.Gauge
 	acquisitions prometheus.Counter
@@ -39,7 +40,6 @@ type nodeMetrics struct {
 func newNodeMetrics(reg prometheus.Registerer, nodeID string, nc *nats.Conn) (*nodeMetrics, error) {
 	labels := prometheus.Labels{"node": nodeID}
 	m := &nodeMetrics{
-		reg: reg,
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "weft_cluster_partitions_owned",
 			Help: "Partitions whose lease this node holds.", ConstLabels: labels}),
 		members: prometheus.NewGauge(prometheus.GaugeOpts{Name: "weft_cluster_members",
@@ -55,28 +55,14 @@ func newNodeMetrics(reg prometheus.Registerer, nodeID string, nc *nats.Conn) (*n
 	reconnects := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_cluster_nats_reconnects_total",
 		Help: "Times this node's NATS connection reconnected.", ConstLabels: labels},
 		func() float64 { return float64(nc.Stats().Reconnects) })
-	m.collectors = []prometheus.Collector{m.owned, m.members, m.acquisitions, m.renewals, m.lost, reconnects}
-	if reg == nil {
-		return m, nil
+	set, err := metrics.RegisterSet(reg, m.owned, m.members, m.acquisitions, m.renewals, m.lost, reconnects)
+	if err != nil {
+		return nil, err
 	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
-	}
+	m.set = set
 	return m, nil
 }
 
 // unregister removes the collectors, so a node restarted in the same
 // process (tests, an embedding app) can register again.
-func (m *nodeMetrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *nodeMetrics) unregister() { m.set.Unregister() }

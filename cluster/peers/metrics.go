@@ -1,22 +1,24 @@
 package peers
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
 
-// metrics are one node's collectors, labelled node=<id> like the cluster
+	"github.com/weft-run/weft/metrics"
+)
+
+// peerMetrics are one node's collectors, labelled node=<id> like the cluster
 // package's, so that several nodes may share a registry (tests).
-type metrics struct {
-	reg        prometheus.Registerer
-	collectors []prometheus.Collector
+type peerMetrics struct {
+	set        *metrics.Set
 	requests   *prometheus.CounterVec
 	unanswered *prometheus.CounterVec
 	dropped    prometheus.Counter
 	malformed  prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer, nodeID string) (*metrics, error) {
+func newMetrics(reg prometheus.Registerer, nodeID string) (*peerMetrics, error) {
 	labels := prometheus.Labels{"node": nodeID}
-	m := &metrics{
-		reg: reg,
+	m := &peerMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_cluster_peer_requests_total",
 			Help: "Requests this node sent to the other nodes, by operation (broadcast, room_size, members, connections, send, close).", ConstLabels: labels},
 			[]string{"op"}),
@@ -28,26 +30,12 @@ func newMetrics(reg prometheus.Registerer, nodeID string) (*metrics, error) {
 		malformed: prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_cluster_peer_malformed_total",
 			Help: "Messages on the peers' subjects that could not be decoded (ignored).", ConstLabels: labels}),
 	}
-	m.collectors = []prometheus.Collector{m.requests, m.unanswered, m.dropped, m.malformed}
-	if reg == nil {
-		return m, nil
+	set, err := metrics.RegisterSet(reg, m.requests, m.unanswered, m.dropped, m.malformed)
+	if err != nil {
+		return nil, err
 	}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, done := range m.collectors[:i] {
-				reg.Unregister(done)
-			}
-			return nil, err
-		}
-	}
+	m.set = set
 	return m, nil
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *peerMetrics) unregister() { m.set.Unregister() }

@@ -64,7 +64,7 @@ type Peers struct {
 	nc      *nats.Conn
 	cfg     Config
 	log     zerolog.Logger
-	metrics *metrics
+	metrics *peerMetrics
 
 	inbox    string // answers come to <inbox>.<token>
 	next     atomic.Uint64
