@@ -241,26 +241,14 @@ func (s *Store) loadExecution(ctx context.Context, id string) (persistence.Execu
 	return e, nil
 }
 
-// getRecord reads the record of id and its revision.
+// getRecord reads the record of id and its revision; a record being
+// deleted or imported is not there yet (or any more).
 func (s *Store) getRecord(ctx context.Context, id string) (recordValue, uint64, error) {
-	var rv recordValue
-	if id == "" || len(id) > maxIDLen {
-		return rv, 0, fmt.Errorf("execution %q: %w", id, persistence.ErrNotFound)
-	}
-	entry, err := s.records.Get(ctx, recordKey(id))
-	if notFound(err) {
+	rv, rev, err := s.rawRecord(ctx, id)
+	if err == nil && (rv.Deleting || rv.Importing) {
 		return rv, 0, fmt.Errorf("execution %s: %w", id, persistence.ErrNotFound)
 	}
-	if err != nil {
-		return rv, 0, fmt.Errorf("jsstore: read execution %s: %w", id, err)
-	}
-	if err := json.Unmarshal(entry.Value(), &rv); err != nil {
-		return rv, 0, fmt.Errorf("%w: execution %s: %v", ErrCorrupt, id, err)
-	}
-	if rv.Deleting || rv.Importing {
-		return rv, 0, fmt.Errorf("execution %s: %w", id, persistence.ErrNotFound)
-	}
-	return rv, entry.Revision(), nil
+	return rv, rev, err
 }
 
 // lastMsg is the last message of an execution's log: its stream sequence,

@@ -69,7 +69,8 @@ func (s *Store) DeleteExecution(ctx context.Context, ws, id string) (persistence
 	return e, nil
 }
 
-// rawRecord is getRecord that also returns a record marked deleting.
+// rawRecord reads the record of id and its revision, whatever its marks
+// (deleting, importing).
 func (s *Store) rawRecord(ctx context.Context, id string) (recordValue, uint64, error) {
 	var rv recordValue
 	if id == "" || len(id) > maxIDLen {
