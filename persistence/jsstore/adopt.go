@@ -48,7 +48,7 @@ func (s *Store) Adopt(ctx context.Context, id string) error {
 		l.draining = true
 		s.drains.Add(1)
 		go s.drain(l)
-	} else if l.state == nil || l.state.ended {
+	} else if (l.state == nil || l.state.ended) && s.logs[id] == l {
 		delete(s.logs, id)
 	}
 	s.mu.Unlock()

@@ -223,7 +223,7 @@ func (s *Store) drain(l *execLog) {
 		s.mu.Lock()
 		if len(l.queue) == 0 {
 			l.draining = false
-			if !l.fenced && (l.state == nil || l.state.ended) {
+			if !l.fenced && (l.state == nil || l.state.ended) && s.logs[l.id] == l {
 				delete(s.logs, l.id) // nothing worth keeping: read it again if needed
 			}
 			s.mu.Unlock()
@@ -252,10 +252,13 @@ func (s *Store) drain(l *execLog) {
 // the next write reads them again from the streams. Call it when this
 // node stops running the execution (a lease lost or handed over), and
 // before it runs it again. It does nothing while writes of id are queued.
+// A drain that has answered its last write but not yet ended (the
+// caller's Commit has returned) holds nothing more: its log is dropped
+// all the same, and the next write starts a fresh one.
 func (s *Store) Forget(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if l := s.logs[id]; l != nil && !l.draining {
+	if l := s.logs[id]; l != nil && len(l.queue) == 0 {
 		delete(s.logs, id)
 	}
 }
