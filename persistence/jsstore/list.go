@@ -112,7 +112,7 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 			return nil, "", fmt.Errorf("%w: malformed cursor", persistence.ErrInvalid)
 		}
 	}
-	entries, err := scan[listEntry](ctx, s.list, listFilter(f.Workspace))
+	entries, err := scan[listEntry](ctx, s, s.list, listFilter(f.Workspace))
 	if err != nil {
 		return nil, "", err
 	}
@@ -185,7 +185,7 @@ func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error)
 	if err := s.open(); err != nil {
 		return nil, err
 	}
-	entries, err := scan[unfinishedEntry](ctx, s.unfinished, ">")
+	entries, err := scan[unfinishedEntry](ctx, s, s.unfinished, ">")
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (s *Store) WaitingIndex(ctx context.Context) (map[string]time.Time, error) 
 	if err := s.open(); err != nil {
 		return nil, err
 	}
-	entries, err := scan[unfinishedEntry](ctx, s.unfinished, ">")
+	entries, err := scan[unfinishedEntry](ctx, s, s.unfinished, ">")
 	if err != nil {
 		return nil, err
 	}
@@ -242,35 +242,6 @@ func (s *Store) WaitingIndex(ctx context.Context) (map[string]time.Time, error) 
 		}
 	}
 	return out, nil
-}
-
-// scan reads the current value of every key of kv matching filter,
-// through an ordered consumer: one request, then the values stream in.
-func scan[T any](ctx context.Context, kv jetstream.KeyValue, filter string) ([]T, error) {
-	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("jsstore: scan %s: %w", kv.Bucket(), err)
-	}
-	defer func() { _ = w.Stop() }()
-	var out []T
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case entry, ok := <-w.Updates():
-			if !ok {
-				return nil, fmt.Errorf("jsstore: scan %s: watcher stopped", kv.Bucket())
-			}
-			if entry == nil {
-				return out, nil // the current values are all in
-			}
-			var v T
-			if err := json.Unmarshal(entry.Value(), &v); err != nil {
-				return nil, fmt.Errorf("%w: %s key %s: %v", ErrCorrupt, kv.Bucket(), entry.Key(), err)
-			}
-			out = append(out, v)
-		}
-	}
 }
 
 // loadAll loads the executions of ids, a few at a time, in ids' order. An

@@ -106,10 +106,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, retention pers
 		limit = 256
 	}
 	var workflows []string
-	err = watchAll(ctx, s.rest.endedWorkflows, ">", func(e jetstream.KeyValueEntry) error {
-		wf, err := untoken(e.Key())
+	err = s.watchAll(ctx, s.rest.endedWorkflows, ">", func(key string, _ []byte, _ uint64) error {
+		wf, err := untoken(key)
 		if err != nil {
-			return fmt.Errorf("%w: ended workflow %q", ErrCorrupt, e.Key())
+			return fmt.Errorf("%w: ended workflow %q", ErrCorrupt, key)
 		}
 		workflows = append(workflows, wf)
 		return nil
@@ -140,53 +140,36 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, retention pers
 // up to limit, oldest first, with their executions. It returns how many
 // executions it removed and how many entries it dealt with.
 func (s *Store) expireWorkflow(ctx context.Context, workflow string, cutoff time.Time, limit int) (deleted, looked int, err error) {
-	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
-		return s.rest.ended.CreateConsumer(ctx, jetstream.ConsumerConfig{
-			FilterSubject: s.rest.endedPrefix + token(workflow) + ".>",
-			AckPolicy:     jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
-		})
-	})
+	info, err := s.rest.ended.Info(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
 	}
-	defer func() { _ = s.rest.ended.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
-	for looked < limit {
-		msgs, err := fetchNoWait(cons)
-		if err != nil {
-			return deleted, looked, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
+	filter := s.rest.endedPrefix + token(workflow) + ".>"
+	err = s.readAll(ctx, s.rest.ended, filter, jetstream.DeliverAllPolicy, info.State.LastSeq, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		seq := meta.Sequence.Stream
+		e, err := decodeEnded(seq, msg.Data())
+		if err == nil && !e.Ended.Before(cutoff) {
+			return true, nil // the rest ended too recently
 		}
-		if len(msgs) == 0 {
-			return deleted, looked, nil // the rest is for the next sweep
+		if looked == limit {
+			return true, nil // the rest is for the next sweep
 		}
-		for _, msg := range msgs {
-			meta, err := msg.Metadata()
+		looked++
+		if err == nil {
+			ok, err := s.expire(ctx, e)
 			if err != nil {
-				return deleted, looked, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
+				return true, err
 			}
-			seq := meta.Sequence.Stream
-			e, err := decodeEnded(seq, msg.Data())
-			if err == nil && !e.Ended.Before(cutoff) {
-				return deleted, looked, nil // the rest ended too recently
-			}
-			if looked == limit {
-				return deleted, looked, nil
-			}
-			looked++
-			if err == nil {
-				ok, err := s.expire(ctx, e)
-				if err != nil {
-					return deleted, looked, err
-				}
-				if ok {
-					deleted++
-				}
-			}
-			if err := s.rest.ended.DeleteMsg(ctx, seq); err != nil && !notFound(err) && !deleteOfMissing(err) {
-				return deleted, looked, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
+			if ok {
+				deleted++
 			}
 		}
-	}
-	return deleted, looked, nil
+		if err := s.rest.ended.DeleteMsg(ctx, seq); err != nil && !notFound(err) && !deleteOfMissing(err) {
+			return true, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
+		}
+		return false, nil
+	})
+	return deleted, looked, err
 }
 
 // expire removes the execution of e if its record still ended when e

@@ -109,7 +109,7 @@ func (s *Store) ownSchedule(ctx context.Context, key, id string, raw []byte) (ui
 // holdScheduleLimit withdraws the schedule just created at rev if it
 // ranks past scheduleLimit among its workspace's schedules.
 func (s *Store) holdScheduleLimit(ctx context.Context, sc persistence.Schedule, key string, rev uint64) error {
-	revs, err := keyRevisions(ctx, s.rest.schedules, token(sc.Workspace)+".>")
+	revs, err := s.keyRevisions(ctx, s.rest.schedules, token(sc.Workspace)+".>")
 	if err != nil {
 		return err
 	}
@@ -130,39 +130,13 @@ func (s *Store) holdScheduleLimit(ctx context.Context, sc persistence.Schedule, 
 }
 
 // keyRevisions reads the revision of every key of kv matching filter.
-func keyRevisions(ctx context.Context, kv jetstream.KeyValue, filter string) ([]uint64, error) {
+func (s *Store) keyRevisions(ctx context.Context, kv jetstream.KeyValue, filter string) ([]uint64, error) {
 	var revs []uint64
-	err := watchAll(ctx, kv, filter, func(e jetstream.KeyValueEntry) error {
-		revs = append(revs, e.Revision())
+	err := s.watchAll(ctx, kv, filter, func(_ string, _ []byte, rev uint64) error {
+		revs = append(revs, rev)
 		return nil
 	})
 	return revs, err
-}
-
-// watchAll calls fn with the current entry of every key of kv matching
-// filter (deleted keys left out), through one ordered consumer.
-func watchAll(ctx context.Context, kv jetstream.KeyValue, filter string, fn func(jetstream.KeyValueEntry) error) error {
-	w, err := kv.WatchFiltered(ctx, []string{filter}, jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("jsstore: scan %s: %w", kv.Bucket(), err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case entry, ok := <-w.Updates():
-			if !ok {
-				return fmt.Errorf("jsstore: scan %s: watcher stopped", kv.Bucket())
-			}
-			if entry == nil {
-				return nil // the current values are all in
-			}
-			if err := fn(entry); err != nil {
-				return err
-			}
-		}
-	}
 }
 
 // Schedule returns the schedule id of workspace ws, or an error wrapping
@@ -204,7 +178,7 @@ func (s *Store) Schedules(ctx context.Context, ws string) ([]persistence.Schedul
 	if ws != "" {
 		filter = token(ws) + ".>"
 	}
-	out, err := scan[persistence.Schedule](ctx, s.rest.schedules, filter)
+	out, err := scan[persistence.Schedule](ctx, s, s.rest.schedules, filter)
 	if err != nil {
 		return nil, err
 	}

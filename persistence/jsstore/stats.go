@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/weft-run/weft/persistence"
 )
 
@@ -111,8 +109,8 @@ func (s *Store) WorkflowStats(ctx context.Context, workspace, workflow string, p
 	}
 	from, to, slots := persistence.StatsWindow(period, now)
 	hours := map[string][]byte{}
-	err := watchAll(ctx, s.rest.stats, statsPrefix(workspace, workflow)+"h.>", func(e jetstream.KeyValueEntry) error {
-		hours[e.Key()] = e.Value()
+	err := s.watchAll(ctx, s.rest.stats, statsPrefix(workspace, workflow)+"h.>", func(key string, value []byte, _ uint64) error {
+		hours[key] = value
 		return nil
 	})
 	if err != nil {
