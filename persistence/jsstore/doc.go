@@ -89,9 +89,20 @@
 //
 // What lags: readers on other nodes may see a write's events a moment
 // before its checkpoints and status (between the message and its
-// projections), and listings (List, Unfinished, WaitingIndex) read their
-// buckets through consumers that may run on a replica a moment behind;
-// List checks each item against its record.
+// projections); List checks each item against its record.
+//
+// A listing (List, Unfinished, WaitingIndex, Schedules, the schedule
+// limit's count, WorkflowStats' hours, retention's walks, ListAudit) sees
+// every write acknowledged before it began, by any node. It reads through
+// an ephemeral R1 consumer, which JetStream may place on a replica behind
+// the leader, so it first asks the leader for the stream's last sequence
+// and reads until the consumer has delivered it, waiting briefly for a
+// lagging replica (listread.go; audit.go does the same with the subject's
+// last sequence). Writes that end during the listing may or may not be in
+// it. One gap: a stream purge is no message, so a listing can still see
+// an entry that a purge (DeleteExecution) removed from the leader but not
+// yet from the consumer's replica; List and Unfinished check each entry
+// against its record, which is read from the leader.
 //
 // # Listing
 //
