@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/weft-run/weft"
 )
 
 // Blobs is where the bytes go: content-addressed by sha256, written once.
@@ -45,7 +47,7 @@ type Staged interface {
 }
 
 // ErrTooLarge: the body exceeded the artifact size bound.
-var ErrTooLarge = errors.New("artifact too large")
+var ErrTooLarge = weft.ErrArtifactTooLarge
 
 // FileBlobs keeps blobs as files: <dir>/sha256/ab/abcdef..., staged in
 // <dir>/tmp, fsynced, then renamed into place.

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -27,15 +26,7 @@ import (
 const DefaultMaxBytes = 100 << 20
 
 // Meta describes one artifact.
-type Meta struct {
-	ID          string    `json:"artifact_id"`
-	Name        string    `json:"name"`
-	Size        int64     `json:"size"`
-	SHA256      string    `json:"sha256"`
-	ContentType string    `json:"content_type"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExecutionID string    `json:"execution_id,omitempty"`
-}
+type Meta = weft.ArtifactMeta
 
 // record is what the database keeps per artifact.
 type record struct {
@@ -44,7 +35,7 @@ type record struct {
 }
 
 // ErrNotFound: no such artifact in the workspace.
-var ErrNotFound = errors.New("artifact not found")
+var ErrNotFound = weft.ErrArtifactNotFound
 
 var (
 	bucketArtifacts = []byte("artifacts") // id -> record (JSON)

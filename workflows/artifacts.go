@@ -8,14 +8,14 @@ import (
 	"io"
 	"time"
 
-	"github.com/weft-run/weft/artifacts"
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 )
 
 // Meta describes an artifact: a blob too large for a frame, referred to in
 // parameters as {"artifact_id":"art_..."}.
-type Meta = artifacts.Meta
+type Meta = weft.ArtifactMeta
 
 // ArtifactStore is how workflows reach artifacts; the server provides it
 // in Env.Artifacts.
@@ -43,7 +43,7 @@ func OpenArtifact(ctx Context, id string) (io.ReadCloser, Meta, error) {
 		return nil, Meta{}, NonRetryable(ErrNoArtifacts)
 	}
 	rc, m, err := store.Open(ctx, ctx.Workspace(), id)
-	if errors.Is(err, artifacts.ErrNotFound) {
+	if errors.Is(err, weft.ErrArtifactNotFound) {
 		err = NonRetryable(fmt.Errorf("artifact %q: %w", id, err))
 	}
 	return rc, m, err
@@ -77,7 +77,7 @@ func PutArtifact(ctx Context, name, contentType string, r io.Reader) (Meta, erro
 	m, err := store.Put(ctx, ctx.Workspace(), ctx.ExecutionID(), name, contentType, r)
 	if err != nil {
 		// Nothing is recorded: a run after a crash writes it again.
-		if errors.Is(err, artifacts.ErrTooLarge) {
+		if errors.Is(err, weft.ErrArtifactTooLarge) {
 			err = NonRetryable(err)
 		}
 		return Meta{}, err
@@ -87,7 +87,7 @@ func PutArtifact(ctx Context, name, contentType string, r io.Reader) (Meta, erro
 		return Meta{}, NonRetryable(err)
 	}
 	ev := events.New(events.ArtifactCreated, artifactCreated{StepID: id, ArtifactID: m.ID, Name: m.Name, Size: m.Size, SHA256: m.SHA256})
-	step := persistence.Step{ID: id, Kind: "artifact", Name: name, Output: raw, Attempts: 1, StartedAt: begin, CompletedAt: time.Now().UTC()}
+	step := checkpoint.Step{ID: id, Kind: "artifact", Name: name, Output: raw, Attempts: 1, StartedAt: begin, CompletedAt: time.Now().UTC()}
 	if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: step, Events: []events.Event{ev}}); err != nil {
 		return Meta{}, err
 	}

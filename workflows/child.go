@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 )
 
 // Child runs the registered workflow name as a child of this execution,
@@ -43,7 +43,7 @@ func Child[Out any](ctx Context, name string, input any) (Out, error) {
 	if recorded {
 		started = rec.StartedAt
 	} else {
-		pending := persistence.Step{ID: id, Kind: "workflow", Name: name, State: persistence.StatePending, StartedAt: started}
+		pending := checkpoint.Step{ID: id, Kind: "workflow", Name: name, State: checkpoint.StatePending, StartedAt: started}
 		start := events.New(events.WorkflowStart, events.WorkflowDetails{Name: name, StepID: id, Input: params})
 		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: pending, Events: []events.Event{start}}); err != nil {
 			return zero, err
@@ -53,7 +53,7 @@ func Child[Out any](ctx Context, name string, input any) (Out, error) {
 	if runErr != nil && c.Err() != nil {
 		return zero, runErr // cancelled or shutting down: nothing to record
 	}
-	done := persistence.Step{ID: id, Kind: "workflow", Name: name, StartedAt: started, CompletedAt: time.Now().UTC()}
+	done := checkpoint.Step{ID: id, Kind: "workflow", Name: name, StartedAt: started, CompletedAt: time.Now().UTC()}
 	var end events.Event
 	if runErr == nil {
 		raw, err := json.Marshal(out)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 )
 
 // Context is what a workflow function receives. It is a context.Context
@@ -40,7 +40,7 @@ type Context interface {
 type Journal interface {
 	// Recorded returns the checkpoint of a step from an earlier run
 	// (completed, or pending: a wait in progress).
-	Recorded(stepID string) (persistence.Step, bool)
+	Recorded(stepID string) (checkpoint.Step, bool)
 	// Emit appends an event without waiting for it to be durable (it is
 	// still stored before anyone sees it).
 	Emit(e events.Event)
@@ -49,7 +49,7 @@ type Journal interface {
 	Checkpoint(ctx context.Context, cp Checkpoint) error
 	// TakeSignal reserves the oldest signal named name not yet taken,
 	// waiting up to wait for one to arrive (0: do not wait).
-	TakeSignal(ctx context.Context, name string, wait time.Duration) (persistence.Signal, bool, error)
+	TakeSignal(ctx context.Context, name string, wait time.Duration) (checkpoint.Signal, bool, error)
 	// Suspend hands the wait over to the execution: it wakes the workflow
 	// (by running it again from the top) at wakeAt, or when a signal named
 	// signal arrives. It does not return: the calling goroutine exits.
@@ -59,7 +59,7 @@ type Journal interface {
 // Checkpoint is one durable record: a step's state, the events that go with
 // it and, for a signal step, the signal it consumed.
 type Checkpoint struct {
-	Step          persistence.Step
+	Step          checkpoint.Step
 	Events        []events.Event
 	ConsumeSignal uint64 // 0: none
 }

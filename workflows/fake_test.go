@@ -7,28 +7,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/workflows"
 )
 
 // fakeJournal records in memory what the execution actor would store.
 type fakeJournal struct {
 	mu       sync.Mutex
-	recorded map[string]persistence.Step // from an earlier run
+	recorded map[string]checkpoint.Step // from an earlier run
 	events   []events.Event
-	steps    []persistence.Step // checkpointed in this run
+	steps    []checkpoint.Step // checkpointed in this run
 }
 
-func newJournal(recorded ...persistence.Step) *fakeJournal {
-	j := &fakeJournal{recorded: map[string]persistence.Step{}}
+func newJournal(recorded ...checkpoint.Step) *fakeJournal {
+	j := &fakeJournal{recorded: map[string]checkpoint.Step{}}
 	for _, s := range recorded {
 		j.recorded[s.ID] = s
 	}
 	return j
 }
 
-func (j *fakeJournal) Recorded(id string) (persistence.Step, bool) {
+func (j *fakeJournal) Recorded(id string) (checkpoint.Step, bool) {
 	s, ok := j.recorded[id]
 	return s, ok
 }
@@ -48,21 +48,21 @@ func (j *fakeJournal) Checkpoint(_ context.Context, cp workflows.Checkpoint) err
 }
 
 // TakeSignal: the fake has no signals.
-func (j *fakeJournal) TakeSignal(ctx context.Context, _ string, wait time.Duration) (persistence.Signal, bool, error) {
+func (j *fakeJournal) TakeSignal(ctx context.Context, _ string, wait time.Duration) (checkpoint.Signal, bool, error) {
 	select {
 	case <-time.After(wait):
 	case <-ctx.Done():
-		return persistence.Signal{}, false, ctx.Err()
+		return checkpoint.Signal{}, false, ctx.Err()
 	}
-	return persistence.Signal{}, false, nil
+	return checkpoint.Signal{}, false, nil
 }
 
 // Suspend: tests of the fake never wait long enough to suspend.
 func (j *fakeJournal) Suspend(time.Time, string) { panic("fakeJournal: unexpected Suspend") }
 
 // completed returns the checkpoints that are results, not pending waits.
-func (j *fakeJournal) completed() []persistence.Step {
-	var out []persistence.Step
+func (j *fakeJournal) completed() []checkpoint.Step {
+	var out []checkpoint.Step
 	for _, s := range j.steps {
 		if !s.Pending() {
 			out = append(out, s)
@@ -93,6 +93,6 @@ func execute(t *testing.T, reg *workflows.Registry, name string, params string, 
 	})
 }
 
-func persistenceStep(id, kind, name, output string) persistence.Step {
-	return persistence.Step{ID: id, Kind: kind, Name: name, Output: json.RawMessage(output)}
+func persistenceStep(id, kind, name, output string) checkpoint.Step {
+	return checkpoint.Step{ID: id, Kind: kind, Name: name, Output: json.RawMessage(output)}
 }

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 	"github.com/weft-run/weft/workflows"
 )
 
@@ -181,7 +181,7 @@ func TestLLMDefaultRetryPolicyIsForProviders(t *testing.T) {
 func TestRecordedLLMStepIsNotCalledAgain(t *testing.T) {
 	p := &stubProvider{}
 	rec, _ := json.Marshal(workflows.LLMResponse{Text: "recorded answer"})
-	j := newJournal(persistence.Step{ID: "1", Kind: "llm", Name: "ask", Output: rec})
+	j := newJournal(checkpoint.Step{ID: "1", Kind: "llm", Name: "ask", Output: rec})
 	out, err := execute(t, llmWorkflow(p), "ask", `{}`, j)
 	if err != nil || string(out) != `"recorded answer"` {
 		t.Fatalf("out %s, err %v", out, err)

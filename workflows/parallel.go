@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/checkpoint"
 )
 
 // Future is the result of a branch started with Go.
@@ -110,6 +110,6 @@ func First(ctx Context, futures ...doner) (int, error) {
 		return 0, ctx.Err()
 	}
 	now := time.Now().UTC()
-	rec := persistence.Step{ID: id, Kind: "select", Name: "first", Output: []byte(fmt.Sprint(idx)), StartedAt: now, CompletedAt: now}
+	rec := checkpoint.Step{ID: id, Kind: "select", Name: "first", Output: []byte(fmt.Sprint(idx)), StartedAt: now, CompletedAt: now}
 	return idx, c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec})
 }

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/checkpoint"
 )
 
 // Patched reports whether this execution takes the code path introduced by
@@ -37,7 +37,7 @@ func Patched(ctx Context, changeID string) bool {
 	took := !replaying
 	now := time.Now().UTC()
 	out, _ := json.Marshal(took)
-	rec := persistence.Step{ID: id, Kind: "patch", Name: changeID, Output: out, StartedAt: now, CompletedAt: now}
+	rec := checkpoint.Step{ID: id, Kind: "patch", Name: changeID, Output: out, StartedAt: now, CompletedAt: now}
 	if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec}); err != nil {
 		// Not recorded (cancelled, shutting down): the answer is still
 		// right for this run, and the next run recomputes it the same way.

@@ -7,8 +7,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 )
 
 const defaultSuspendAfter = time.Second
@@ -46,7 +46,7 @@ func Sleep(ctx Context, d time.Duration) error {
 		// timer_started commits with the pending checkpoint, and
 		// timer_fired below with the completed one: a resumed run finds
 		// the checkpoint and emits neither again.
-		pending := persistence.Step{ID: id, Kind: "sleep", Name: "sleep", State: persistence.StatePending, StartedAt: started, WakeAt: wake}
+		pending := checkpoint.Step{ID: id, Kind: "sleep", Name: "sleep", State: checkpoint.StatePending, StartedAt: started, WakeAt: wake}
 		cp := Checkpoint{Step: pending, Events: timerEvent(events.TimerStarted, id, wake, "")}
 		if err := c.run.journal.Checkpoint(ctx, cp); err != nil {
 			return err
@@ -55,7 +55,7 @@ func Sleep(ctx Context, d time.Duration) error {
 	if err := c.waitUntil(ctx, wake, ""); err != nil {
 		return err
 	}
-	done := persistence.Step{ID: id, Kind: "sleep", Name: "sleep", StartedAt: started, WakeAt: wake, CompletedAt: time.Now().UTC()}
+	done := checkpoint.Step{ID: id, Kind: "sleep", Name: "sleep", StartedAt: started, WakeAt: wake, CompletedAt: time.Now().UTC()}
 	return c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: timerEvent(events.TimerFired, id, wake, "")})
 }
 
@@ -102,7 +102,7 @@ func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, erro
 	if recorded {
 		started, deadline = rec.StartedAt, rec.WakeAt
 	} else {
-		pending := persistence.Step{ID: id, Kind: "signal", Name: name, State: persistence.StatePending, StartedAt: started, WakeAt: deadline, Signal: name}
+		pending := checkpoint.Step{ID: id, Kind: "signal", Name: name, State: checkpoint.StatePending, StartedAt: started, WakeAt: deadline, Signal: name}
 		waiting := newSignalEvent(true, id, name, nil, deadline)
 		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: pending, Events: waiting}); err != nil {
 			return zero, err
@@ -129,9 +129,9 @@ func WaitSignal[T any](ctx Context, name string, timeout time.Duration) (T, erro
 	}
 }
 
-func receiveSignal[T any](ctx context.Context, c *wctx, id, name string, started time.Time, sig persistence.Signal) (T, error) {
+func receiveSignal[T any](ctx context.Context, c *wctx, id, name string, started time.Time, sig checkpoint.Signal) (T, error) {
 	var out T
-	done := persistence.Step{ID: id, Kind: "signal", Name: name, Output: sig.Payload, StartedAt: started, CompletedAt: time.Now().UTC()}
+	done := checkpoint.Step{ID: id, Kind: "signal", Name: name, Output: sig.Payload, StartedAt: started, CompletedAt: time.Now().UTC()}
 	err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: newSignalEvent(false, id, name, sig.Payload, time.Time{}), ConsumeSignal: sig.Seq})
 	if err != nil {
 		return out, err
@@ -145,7 +145,7 @@ func (c *wctx) signalTimedOut(ctx context.Context, id, name string, started, dea
 	info := &StepError{StepID: id, Name: name}
 	info.Info.Code = ErrSignalTimeout
 	info.Info.Message = fmt.Sprintf("no signal %q within %s", name, deadline.Sub(started))
-	done := persistence.Step{ID: id, Kind: "signal", Name: name, Error: &info.Info, StartedAt: started, CompletedAt: time.Now().UTC()}
+	done := checkpoint.Step{ID: id, Kind: "signal", Name: name, Error: &info.Info, StartedAt: started, CompletedAt: time.Now().UTC()}
 	if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: done, Events: timerEvent(events.TimerFired, id, deadline, name)}); err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/weft-run/weft/checkpoint"
 	"github.com/weft-run/weft/events"
-	"github.com/weft-run/weft/persistence"
 )
 
 var errTimeout = errors.New("step timed out")
@@ -91,7 +91,7 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 		if err == nil {
 			raw, encErr := json.Marshal(out)
 			if encErr == nil {
-				rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Output: raw, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
+				rec := checkpoint.Step{ID: id, Kind: s.kind, Name: s.name, Output: raw, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
 				if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec, Events: []events.Event{s.ended(a, raw)}}); err != nil {
 					return zero, err
 				}
@@ -112,7 +112,7 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 			wait := s.opts.retry.backoff(n)
 			// The wait is recorded, so a restart resumes it instead of
 			// starting the step over.
-			pending := persistence.Step{ID: id, Kind: s.kind, Name: s.name, State: persistence.StatePending,
+			pending := checkpoint.Step{ID: id, Kind: s.kind, Name: s.name, State: checkpoint.StatePending,
 				Attempts: n, StartedAt: begin, WakeAt: time.Now().UTC().Add(wait)}
 			cp := Checkpoint{Step: pending, Events: []events.Event{s.failed(a, info, true, wait)}}
 			if err := c.run.journal.Checkpoint(ctx, cp); err != nil {
@@ -123,7 +123,7 @@ func runStep[T any](ctx Context, s stepSpec[T]) (T, error) {
 			}
 			continue // a step deadline hit during the wait is seen by the next attempt
 		}
-		rec := persistence.Step{ID: id, Kind: s.kind, Name: s.name, Error: info, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
+		rec := checkpoint.Step{ID: id, Kind: s.kind, Name: s.name, Error: info, Attempts: n, StartedAt: begin, CompletedAt: time.Now().UTC()}
 		if err := c.run.journal.Checkpoint(ctx, Checkpoint{Step: rec, Events: []events.Event{s.failed(a, info, false, 0)}}); err != nil {
 			return zero, err
 		}
@@ -149,7 +149,7 @@ func runAttempt[T any](ctx context.Context, s stepSpec[T], a attempt) (T, error)
 
 // replayStep returns a recorded step's result, checking that the code still
 // asks for the same step at this position.
-func replayStep[T any](id string, rec persistence.Step, kind, name string) (T, error) {
+func replayStep[T any](id string, rec checkpoint.Step, kind, name string) (T, error) {
 	var out T
 	if rec.Kind != kind || rec.Name != name {
 		return out, NonRetryable(&NondeterminismError{
