@@ -37,25 +37,7 @@ func TestList(t *testing.T) {
 		all = append(all, e)
 	}
 	// expect: newest first, then id ascending.
-	expect := func(keep func(persistence.Execution) bool) []string {
-		var out []persistence.Execution
-		for _, e := range all {
-			if keep(e) {
-				out = append(out, e)
-			}
-		}
-		slices.SortFunc(out, func(a, b persistence.Execution) int {
-			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-		ids := []string{}
-		for _, e := range out {
-			ids = append(ids, e.ID)
-		}
-		return ids
-	}
+	expect := func(keep func(persistence.Execution) bool) []string { return listOrder(all, keep) }
 
 	cases := []struct {
 		name  string
@@ -169,25 +151,7 @@ func TestListTimeRangeAndIdempotencyKey(t *testing.T) {
 		create(t, s, other)
 	}
 	at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }
-	expect := func(keep func(persistence.Execution) bool) []string {
-		var out []persistence.Execution
-		for _, e := range all {
-			if keep(e) {
-				out = append(out, e)
-			}
-		}
-		slices.SortFunc(out, func(a, b persistence.Execution) int {
-			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-				return c
-			}
-			return strings.Compare(a.ID, b.ID)
-		})
-		ids := []string{}
-		for _, e := range out {
-			ids = append(ids, e.ID)
-		}
-		return ids
-	}
+	expect := func(keep func(persistence.Execution) bool) []string { return listOrder(all, keep) }
 	inRange := func(e persistence.Execution, from, to time.Time) bool {
 		return (from.IsZero() || !e.CreatedAt.Before(from)) && (to.IsZero() || e.CreatedAt.Before(to))
 	}
@@ -343,4 +307,26 @@ func FuzzListFilters(f *testing.F) {
 			t.Fatalf("List(%+v) pages give %v, want %v", flt, got, want)
 		}
 	})
+}
+
+// listOrder is what List must return of all for a filter keep: the ids
+// of the executions it keeps, newest first, then by id.
+func listOrder(all []persistence.Execution, keep func(persistence.Execution) bool) []string {
+	var out []persistence.Execution
+	for _, e := range all {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b persistence.Execution) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	ids := []string{}
+	for _, e := range out {
+		ids = append(ids, e.ID)
+	}
+	return ids
 }
