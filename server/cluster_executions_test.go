@@ -3,8 +3,6 @@ package server_test
 import (
 	"testing"
 	"time"
-
-	"github.com/weft-run/weft/internal/natstest"
 )
 
 // TestClusterExecutionsAcrossNodes: a start on A runs on A; B subscribes
@@ -13,11 +11,7 @@ import (
 // nodes; A's graceful shutdown hands its executions to B and C, which
 // finish them without running a completed step again.
 func TestClusterExecutionsAcrossNodes(t *testing.T) {
-	ns := natstest.Cluster(t, 3)
-	a := bootNode(t, "node-a", ns[0].URL(), nil)
-	b := bootNode(t, "node-b", ns[1].URL(), nil)
-	c := bootNode(t, "node-c", ns[2].URL(), nil)
-	waitMembers(t, 3, a, b, c)
+	_, a, b, c := threeNodes(t, nil)
 	ca, cb, cc := dial(t, a, adminToken), dial(t, b, adminToken), dial(t, c, adminToken)
 
 	// Start on A, subscribe on B after seq 4: the rest, in order, live.

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-run/weft/internal/natstest"
 	"github.com/weft-run/weft/server"
 )
 
@@ -16,11 +15,7 @@ import (
 // resumes on the nodes holding their partitions and completes, and
 // importing it again skips every record.
 func TestClusterRerunExportImport(t *testing.T) {
-	ns := natstest.Cluster(t, 3)
-	a := bootNode(t, "node-a", ns[0].URL(), nil)
-	b := bootNode(t, "node-b", ns[1].URL(), nil)
-	c := bootNode(t, "node-c", ns[2].URL(), nil)
-	waitMembers(t, 3, a, b, c)
+	_, a, b, c := threeNodes(t, nil)
 	ca, cb, cc := dial(t, a, adminToken), dial(t, b, adminToken), dial(t, c, adminToken)
 
 	orig := startCountdown(t, ca, "orig", 4, 1)
@@ -120,14 +115,8 @@ func taskEnds(t *testing.T, cl *client, id string) map[string]int {
 // rounded up), and an execution that ends frees a place on its node.
 func TestClusterUnfinishedQuotaShares(t *testing.T) {
 	const quota = 6
-	ns := natstest.Cluster(t, 3)
-	adjust := func(cfg *server.Config) { cfg.Quotas.ExecutionsPerWorkspace = quota }
-	nodes := []*testServer{
-		bootNode(t, "node-a", ns[0].URL(), adjust),
-		bootNode(t, "node-b", ns[1].URL(), adjust),
-		bootNode(t, "node-c", ns[2].URL(), adjust),
-	}
-	waitMembers(t, 3, nodes...)
+	_, a, b, c := threeNodes(t, func(cfg *server.Config) { cfg.Quotas.ExecutionsPerWorkspace = quota })
+	nodes := []*testServer{a, b, c}
 	waitBalanced(t, 64, nodes...)
 
 	total := 0

@@ -21,12 +21,8 @@ import (
 // listed on C; workflow.stats on C counts runs ended on A and B; an
 // execution ended on A is removed by retention and gone on C.
 func TestClusterSharedRest(t *testing.T) {
-	ns := natstest.Cluster(t, 3)
 	retention := func(cfg *server.Config) { cfg.Retention = 2 * time.Second }
-	a := bootNode(t, "node-a", ns[0].URL(), retention)
-	b := bootNode(t, "node-b", ns[1].URL(), retention)
-	c := bootNode(t, "node-c", ns[2].URL(), retention)
-	waitMembers(t, 3, a, b, c)
+	_, a, b, c := threeNodes(t, retention)
 	ca, cb, cc := dial(t, a, adminToken), dial(t, b, adminToken), dial(t, c, adminToken)
 
 	// Stats and audit: runs ended on A and B, read on C.
@@ -149,12 +145,8 @@ func TestClusterConcurrencyLimit(t *testing.T) {
 // deleted on B; a too large upload leaves nothing; another workspace sees
 // none of it.
 func TestClusterArtifacts(t *testing.T) {
-	ns := natstest.Cluster(t, 3)
 	small := func(cfg *server.Config) { cfg.MaxArtifactBytes = 1 << 20 }
-	a := bootNode(t, "node-a", ns[0].URL(), small)
-	b := bootNode(t, "node-b", ns[1].URL(), small)
-	c := bootNode(t, "node-c", ns[2].URL(), small)
-	waitMembers(t, 3, a, b, c)
+	_, a, b, c := threeNodes(t, small)
 
 	body := []byte("the cat and the hat\nThe end\n")
 	in := uploadArtifact(t, a, adminToken, "text.txt", "text/plain", body)

@@ -32,6 +32,20 @@ func bootNode(t *testing.T, id, natsURL string, adjust func(*server.Config)) *te
 	})
 }
 
+// threeNodes boots nodes node-a, node-b and node-c, each on its own server
+// of a 3-server NATS cluster (the cluster is returned too, for tests that
+// stop its servers), with adjust applied to each node's config, and waits
+// until each sees the other two.
+func threeNodes(t *testing.T, adjust func(*server.Config)) (ns []*natstest.Node, a, b, c *testServer) {
+	t.Helper()
+	ns = natstest.Cluster(t, 3)
+	a = bootNode(t, "node-a", ns[0].URL(), adjust)
+	b = bootNode(t, "node-b", ns[1].URL(), adjust)
+	c = bootNode(t, "node-c", ns[2].URL(), adjust)
+	waitMembers(t, 3, a, b, c)
+	return ns, a, b, c
+}
+
 // waitMembers waits until every node sees n live nodes (its
 // weft_cluster_members gauge): until then a node would not wait for the
 // answers of the nodes it does not see.
@@ -144,11 +158,7 @@ func from(id string) func(pushData) bool {
 // Three weft nodes, each on its own server of a 3-server NATS cluster:
 // rooms, broadcasts, presence, lists and connection.send/close span them.
 func TestClusterRoomsAndConnectionsSpanNodes(t *testing.T) {
-	ns := natstest.Cluster(t, 3)
-	a := bootNode(t, "node-a", ns[0].URL(), nil)
-	b := bootNode(t, "node-b", ns[1].URL(), nil)
-	c := bootNode(t, "node-c", ns[2].URL(), nil)
-	waitMembers(t, 3, a, b, c)
+	ns, a, b, c := threeNodes(t, nil)
 
 	a1, b1, c1 := connect(t, a, adminToken), connect(t, b, adminToken), connect(t, c, adminToken)
 	other := connect(t, b, otherToken) // workspace globex: never counted in acme's rooms
