@@ -9,14 +9,11 @@ package main_test
 
 import (
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/weft-run/weft/internal/logbuf"
 	"github.com/weft-run/weft/internal/natstest"
 )
 
@@ -29,26 +26,8 @@ func startClusterWeft(t *testing.T, label, natsURLs, keys string) *weftProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &weftProc{label: label, addr: addr, out: &logbuf.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data-dir", filepath.Join(t.TempDir(), label), "--keys", keys,
-		"--log-format", "json", "--log-level", "warn", "--nats-url", natsURLs, "--node-id", label, "--nats-replicas", "3")
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", label, err)
-	}
-	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		out := p.out.String()
-		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
-			t.Errorf("%s reported a data race or panic:\n%s", p.label, out)
-		} else if t.Failed() {
-			t.Logf("output of %s (%s), exit %v:\n%s", p.label, p.addr, p.waitErr, out)
-		}
-	})
+	p := launchServe(t, bin, label, addr, "--data-dir", filepath.Join(t.TempDir(), label), "--keys", keys,
+		"--nats-url", natsURLs, "--node-id", label, "--nats-replicas", "3")
 	if err := waitReady(p, 30*time.Second); err != nil {
 		t.Fatalf("%s not ready: %v\n%s", label, err, p.out.String())
 	}

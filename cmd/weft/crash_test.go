@@ -171,26 +171,7 @@ func startWeft(t *testing.T, label, dataDir, keys string) *weftProc {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := &weftProc{label: label, addr: addr, out: &logbuf.Buffer{}, done: make(chan struct{})}
-		p.cmd = exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--keys", keys,
-			"--log-format", "json", "--log-level", "warn")
-		p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-		if err := p.cmd.Start(); err != nil {
-			t.Fatalf("start %s: %v", label, err)
-		}
-		go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
-		t.Cleanup(func() {
-			if !p.exited() {
-				_ = p.cmd.Process.Kill()
-				<-p.done
-			}
-			out := p.out.String()
-			if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
-				t.Errorf("%s (%s) reported a data race or panic:\n%s", p.label, p.addr, out)
-			} else if t.Failed() {
-				t.Logf("output of %s (%s), exit %v:\n%s", p.label, p.addr, p.waitErr, out)
-			}
-		})
+		p := launchServe(t, bin, label, addr, "--data-dir", dataDir, "--keys", keys)
 		err = waitReady(p, 15*time.Second)
 		if err == nil {
 			return p
@@ -203,6 +184,34 @@ func startWeft(t *testing.T, label, dataDir, keys string) *weftProc {
 	}
 	t.Fatalf("%s: could not get a port: %v", label, lastErr)
 	return nil
+}
+
+// launchServe starts `weft serve --addr addr` with args (JSON logs at
+// warn level) without waiting for it. At test end the process is killed
+// if still running; its output is checked for data races and panics, and
+// logged if the test failed.
+func launchServe(t *testing.T, bin, label, addr string, args ...string) *weftProc {
+	t.Helper()
+	p := &weftProc{label: label, addr: addr, out: &logbuf.Buffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr, "--log-format", "json", "--log-level", "warn"}, args...)...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", label, err)
+	}
+	go func() { p.waitErr = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		out := p.out.String()
+		if strings.Contains(out, "DATA RACE") || strings.Contains(out, "panic:") {
+			t.Errorf("%s (%s) reported a data race or panic:\n%s", p.label, p.addr, out)
+		} else if t.Failed() {
+			t.Logf("output of %s (%s), exit %v:\n%s", p.label, p.addr, p.waitErr, out)
+		}
+	})
+	return p
 }
 
 func waitReady(p *weftProc, limit time.Duration) error {
