@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,18 +155,8 @@ func (n *Node) Members() []Member {
 		out = append(out, m)
 	}
 	n.mu.Unlock()
-	slices.SortFunc(out, func(a, b Member) int { return cmpString(a.ID, b.ID) })
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Done is closed when the node has stopped (Shutdown, the end of Join's

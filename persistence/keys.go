@@ -64,8 +64,13 @@ func appendTimeDesc(b []byte, t time.Time) []byte {
 // position is where an execution sorts in the listing indexes: newest first,
 // then by id. It is the suffix shared by by_workspace and by_status keys, so
 // a cursor is valid for either.
-func position(e *Execution) []byte {
-	return append(appendTimeDesc(make([]byte, 0, timeLen+len(e.ID)), e.CreatedAt), e.ID...)
+func position(e *Execution) []byte { return ListPosition(e.CreatedAt, e.ID) }
+
+// ListPosition is where an execution created at created sorts in a
+// listing, as bytes whose order is newest first, then by id. A list cursor
+// is a position in base64 (ListFilter.Page), the same for every store.
+func ListPosition(created time.Time, id string) []byte {
+	return append(appendTimeDesc(make([]byte, 0, timeLen+len(id)), created), id...)
 }
 
 func workspacePrefix(ws string) []byte { return appendLP(nil, ws) }

@@ -17,6 +17,29 @@ const (
 	maxListLimit     = 1000
 )
 
+// Page is the page f asks for: at most limit items (Limit, or 100 when
+// unset, at most 1,000), after the position the cursor names (nil: from
+// the newest). Every store reads filters through it, so a cursor means the
+// same on each. A filter without a workspace, or a cursor that is not a
+// position, is ErrInvalid.
+func (f ListFilter) Page() (limit int, after []byte, err error) {
+	if f.Workspace == "" {
+		return 0, nil, fmt.Errorf("%w: list needs a workspace", ErrInvalid)
+	}
+	limit = f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+	if f.Cursor != "" {
+		after, err = base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err != nil || len(after) <= timeLen {
+			return 0, nil, fmt.Errorf("%w: malformed cursor", ErrInvalid)
+		}
+	}
+	return limit, after, nil
+}
+
 // List returns one page of f.Workspace's executions, newest first (CreatedAt
 // descending, then id ascending), optionally only those with f.Status,
 // f.Workflow, f.IdempotencyKey and/or created in [f.CreatedAfter,
@@ -36,20 +59,9 @@ const (
 // after the first page do not appear on later ones, and with a status filter
 // an execution whose status changes between pages may be skipped or repeated.
 func (s *Store) List(ctx context.Context, f ListFilter) (items []Execution, nextCursor string, err error) {
-	if f.Workspace == "" {
-		return nil, "", fmt.Errorf("%w: list needs a workspace", ErrInvalid)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	var after []byte
-	if f.Cursor != "" {
-		after, err = base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err != nil || len(after) <= timeLen {
-			return nil, "", fmt.Errorf("%w: malformed cursor", ErrInvalid)
-		}
+	limit, after, err := f.Page()
+	if err != nil {
+		return nil, "", err
 	}
 	q := listQuery{f: f, limit: limit, after: after}
 	err = s.view(ctx, func(tx *bolt.Tx) error {

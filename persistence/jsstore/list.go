@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,14 +31,9 @@ import (
 // record, so List checks each item of its page against the record, and
 // Unfinished drops the entries of records that ended or are gone.
 
-const (
-	defaultListLimit = 100
-	maxListLimit     = 1000
-	// loadParallel bounds the record reads one List or Unfinished has in
-	// flight.
-	loadParallel = 16
-	timeLen      = 12
-)
+// loadParallel bounds the record reads one List or Unfinished has in
+// flight.
+const loadParallel = 16
 
 type listEntry struct {
 	ID       string      `json:"id"`
@@ -97,20 +92,9 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 	if err := s.open(); err != nil {
 		return nil, "", err
 	}
-	if f.Workspace == "" {
-		return nil, "", fmt.Errorf("%w: list needs a workspace", persistence.ErrInvalid)
-	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = defaultListLimit
-	}
-	limit = min(limit, maxListLimit)
-	var after []byte
-	if f.Cursor != "" {
-		after, err = base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err != nil || len(after) <= timeLen {
-			return nil, "", fmt.Errorf("%w: malformed cursor", persistence.ErrInvalid)
-		}
+	limit, after, err := f.Page()
+	if err != nil {
+		return nil, "", err
 	}
 	entries, err := scan[listEntry](ctx, s, s.list, listFilter(f.Workspace))
 	if err != nil {
@@ -125,7 +109,7 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 		if !listMatch(f, e) {
 			continue
 		}
-		pos := position(e.Created, e.ID)
+		pos := persistence.ListPosition(e.Created, e.ID)
 		if after != nil && bytes.Compare(pos, after) <= 0 {
 			continue
 		}
@@ -166,18 +150,6 @@ func listMatch(f persistence.ListFilter, e listEntry) bool {
 	return true
 }
 
-// position is where an execution sorts in a listing, as bytes: its
-// creation time so that byte order is newest first, then its id. A cursor
-// is a position.
-func position(created time.Time, id string) []byte {
-	b := binary.BigEndian.AppendUint64(make([]byte, 0, timeLen+len(id)), uint64(created.Unix())^(1<<63))
-	b = binary.BigEndian.AppendUint32(b, uint32(created.Nanosecond()))
-	for i := range b {
-		b[i] = ^b[i]
-	}
-	return append(b, id...)
-}
-
 // Unfinished returns every execution whose status is not terminal, oldest
 // first (CreatedAt, then id). Entries whose record ended or is gone (their
 // writer died before removing them) are dropped from the bucket.
@@ -193,7 +165,7 @@ func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error)
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
 		}
-		return cmpString(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	ids := make([]string, len(entries))
 	for i, e := range entries {
@@ -212,16 +184,6 @@ func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error)
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // WaitingIndex returns, for every execution whose status is waiting, when
