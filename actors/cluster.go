@@ -204,16 +204,38 @@ func (s *System) AcquirePartition(p int) {
 	s.own.resumes.Add(1)
 	go func() {
 		defer s.own.resumes.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), resumeTimeout)
-		defer cancel()
-		n, err := s.recoverWhere(ctx, func(id string) bool { return s.own.partitionOf(id) == p && s.own.holds(p) })
-		if err != nil {
-			s.log.Error().Err(err).Int("partition", p).Msg("resume the partition's executions; they resume when it is acquired again")
-			return
+		// A failed read (a stream leader being elected after a NATS server
+		// died, as often happens together with the node that held the
+		// partition) is tried again while the partition is still ours:
+		// nobody else will resume its executions.
+		for wait := resumeRetryFirst; s.own.holds(p); wait = min(2*wait, resumeRetryMax) {
+			n, err := s.resumePartition(p)
+			if err == nil {
+				s.log.Debug().Int("partition", p).Int("resumed_executions", n).Msg("partition acquired")
+				return
+			}
+			if errors.Is(err, persistence.ErrClosed) {
+				return
+			}
+			s.log.Warn().Err(err).Int("partition", p).Dur("retry_in", wait).Msg("resume the partition's executions")
+			time.Sleep(wait)
 		}
-		s.log.Debug().Int("partition", p).Int("resumed_executions", n).Msg("partition acquired")
 	}()
 }
+
+// resumePartition resumes the unfinished executions of partition p.
+func (s *System) resumePartition(p int) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), resumeTimeout)
+	defer cancel()
+	return s.recoverWhere(ctx, func(id string) bool { return s.own.partitionOf(id) == p && s.own.holds(p) })
+}
+
+// A partition's resume that failed is tried again after resumeRetryFirst,
+// then twice as long each time, at most resumeRetryMax.
+const (
+	resumeRetryFirst = 500 * time.Millisecond
+	resumeRetryMax   = 5 * time.Second
+)
 
 // resumeTimeout bounds the store reads of one partition's recovery.
 const resumeTimeout = time.Minute
