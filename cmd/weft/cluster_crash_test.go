@@ -27,7 +27,8 @@ func startClusterWeft(t *testing.T, label, natsURLs, keys string) *weftProc {
 		t.Fatal(err)
 	}
 	p := launchServe(t, bin, label, addr, "--data-dir", filepath.Join(t.TempDir(), label), "--keys", keys,
-		"--nats-url", natsURLs, "--node-id", label, "--nats-replicas", "3")
+		"--nats-url", natsURLs, "--node-id", label, "--nats-replicas", "3",
+		"--log-level", "info") // printed only when the test fails: where an execution went
 	if err := waitReady(p, 30*time.Second); err != nil {
 		t.Fatalf("%s not ready: %v\n%s", label, err, p.out.String())
 	}
