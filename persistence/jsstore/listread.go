@@ -16,9 +16,17 @@ import (
 // Listing reads (scan, watchAll, the ended walk of retention) go through
 // an ephemeral R1 consumer, which JetStream may place on a replica that
 // lags the stream's leader: on its own it can miss a write this process
-// just had acknowledged. readAll closes that gap: it asks the leader for
-// the stream's last sequence before reading and reads until the consumer
-// has delivered it.
+// just had acknowledged, or see nothing at all for a moment (a replica
+// catching up after a NATS server died). readAll closes that gap: it asks
+// the leader for the last message the filter matches and reads until the
+// consumer has delivered it (or a later one).
+//
+// That message, not the stream's last: the stream's last message may be
+// gone (a KV purge, as every execution's end purges its unfinished entry),
+// and then nothing tells a lagging replica from one that has delivered
+// everything. An earlier version read "what the consumer has for now" in
+// that case, and a node taking over a partition after a kill -9 found
+// none of its executions unfinished.
 
 // markCheck is how often readAll, waiting for a lagging replica, asks the
 // leader whether the message it waits for is still there.
@@ -26,62 +34,64 @@ const markCheck = 50 * time.Millisecond
 
 // readAll hands fn, in stream order, the messages of st matching filter
 // from deliver on, until fn says it is done or every message the leader
-// had when the read began (up to seq last, from leaderLast) is in.
-//
-// The consumer is filtered, so the message at last may be of another
-// subject: readAll then also asks for that one subject (its messages are
-// not handed to fn), which tells when the consumer's replica has reached
-// last. If the message at last is gone (purged, or deleted by retention),
-// nothing can tell that, and readAll ends once the consumer has nothing
-// more for now.
-func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filter string, deliver jetstream.DeliverPolicy, last uint64, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
-	if last == 0 {
-		return nil // nothing was ever written
-	}
-	mark, present, err := lastSubject(ctx, st, last)
+// had when the read began (up to the last one filter matched) is in.
+func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filter string, deliver jetstream.DeliverPolicy, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
+	last, err := lastMatching(ctx, st, filter)
 	if err != nil {
 		return fmt.Errorf("jsstore: read %s: %w", filter, err)
 	}
-	cfg := jetstream.ConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  deliver,
-		AckPolicy:      jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
+	if last == 0 {
+		return nil // nothing matches
 	}
-	if present && !subjectMatches(filter, mark) {
-		cfg.FilterSubjects = append(cfg.FilterSubjects, mark)
+	cfg := jetstream.ConsumerConfig{
+		FilterSubject: filter,
+		DeliverPolicy: deliver,
+		AckPolicy:     jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
 	}
 	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return st.CreateConsumer(ctx, cfg) })
 	if err != nil {
 		return fmt.Errorf("jsstore: read %s: %w", filter, err)
 	}
 	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
-	r := lagReader{st: st, filter: filter, last: last, present: present, fn: fn, patience: s.opts.WriteTimeout}
-	return r.run(ctx, cons)
+	r := lagReader{leader: st, filter: filter, last: last, fn: fn, patience: s.opts.WriteTimeout}
+	return r.run(ctx, func() ([]jetstream.Msg, error) { return fetchNoWait(cons) })
+}
+
+// leader is what a lagReader asks the stream's leader (a jetstream.Stream).
+type leader interface {
+	GetMsg(ctx context.Context, seq uint64, opts ...jetstream.GetMsgOpt) (*jetstream.RawStreamMsg, error)
+	GetLastMsgForSubject(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error)
 }
 
 // lagReader is one readAll's walk through its consumer.
 type lagReader struct {
-	st      jetstream.Stream
-	filter  string
-	last    uint64 // the leader's last sequence when the read began
-	present bool   // the message at last was there: wait for it
-	reached bool   // the consumer delivered last (or later)
-	checked time.Time
+	leader leader
+	filter string
+	last   uint64 // the leader's last message matching filter: read up to it
+	seen   uint64 // the stream sequence of the last message delivered
 	// patience bounds a wait for the replica without a message (the
 	// walk itself may be long: retention deletes as it goes).
 	patience time.Duration
 	idle     time.Time // since when the consumer has had nothing
+	checked  time.Time
 	fn       func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)
 }
 
-func (r *lagReader) run(ctx context.Context, cons jetstream.Consumer) error {
+// run reads the consumer through fetch, which returns what it has for
+// now (fetchNoWait).
+func (r *lagReader) run(ctx context.Context, fetch func() ([]jetstream.Msg, error)) error {
 	for {
-		msgs, err := fetchNoWait(cons)
+		msgs, err := fetch()
 		if err != nil {
 			return fmt.Errorf("jsstore: read %s: %w", r.filter, err)
 		}
 		for _, msg := range msgs {
-			if done, err := r.add(msg); done || err != nil {
+			meta, err := msg.Metadata()
+			if err != nil {
+				return fmt.Errorf("jsstore: read %s: %w", r.filter, err)
+			}
+			r.seen = max(r.seen, meta.Sequence.Stream)
+			if done, err := r.fn(msg, meta); done || err != nil {
 				return err
 			}
 		}
@@ -89,33 +99,19 @@ func (r *lagReader) run(ctx context.Context, cons jetstream.Consumer) error {
 			r.idle = time.Time{}
 			continue
 		}
-		if r.reached || !r.present {
+		if r.seen >= r.last {
 			return nil
 		}
-		if err := r.wait(ctx); err != nil {
+		if err := r.wait(ctx); err != nil || r.last == 0 {
 			return err
 		}
 	}
 }
 
-// add hands msg to fn if it is one of the filter's, and reports whether
-// the read is done.
-func (r *lagReader) add(msg jetstream.Msg) (bool, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return true, fmt.Errorf("jsstore: read %s: %w", r.filter, err)
-	}
-	if meta.Sequence.Stream >= r.last {
-		r.reached = true
-	}
-	if !subjectMatches(r.filter, msg.Subject()) {
-		return false, nil // the mark, there only to tell where the replica is
-	}
-	return r.fn(msg, meta)
-}
-
 // wait pauses while the consumer's replica catches up, and now and then
-// asks the leader whether the message at last is still there to wait for.
+// asks the leader again for the last message matching the filter: the
+// one waited for may have been removed since (a purge), and a replica
+// would wait for it in vain.
 func (r *lagReader) wait(ctx context.Context) error {
 	if r.idle.IsZero() {
 		r.idle = time.Now()
@@ -132,38 +128,39 @@ func (r *lagReader) wait(ctx context.Context) error {
 		return nil
 	}
 	r.checked = time.Now()
-	_, present, err := lastSubject(ctx, r.st, r.last)
-	r.present = present
-	return err
+	if present, err := messageAt(ctx, r.leader, r.last); err != nil || present {
+		return err
+	}
+	last, err := lastMatching(ctx, r.leader, r.filter)
+	if err != nil {
+		return fmt.Errorf("jsstore: read %s: %w", r.filter, err)
+	}
+	r.last = last
+	return nil
 }
 
-// lastSubject asks the leader (direct gets are off) for the subject of
-// the message at seq; present is false when it is gone.
-func lastSubject(ctx context.Context, st jetstream.Stream, seq uint64) (subject string, present bool, err error) {
-	msg, err := retry1(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return st.GetMsg(ctx, seq) })
+// lastMatching asks the leader (direct gets are off) for the stream
+// sequence of the last message matching filter; 0 when none does.
+func lastMatching(ctx context.Context, st leader, filter string) (uint64, error) {
+	msg, err := retry1(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) {
+		return st.GetLastMsgForSubject(ctx, filter)
+	})
 	if notFound(err) {
-		return "", false, nil
+		return 0, nil
 	}
 	if err != nil {
-		return "", false, err
+		return 0, err
 	}
-	return msg.Subject, true, nil
+	return msg.Sequence, nil
 }
 
-// subjectMatches reports whether subject (no wildcards) matches filter.
-func subjectMatches(filter, subject string) bool {
-	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
-	for i, f := range ft {
-		switch {
-		case f == ">":
-			return len(st) > i
-		case i >= len(st):
-			return false
-		case f != "*" && f != st[i]:
-			return false
-		}
+// messageAt asks the leader whether the message at seq is there.
+func messageAt(ctx context.Context, st leader, seq uint64) (present bool, err error) {
+	_, err = retry1(ctx, func(ctx context.Context) (*jetstream.RawStreamMsg, error) { return st.GetMsg(ctx, seq) })
+	if notFound(err) {
+		return false, nil
 	}
-	return len(ft) == len(st)
+	return err == nil, err
 }
 
 // kvOp headers: a KV delete or purge is a message too, with this header.
@@ -183,7 +180,7 @@ func (s *Store) watchAll(ctx context.Context, kv jetstream.KeyValue, filter stri
 		rev   uint64
 	}
 	current := map[string]entry{}
-	err = s.readAll(ctx, st, prefix+filter, jetstream.DeliverLastPerSubjectPolicy, st.CachedInfo().State.LastSeq,
+	err = s.readAll(ctx, st, prefix+filter, jetstream.DeliverLastPerSubjectPolicy,
 		func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 			key := strings.TrimPrefix(msg.Subject(), prefix)
 			if op := msg.Headers().Get(kvOpHeader); op != "" {

@@ -140,12 +140,8 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time, retention pers
 // up to limit, oldest first, with their executions. It returns how many
 // executions it removed and how many entries it dealt with.
 func (s *Store) expireWorkflow(ctx context.Context, workflow string, cutoff time.Time, limit int) (deleted, looked int, err error) {
-	info, err := s.rest.ended.Info(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("jsstore: retention of %s: %w", workflow, err)
-	}
 	filter := s.rest.endedPrefix + token(workflow) + ".>"
-	err = s.readAll(ctx, s.rest.ended, filter, jetstream.DeliverAllPolicy, info.State.LastSeq, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+	err = s.readAll(ctx, s.rest.ended, filter, jetstream.DeliverAllPolicy, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream
 		e, err := decodeEnded(seq, msg.Data())
 		if err == nil && !e.Ended.Before(cutoff) {
