@@ -47,13 +47,26 @@ func (l *loop) ownedLease(p int) (lease, bool) {
 // It returns false on a lost race or an error (then stop trying this
 // round: the connection is likely down).
 func (l *loop) acquire(ctx context.Context, p int) (won bool, err error) {
+	return l.claim(ctx, p, func(ctx context.Context) (uint64, error) {
+		rev, err := l.n.leases.Create(ctx, leaseKey(p), l.holderValue())
+		if err != nil && !isCASConflict(err) {
+			err = fmt.Errorf("acquire partition %d: %w", p, err)
+		}
+		return rev, err
+	})
+}
+
+// claim writes partition p's lease for this node with write (a create,
+// or a compare-and-set over a stale lease) and, if it won, makes p this
+// node's and tells the handler.
+func (l *loop) claim(ctx context.Context, p int, write func(context.Context) (uint64, error)) (won bool, err error) {
 	sent := time.Now()
-	rev, err := l.n.leases.Create(ctx, leaseKey(p), l.holderValue())
+	rev, err := write(ctx)
 	if isCASConflict(err) {
 		return false, nil // someone else has it; the watcher will say who
 	}
 	if err != nil {
-		return false, fmt.Errorf("acquire partition %d: %w", p, err)
+		return false, err
 	}
 	n := l.n
 	n.mu.Lock()

@@ -24,6 +24,7 @@ type loop struct {
 	hbRev uint64 // revision of our heartbeat
 
 	view         map[int]viewEntry    // every partition's holder, as the watcher says
+	changed      map[int]revSeen      // stale.go: when each held lease last changed, as seen here
 	beats        map[string]time.Time // when each member's heartbeat last changed, by key
 	leaseW       jetstream.KeyWatcher
 	nodeW        jetstream.KeyWatcher
@@ -42,10 +43,13 @@ type viewEntry struct {
 	holder    holder // when held; zero if the value was unreadable
 	rev       uint64
 	freeSince time.Time // when !held
+	// prev held the partition before it was freed, when the view knew
+	// (zero otherwise): a dead holder's partition needs no grace.
+	prev holder
 }
 
 func newLoop(n *Node, hbRev uint64) *loop {
-	return &loop{n: n, hbRev: hbRev, view: map[int]viewEntry{}, beats: map[string]time.Time{}, nextRenew: time.Now()}
+	return &loop{n: n, hbRev: hbRev, view: map[int]viewEntry{}, changed: map[int]revSeen{}, beats: map[string]time.Time{}, nextRenew: time.Now()}
 }
 
 func (n *Node) run(ctx context.Context, l *loop) {
@@ -152,11 +156,15 @@ func (l *loop) earliestDeadline() (time.Time, bool) {
 	return first, !first.IsZero()
 }
 
-// wait is how long the loop may sleep: until the next renewal or the
-// earliest lease deadline, whichever comes first.
+// wait is how long the loop may sleep: until the next renewal, the
+// earliest lease deadline or the moment another node's lease goes stale,
+// whichever comes first.
 func (l *loop) wait(now time.Time) time.Duration {
 	next := l.nextRenew
 	if d, ok := l.earliestDeadline(); ok && d.Before(next) {
+		next = d
+	}
+	if d, ok := l.nextStale(); ok && d.Before(next) {
 		next = d
 	}
 	return max(next.Sub(now), 0)
@@ -252,9 +260,11 @@ func (l *loop) onLeaseUpdate(e jetstream.KeyValueEntry, ok bool) {
 		return // not a lease key, or older than what we know
 	}
 	if e.Operation() != jetstream.KeyValuePut {
-		l.view[p] = viewEntry{rev: e.Revision(), freeSince: time.Now()}
+		l.view[p] = viewEntry{rev: e.Revision(), freeSince: time.Now(), prev: l.view[p].holder}
+		delete(l.changed, p)
 		return
 	}
+	l.sawRevision(p, e.Revision())
 	h, err := decodeHolder(e.Value())
 	if err != nil {
 		l.n.log.Warn().Err(err).Str("key", e.Key()).Msg("unreadable lease: the partition waits for it to expire")

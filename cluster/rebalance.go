@@ -15,6 +15,9 @@ import (
 //   - a partition free for a whole renew interval is taken whatever the
 //     share: an orphan (while the members list still counts a dead node)
 //     is worse than an imbalance, which the next rebalance corrects;
+//     one whose last holder no longer beats (its lease expired) is taken
+//     at once, and so is one whose lease stayed unchanged past the TTL
+//     (stale.go);
 //   - a lease that names this run but that it does not hold (a late
 //     write, or one it gave up locally before the server expired it) is
 //     deleted, so that it does not block the partition until it expires.
@@ -37,9 +40,21 @@ func (l *loop) rebalance(ctx context.Context, now time.Time) {
 		l.releaseExcess(ctx, owned-share)
 		return
 	}
+	for _, p := range l.stalePartitions(now) {
+		won, err := l.takeOver(ctx, p)
+		if err != nil {
+			l.interrupted(ctx, err)
+			return
+		}
+		if !won {
+			return
+		}
+		owned++
+	}
 	grace := l.n.cfg.RenewInterval
 	for _, p := range l.freePartitions() {
-		orphan := now.Sub(l.view[p].freeSince) >= grace
+		e := l.view[p]
+		orphan := now.Sub(e.freeSince) >= grace || l.deadHolder(e.prev, now)
 		if owned >= share && !orphan {
 			continue
 		}
@@ -90,6 +105,26 @@ func (l *loop) someoneBelow(floor int, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// deadHolder reports whether h, the last holder of a partition now free,
+// is a node that no longer beats: its lease expired rather than being
+// handed over, and its executions wait for whoever takes it first. (A
+// node below its share gets a grace period to take a partition handed
+// over, so that the others need not release again.)
+func (l *loop) deadHolder(h holder, now time.Time) bool {
+	if h.Instance == "" || h.Instance == l.n.self.Instance {
+		return false
+	}
+	n := l.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for key, m := range n.members {
+		if m.Instance == h.Instance {
+			return now.Sub(l.beats[key]) > 2*n.cfg.RenewInterval
+		}
+	}
+	return true
 }
 
 // releaseExcess releases the highest-numbered partitions it holds.
