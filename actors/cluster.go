@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/persistence"
@@ -208,10 +209,16 @@ func (s *System) AcquirePartition(p int) {
 		// died, as often happens together with the node that held the
 		// partition) is tried again while the partition is still ours:
 		// nobody else will resume its executions.
+		began := time.Now()
 		for wait := resumeRetryFirst; s.own.holds(p); wait = min(2*wait, resumeRetryMax) {
 			n, err := s.resumePartition(p)
 			if err == nil {
-				s.log.Debug().Int("partition", p).Int("resumed_executions", n).Msg("partition acquired")
+				lvl := zerolog.DebugLevel
+				if n > 0 {
+					lvl = zerolog.InfoLevel // a take-over: operators want to see it
+				}
+				s.log.WithLevel(lvl).Int("partition", p).Int("resumed_executions", n).
+					Dur("took", time.Since(began)).Msg("partition acquired")
 				return
 			}
 			if errors.Is(err, persistence.ErrClosed) {

@@ -28,7 +28,7 @@ func startClusterWeft(t *testing.T, label, natsURLs, keys string) *weftProc {
 	}
 	p := launchServe(t, bin, label, addr, "--data-dir", filepath.Join(t.TempDir(), label), "--keys", keys,
 		"--nats-url", natsURLs, "--node-id", label, "--nats-replicas", "3",
-		"--log-level", "info") // printed only when the test fails: where an execution went
+		"--log-level", "debug") // printed only when the test fails: where an execution went
 	if err := waitReady(p, 30*time.Second); err != nil {
 		t.Fatalf("%s not ready: %v\n%s", label, err, p.out.String())
 	}
@@ -91,9 +91,11 @@ func TestClusterKill9NodeUnderLoad(t *testing.T) {
 	killAt := time.Now()
 	nodes[0].kill9(t)
 	ns[2].Shutdown() // and one NATS server of three: R3 goes on with two
+	t.Logf("node-a killed at %s, NATS server 3 stopped at %s", killAt.UTC().Format("15:04:05.000"), time.Now().UTC().Format("15:04:05.000"))
 
 	streams, err := collectStreams(nodes[1].addr, ids, 8, time.Now().Add(90*time.Second))
 	if err != nil {
+		explainUnfinished(t, nodes[2].addr, ids, streams)
 		t.Fatal(err)
 	}
 	var worstResume time.Duration
@@ -138,4 +140,31 @@ func resumeGap(evs []event, killAt time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// explainUnfinished logs, for each execution whose stream did not end, the
+// events the stream delivered and the execution's snapshot as another node
+// reads it: whether the execution stalled or only its stream did.
+func explainUnfinished(t *testing.T, addr string, ids []string, streams map[string][]event) {
+	t.Helper()
+	w, err := dialWeft(addr)
+	if err != nil {
+		t.Logf("explain: %v", err)
+		return
+	}
+	defer w.c.Close()
+	for _, id := range ids {
+		evs := streams[id]
+		if n := len(evs); n > 0 && evs[n-1].Type == "execution_completed" {
+			continue
+		}
+		f, err := w.call("execution.get", map[string]any{"execution_id": id})
+		snap := string(f.Response)
+		if err != nil {
+			snap = err.Error()
+		} else if f.Error != nil {
+			snap = f.Error.Code + ": " + f.Error.Message
+		}
+		t.Logf("%s: stream delivered %d events:\n%s\nsnapshot on %s: %s", id, len(evs), dump(evs), addr, snap)
+	}
 }

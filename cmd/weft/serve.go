@@ -111,8 +111,14 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	default:
 		return zerolog.Logger{}, usageError{fmt.Sprintf("--log-format %q: want json or console", format)}
 	}
+	// Milliseconds: a fail-over or a reconnect is told apart from what
+	// happened in the same second only by them.
+	zerolog.TimeFieldFormat = logTimeFormat
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
+
+// logTimeFormat is RFC 3339 with milliseconds.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 // newProvider builds the LLM provider the flags name: the offline scripted
 // recruiter of the reference workflows, or an OpenAI-compatible server
