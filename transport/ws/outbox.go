@@ -102,7 +102,7 @@ func (o *outbox) allowInline(compressed bool) {
 	if compressed {
 		return
 	}
-	if _, ok := o.sock.NetConn().(syscall.Conn); ok {
+	if _, ok := o.sock.NetConn().(syscall.Conn); ok && inlineWrites {
 		o.inlineOK = true
 	}
 }
@@ -232,19 +232,8 @@ type rawWriter struct {
 }
 
 func (w *rawWriter) write(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), w.b)
-		if err == syscall.EINTR {
-			continue
-		}
-		if n > 0 {
-			w.n = n
-		}
-		if err != nil && err != syscall.EAGAIN {
-			w.err = err
-		}
-		return true // never wait for the socket: the writer does
-	}
+	w.n, w.err = writeNonBlocking(fd, w.b)
+	return true // never wait for the socket: the writer does
 }
 
 // writeInline writes as much of b as the socket takes without blocking.
