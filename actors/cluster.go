@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/rs/zerolog"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/persistence"
@@ -121,8 +120,8 @@ type ownership struct {
 	cfg  ClusterConfig
 	mu   sync.RWMutex
 	held map[int]bool
-	// resumes are the partition recoveries running in the background.
-	resumes sync.WaitGroup
+	// takeovers resume the executions of the partitions acquired.
+	takeovers takeovers
 }
 
 func newOwnership(cfg *ClusterConfig) *ownership {
@@ -195,57 +194,15 @@ func (s *System) newExecutionID() (string, error) {
 
 // AcquirePartition makes this node the runner of partition p's
 // executions, and resumes the unfinished ones from their histories in the
-// background (completed steps are not run again). It returns at once: the
-// cluster's lease goroutine calls it.
+// background (completed steps are not run again: cluster_takeover.go). It
+// returns at once: the cluster's lease goroutine calls it.
 func (s *System) AcquirePartition(p int) {
 	if s.own == nil {
 		return
 	}
 	s.own.set(p, true)
-	s.own.resumes.Add(1)
-	go func() {
-		defer s.own.resumes.Done()
-		// A failed read (a stream leader being elected after a NATS server
-		// died, as often happens together with the node that held the
-		// partition) is tried again while the partition is still ours:
-		// nobody else will resume its executions.
-		began := time.Now()
-		for wait := resumeRetryFirst; s.own.holds(p); wait = min(2*wait, resumeRetryMax) {
-			n, err := s.resumePartition(p)
-			if err == nil {
-				lvl := zerolog.DebugLevel
-				if n > 0 {
-					lvl = zerolog.InfoLevel // a take-over: operators want to see it
-				}
-				s.log.WithLevel(lvl).Int("partition", p).Int("resumed_executions", n).
-					Dur("took", time.Since(began)).Msg("partition acquired")
-				return
-			}
-			if errors.Is(err, persistence.ErrClosed) {
-				return
-			}
-			s.log.Warn().Err(err).Int("partition", p).Dur("retry_in", wait).Msg("resume the partition's executions")
-			time.Sleep(wait)
-		}
-	}()
+	s.own.takeovers.add(s, p)
 }
-
-// resumePartition resumes the unfinished executions of partition p.
-func (s *System) resumePartition(p int) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), resumeTimeout)
-	defer cancel()
-	return s.recoverWhere(ctx, func(id string) bool { return s.own.partitionOf(id) == p && s.own.holds(p) })
-}
-
-// A partition's resume that failed is tried again after resumeRetryFirst,
-// then twice as long each time, at most resumeRetryMax.
-const (
-	resumeRetryFirst = 500 * time.Millisecond
-	resumeRetryMax   = 5 * time.Second
-)
-
-// resumeTimeout bounds the store reads of one partition's recovery.
-const resumeTimeout = time.Minute
 
 // releaseTimeout bounds how long ReleasePartition waits for the
 // partition's actors to stop.

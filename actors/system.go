@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -211,9 +212,11 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	n := 0
 	if s.own == nil {
 		var err error
-		if n, err = s.recoverWhere(ctx, func(string) bool { return true }); err != nil {
+		resumed, err := s.recoverWhere(ctx, func(string) bool { return true })
+		if err != nil {
 			return 0, err
 		}
+		n = len(resumed)
 	}
 	s.sched.start(s) // after the resumed executions: see scheduler.go
 	s.sweep.start(s)
@@ -222,14 +225,14 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 
 // recoverWhere resumes the unfinished executions whose id keep accepts
 // (see Recover).
-func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) (int, error) {
-	all, err := s.store.Unfinished(ctx)
+func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+	all, err := s.unfinishedWhere(ctx, keep)
 	if err != nil {
-		return 0, fmt.Errorf("list unfinished executions: %w", err)
+		return nil, fmt.Errorf("list unfinished executions: %w", err)
 	}
 	waiting, err := s.store.WaitingIndex(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("list waiting executions: %w", err)
+		return nil, fmt.Errorf("list waiting executions: %w", err)
 	}
 	var unfinished []persistence.Execution
 	for _, exec := range all {
@@ -264,7 +267,24 @@ func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) (i
 			s.actors.Root.Send(s.executions, &startExecution{exec: exec, fresh: false})
 		}
 	}
-	return len(unfinished), nil
+	return unfinished, nil
+}
+
+// unfinishedLister is a store that lists the unfinished executions of
+// some ids without loading the others (jsstore, where each load is two
+// requests to NATS).
+type unfinishedLister interface {
+	UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error)
+}
+
+// unfinishedWhere lists the unfinished executions keep accepts, through
+// the store's filter when it has one.
+func (s *System) unfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+	if l, ok := s.store.(unfinishedLister); ok {
+		return l.UnfinishedWhere(ctx, keep)
+	}
+	all, err := s.store.Unfinished(ctx)
+	return slices.DeleteFunc(all, func(e persistence.Execution) bool { return !keep(e.ID) }), err
 }
 
 // restStored is the passivateStored message of a waiting execution found

@@ -80,6 +80,12 @@ func (c clusterStore) Unfinished(ctx context.Context) ([]persistence.Execution, 
 	return c.js.Unfinished(ctx)
 }
 
+// UnfinishedWhere lets a node taking over partitions load only their
+// executions.
+func (c clusterStore) UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+	return c.js.UnfinishedWhere(ctx, keep)
+}
+
 func (c clusterStore) WaitingIndex(ctx context.Context) (map[string]time.Time, error) {
 	return c.js.WaitingIndex(ctx)
 }

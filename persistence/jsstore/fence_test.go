@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,5 +201,37 @@ func TestReadAfterFromAnotherNode(t *testing.T) {
 	}
 	if e, err := reader.Execution(context.Background(), "exec_1"); err != nil || e.LastSeq != last {
 		t.Fatalf("reader's Execution = %+v, %v; want LastSeq %d", e, err, last)
+	}
+}
+
+// UnfinishedWhere loads only the executions its filter keeps (a node
+// taking over partitions), and finds the same ones as Unfinished.
+func TestUnfinishedWhere(t *testing.T) {
+	s, _ := twoNodes(t, natstest.Server(t).URL())
+	for _, id := range []string{"exec_a1", "exec_b1", "exec_a2", "exec_b2"} {
+		create(t, s, id)
+	}
+	onA := func(id string) bool { return strings.HasPrefix(id, "exec_a") }
+	var asked []string
+	got, err := s.UnfinishedWhere(t.Context(), func(id string) bool {
+		asked = append(asked, id)
+		return onA(id)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.ID)
+	}
+	if !slices.Equal(ids, []string{"exec_a1", "exec_a2"}) {
+		t.Errorf("UnfinishedWhere = %v, want exec_a1 and exec_a2", ids)
+	}
+	if len(asked) != 4 {
+		t.Errorf("the filter was asked about %v, want each of the 4 once", asked)
+	}
+	all, err := s.Unfinished(t.Context())
+	if err != nil || len(all) != 4 {
+		t.Errorf("Unfinished = %d executions, %v; want 4", len(all), err)
 	}
 }

@@ -154,12 +154,22 @@ func listMatch(f persistence.ListFilter, e listEntry) bool {
 // first (CreatedAt, then id). Entries whose record ended or is gone (their
 // writer died before removing them) are dropped from the bucket.
 func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error) {
+	return s.UnfinishedWhere(ctx, nil)
+}
+
+// UnfinishedWhere is Unfinished for the executions whose id keep accepts
+// (nil: all): the others are not loaded. A node taking over partitions
+// loads only theirs.
+func (s *Store) UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
 	if err := s.open(); err != nil {
 		return nil, err
 	}
 	entries, err := scan[unfinishedEntry](ctx, s, s.unfinished, ">")
 	if err != nil {
 		return nil, err
+	}
+	if keep != nil {
+		entries = slices.DeleteFunc(entries, func(e unfinishedEntry) bool { return !keep(e.ID) })
 	}
 	slices.SortFunc(entries, func(a, b unfinishedEntry) int {
 		if c := a.Created.Compare(b.Created); c != 0 {
