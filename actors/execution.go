@@ -320,7 +320,14 @@ func (a *executionActor) commit(p *pendingWrite) {
 		return
 	}
 	evs := prepared.Events()
+	id, ends := a.exec.ID, p.status().Terminal()
 	a.sys.store.CommitPrepared(prepared, func(err error) {
+		if err == nil && ends {
+			// Its quota slot is free as soon as its end is stored, not
+			// once this actor gets to the message below: a client that
+			// reads the end from the store may start another at once.
+			a.sys.unfinished.release(id)
+		}
 		root.Send(self, &eventsCommitted{write: p, events: evs, err: err})
 	})
 }
@@ -364,7 +371,6 @@ func (a *executionActor) committed(ctx actor.Context, msg *eventsCommitted) {
 	}
 	if status.Terminal() {
 		a.sys.metrics.ExecutionsEnded.WithLabelValues(a.exec.Workflow, string(status)).Inc()
-		a.sys.unfinished.release(a.exec.ID)
 	}
 	for _, st := range p.w.Steps {
 		if !st.Pending() && !st.CompletedAt.IsZero() {
