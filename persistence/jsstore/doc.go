@@ -95,10 +95,12 @@
 // limit's count, WorkflowStats' hours, retention's walks, ListAudit) sees
 // every write acknowledged before it began, by any node. It reads through
 // an ephemeral R1 consumer, which JetStream may place on a replica behind
-// the leader, so it first asks the leader for the stream's last sequence
-// and reads until the consumer has delivered it, waiting briefly for a
-// lagging replica (listread.go; audit.go does the same with the subject's
-// last sequence). Writes that end during the listing may or may not be in
+// the leader, so it first asks the leader for the last message its filter
+// matches and reads until the consumer has delivered it (or a later one),
+// waiting for a lagging replica (listread.go; audit.go does the same with
+// the subject's last sequence). Not the stream's last message: that one
+// may be gone (a KV purge), and then nothing tells a replica that lags
+// from one that has delivered everything. Writes that end during the listing may or may not be in
 // it. One gap: a stream purge is no message, so a listing can still see
 // an entry that a purge (DeleteExecution) removed from the leader but not
 // yet from the consumer's replica; List and Unfinished check each entry
