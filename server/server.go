@@ -81,6 +81,11 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Cluster turns on cluster mode when its NATSURLs are set (cluster.go).
 	Cluster ClusterConfig
+	// Serving, if set, is called once Start listens and has resumed the
+	// unfinished executions, with the address it listens on: the real
+	// port when Addr asked for any (":0"). weft serve prints its first
+	// start's banner there.
+	Serving func(addr string)
 	// StoreWriteFault, if set, is called before each store transaction; an
 	// error fails it as a failing disk would (persistence.Options
 	// FailWrites). Tests only.
@@ -346,6 +351,9 @@ func (s *Server) Start(ctx context.Context) error {
 	s.startArtifactSweep() // artifacts.go
 	s.ready.Store(true)
 	s.log.Info().Str("addr", s.Addr()).Int("resumed_executions", n).Msg("weft serving")
+	if s.cfg.Serving != nil {
+		s.cfg.Serving(s.Addr())
+	}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.serveErr <- err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -75,12 +76,14 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	reg := workflows.NewRegistry()
 	reference.Register(reg)
+	var banner func(addr string)
 	srv, err := server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(), MaxArtifactBytes: f.http.maxArtifactBytes,
 		NoAudit: !f.audit, TracerProvider: tracerProviderFrom(ctx), Cluster: clusterConfigFrom(ctx),
+		Serving: func(addr string) { banner(addr) },
 	})
 	if err != nil {
 		return err
@@ -88,13 +91,31 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	// Every start says where the tokens are (never the tokens themselves:
 	// only the first start's banner below prints the one it created).
 	log.Info().Str("keys_file", srv.KeysFile()).Msg("tokens are in the keys file")
-	if token := srv.BootstrapToken(); token != "" {
-		fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
-			"Open the console at http://%s/console/ and log in with it,\n"+
-			"or connect a socket, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
-			srv.KeysFile(), token, f.addr, f.addr, token)
+	banner = func(addr string) {
+		// With the address listened on: the real port of --addr :0.
+		addr = dialable(addr)
+		if token := srv.BootstrapToken(); token != "" {
+			fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
+				"Open the console at http://%s/console/ and log in with it,\n"+
+				"or connect a socket, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
+				srv.KeysFile(), token, addr, addr, token)
+		}
 	}
 	return srv.Run(ctx)
+}
+
+// dialable is addr as a browser on this machine reaches it: a server
+// listening on every interface (":8080", "0.0.0.0:8080", "[::]:8080") is
+// at localhost.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("localhost", port)
+	}
+	return addr
 }
 
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {

@@ -78,10 +78,14 @@ func TestServeLogsKeysFileEveryStart(t *testing.T) {
 		}
 
 		var found int
+		var listening string
 		for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(line), &rec); err != nil {
 				t.Fatalf("start %d: log line %q: %v", start, line, err)
+			}
+			if rec["message"] == "weft serving" {
+				listening, _ = rec["addr"].(string)
 			}
 			if rec["message"] == "tokens are in the keys file" {
 				found++
@@ -108,11 +112,31 @@ func TestServeLogsKeysFileEveryStart(t *testing.T) {
 			if !strings.Contains(stdout.String(), token) {
 				t.Errorf("first start: stdout %q lacks the created token", stdout.String())
 			}
+			// --addr 127.0.0.1:0: the banner names the port listened on.
+			if console := "http://" + listening + "/console/"; strings.HasSuffix(listening, ":0") || !strings.Contains(stdout.String(), console) {
+				t.Errorf("first start: stdout %q lacks %s", stdout.String(), console)
+			}
 		} else if stdout.String() != "" {
 			t.Errorf("second start: stdout %q, want nothing (no banner)", stdout.String())
 		}
 		if strings.Contains(stderr.String(), token) {
 			t.Errorf("start %d: the log holds the token", start)
+		}
+	}
+}
+
+func TestDialable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"127.0.0.1:8080", "127.0.0.1:8080"},
+		{":8080", "localhost:8080"},
+		{"0.0.0.0:8080", "localhost:8080"},
+		{"[::]:8080", "localhost:8080"},
+		{"[::1]:8080", "[::1]:8080"},
+		{"example.com:80", "example.com:80"},
+		{"no-port", "no-port"},
+	} {
+		if got := dialable(tc.in); got != tc.want {
+			t.Errorf("dialable(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
