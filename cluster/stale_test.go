@@ -31,14 +31,14 @@ func ghostLease(t *testing.T, js jetstream.JetStream, p int, rev uint64) uint64 
 	return ack.Sequence
 }
 
-// A lease that nobody renews is taken over TTL (and a margin) after it
-// last changed, even when JetStream has not expired it; never earlier.
-func TestStaleLeaseTakenOver(t *testing.T) {
+// oneNodeFourPartitions joins a node that holds all of 4 partitions (fast
+// lease timings), and connects a client to the leases bucket.
+func oneNodeFourPartitions(t *testing.T) (*testNode, cluster.Config, jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
 	srv := natstest.Server(t)
-	tr := newTracker(t)
 	cfg := fastConfig("n1")
 	cfg.Partitions = 4
-	n := tr.join(t, srv.URL(), cfg)
+	n := newTracker(t).join(t, srv.URL(), cfg)
 	eventually(t, 20*time.Second, "it holds all 4", func() bool { return holdAll(4, n) })
 	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
 	if err != nil {
@@ -48,49 +48,41 @@ func TestStaleLeaseTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := kv.Get(context.Background(), "p.2")
+	return n, cfg, js, kv
+}
+
+// leaseRevision is the revision of partition p's lease.
+func leaseRevision(t *testing.T, kv jetstream.KeyValue, p int) uint64 {
+	t.Helper()
+	e, err := kv.Get(context.Background(), "p."+strconv.Itoa(p))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e.Revision()
+}
+
+// A lease that nobody renews is taken over TTL (and a margin) after it
+// last changed, even when JetStream has not expired it; never earlier.
+func TestStaleLeaseTakenOver(t *testing.T) {
+	n, cfg, js, kv := oneNodeFourPartitions(t)
 	written := time.Now()
-	ghostLease(t, js, 2, cur.Revision())
+	ghostLease(t, js, 2, leaseRevision(t, kv, 2))
 	eventually(t, 5*time.Second, "Lost(2, Taken)", func() bool { return len(n.Owned()) == 3 })
 
 	eventually(t, 20*time.Second, "partition 2 taken back", func() bool { return len(n.Owned()) == 4 })
 	if took := time.Since(written); took < cfg.LeaseTTL {
 		t.Errorf("the stale lease was taken over %v after its last write, before its TTL of %v", took, cfg.LeaseTTL)
 	}
-	e, err := kv.Get(context.Background(), "p.2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if tok := n.Owned()[2]; uint64(tok) != e.Revision() {
-		t.Errorf("holds partition 2 with token %d, the lease is at revision %d", tok, e.Revision())
+	if tok, rev := n.Owned()[2], leaseRevision(t, kv, 2); uint64(tok) != rev {
+		t.Errorf("holds partition 2 with token %d, the lease is at revision %d", tok, rev)
 	}
 }
 
 // A lease its holder keeps renewing is never taken over, however long it
 // has been held.
 func TestRenewedLeaseNotTakenOver(t *testing.T) {
-	srv := natstest.Server(t)
-	tr := newTracker(t)
-	cfg := fastConfig("n1")
-	cfg.Partitions = 4
-	n := tr.join(t, srv.URL(), cfg)
-	eventually(t, 20*time.Second, "it holds all 4", func() bool { return holdAll(4, n) })
-	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), cluster.LeasesBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur, err := kv.Get(context.Background(), "p.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rev := ghostLease(t, js, 1, cur.Revision())
+	n, cfg, js, kv := oneNodeFourPartitions(t)
+	rev := ghostLease(t, js, 1, leaseRevision(t, kv, 1))
 	eventually(t, 5*time.Second, "Lost(1, Taken)", func() bool { return len(n.Owned()) == 3 })
 	for end := time.Now().Add(3 * cfg.LeaseTTL); time.Now().Before(end); {
 		time.Sleep(cfg.RenewInterval)
