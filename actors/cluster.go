@@ -35,6 +35,11 @@ type ClusterConfig struct {
 	// may have appended without applying (jsstore.Store.Adopt), so that
 	// a step ended in the log is not run again. Optional.
 	Adopt func(ctx context.Context, id string) error
+	// OrphanCheck is how often the node checks that every unfinished
+	// execution of its partitions is running or resting here, and starts
+	// those that are not (cluster_orphans.go): 0 is DefaultOrphanCheck,
+	// negative never.
+	OrphanCheck time.Duration
 }
 
 // Owners reach the node holding a partition, to cancel or signal one of

@@ -117,6 +117,8 @@ func (s *executionsSupervisor) Receive(ctx actor.Context) {
 		s.routeTo(ctx, msg)
 	case *dropPartition:
 		s.drop(ctx, msg)
+	case *startOrphans:
+		s.orphans(ctx, msg) // cluster_orphans.go
 	}
 }
 

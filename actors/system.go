@@ -92,6 +92,10 @@ type System struct {
 
 	sched schedulerHook // scheduler.go: fires schedules from Recover to Shutdown
 	sweep *sweeper      // retention.go: removes expired executions from Recover to Shutdown
+	// orphans (cluster mode) starts unfinished executions of this node's
+	// partitions that nothing runs, from Recover to Shutdown
+	// (cluster_orphans.go).
+	orphans *orphanCheck
 
 	quotas     Quotas
 	unfinished *unfinishedCount // per workspace, for Quotas.ExecutionsPerWorkspace
@@ -122,6 +126,7 @@ func NewSystem(cfg Config) (*System, error) {
 		metrics:   cmp.Or(cfg.Metrics, metrics.New()),
 		drain:     make(chan struct{}),
 		sweep:     newSweeper(cfg),
+		orphans:   newOrphanCheck(cfg.Cluster),
 		quotas:    cfg.Quotas.withDefaults(),
 
 		warmExecutions: cfg.WarmExecutions,
@@ -220,6 +225,7 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 	}
 	s.sched.start(s) // after the resumed executions: see scheduler.go
 	s.sweep.start(s)
+	s.orphans.start(s)
 	return n, nil
 }
 
@@ -360,6 +366,7 @@ func (s *System) Drain(ctx context.Context) error {
 func (s *System) Shutdown(ctx context.Context) error {
 	s.sched.stop() // no firing while the actors stop
 	s.sweep.stop()
+	s.orphans.stop()
 	for _, pid := range []*actor.PID{s.connections, s.rooms, s.executions} {
 		if err := s.actors.Root.StopFuture(pid).Wait(); err != nil && ctx.Err() != nil {
 			return fmt.Errorf("stop %s: %w", pid.Id, err)

@@ -43,6 +43,12 @@ type ClusterConfig struct {
 	// counts, room.members, connections.list) waits for the other nodes
 	// before it goes without them, marked partial (default 1 s).
 	PeerTimeout time.Duration
+	// OrphanCheck is how often a node checks that every unfinished
+	// execution of its partitions runs or rests on it, and starts those
+	// that do not (default 1 min; negative: never). A backstop: a take-over
+	// resumes them all, but a missed one would otherwise wait for the
+	// partition to change hands again.
+	OrphanCheck time.Duration
 }
 
 func (c ClusterConfig) enabled() bool { return c.NATSURLs != "" }

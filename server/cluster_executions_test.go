@@ -1,8 +1,16 @@
 package server_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/weft-run/weft"
+	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/internal/natstest"
+	"github.com/weft-run/weft/persistence"
+	"github.com/weft-run/weft/persistence/jsstore"
+	"github.com/weft-run/weft/server"
 )
 
 // TestClusterExecutionsAcrossNodes: a start on A runs on A; B subscribes
@@ -112,4 +120,39 @@ func checkOneEndPerStep(t *testing.T, cl *client, id string) {
 			t.Errorf("%s: step %s has %d task_end events", id, step, n)
 		}
 	}
+}
+
+// TestClusterStartsOrphanedExecutions: an unfinished execution stored in
+// a partition this node holds, without the node being told (as if a
+// take-over had missed it), is found by the orphan check and run to its
+// end.
+func TestClusterStartsOrphanedExecutions(t *testing.T) {
+	srv := natstest.Server(t)
+	solo := bootNode(t, "solo", srv.URL(), func(cfg *server.Config) { cfg.Cluster.OrphanCheck = 200 * time.Millisecond })
+	c := dial(t, solo, adminToken)
+	waitFor(t, 10*time.Second, "the node holds its partitions (all of them)", func() bool {
+		f := c.call("ready", "workflow.start", map[string]any{"name": "countdown", "parameters": map[string]any{"steps": 1, "delay_ms": 0}, "subscribe": false})
+		return f.Error == nil
+	})
+
+	js, err := jsstore.Open(t.Context(), natstest.Connect(t, srv.URL()), jsstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = js.Close() })
+	created := time.Now().Add(-time.Minute).UTC()
+	exec := persistence.Execution{
+		ID: weft.NewID("exec_"), Workspace: "acme", Workflow: "countdown", Status: weft.StatusRunning,
+		Parameters: json.RawMessage(`{"steps":3,"delay_ms":0}`), Metadata: json.RawMessage(`{}`),
+		CreatedAt: created, UpdatedAt: created,
+	}
+	first := events.Event{Type: events.ExecutionStarted, Data: events.Data{
+		Timestamp: created, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1,
+		Details: json.RawMessage(`{"parameters":{"steps":3,"delay_ms":0}}`),
+	}}
+	if existing, err := js.CreateExecution(t.Context(), exec, first); err != nil || existing != nil {
+		t.Fatalf("CreateExecution = %v, %v", existing, err)
+	}
+	waitStatus(t, c, exec.ID, "completed")
+	checkOneEndPerStep(t, c, exec.ID)
 }

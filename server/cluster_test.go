@@ -24,7 +24,10 @@ import (
 func bootNode(t *testing.T, id, natsURL string, adjust func(*server.Config)) *testServer {
 	t.Helper()
 	return bootServer(t, "", func(cfg *server.Config) {
-		cfg.Cluster = server.ClusterConfig{NATSURLs: natsURL, NodeID: id}
+		// The orphan check runs every second rather than every minute, so
+		// that every cluster test also checks it never starts an execution
+		// that runs or rests already (one task_end per step).
+		cfg.Cluster = server.ClusterConfig{NATSURLs: natsURL, NodeID: id, OrphanCheck: time.Second}
 		cfg.NoSync = true
 		if adjust != nil {
 			adjust(cfg)

@@ -190,6 +190,7 @@ func New(cfg Config) (*Server, error) {
 		_ = s.bus.Close()
 		s.bus = s.clusterEx.bus()
 		clusterCfg = s.clusterEx.actorsConfig(cfg.Cluster.Partitions)
+		clusterCfg.OrphanCheck = cfg.Cluster.OrphanCheck
 	}
 	s.sys, err = actors.NewSystem(actors.Config{
 		Store: s.execStore, Bus: s.bus, Cluster: clusterCfg, Registry: cfg.Registry, Artifacts: s.arts, Logger: s.log, Metrics: s.metrics, Retention: cfg.Retention,
