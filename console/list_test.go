@@ -123,6 +123,42 @@ func TestConsoleExecutionList(t *testing.T) {
 		t.Fatalf("filters: %v", err)
 	}
 
+	// The filters are in the URL: a change writes them there, and a URL
+	// sets them: by a link, by a full reload (before the workflow list
+	// has loaded), with a time as a UTC instant or a preset range.
+	value := func(id, want string) string {
+		return `document.getElementById("` + id + `").value === "` + want + `"`
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(css("#filter-status"), "waiting"), change("filter-status"),
+		waitRows(1), waitEval(`location.hash === "#/executions?status=waiting"`),
+		chromedp.Evaluate[chromedp.Void](`location.hash = "#/executions?workflow=countdown"`),
+		waitRows(3), waitEval(value("filter-workflow", "countdown")+" && "+value("filter-status", "")),
+		chromedp.Evaluate[chromedp.Void](`location.hash = "#/executions?status=waiting&workflow=approval"; location.reload()`),
+		chromedp.WaitVisible(css("#exec-table")),
+		waitRows(1), waitText("#exec-rows", approval),
+		waitEval(value("filter-workflow", "approval")+" && "+value("filter-status", "waiting")),
+		chromedp.Evaluate[chromedp.Void](`location.hash = "#/executions?from=`+boundary.UTC().Format(time.RFC3339)+`"`),
+		waitRows(4), waitNoText("#exec-rows", "echo"), waitEval(value("filter-workflow", "")),
+		chromedp.Evaluate[chromedp.Void](`location.hash = "#/executions?range=1h"`),
+		waitRows(50), waitEval(value("filter-range", "1h")+` && document.getElementById("filter-from").value !== ""`),
+		chromedp.Click(css("#filter-clear")),
+		waitRows(50), waitEval(`location.hash === "#/executions"`),
+	)
+	if err != nil {
+		hash, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash`))
+		t.Fatalf("filters in the URL: %v (at %s)", err, hash)
+	}
+	// The route's parameters: "+" and escapes decoded, a malformed escape
+	// ignored, and written back the same.
+	parsed, err := chromedp.Run(ctx, chromedp.Evaluate[string](`import("/console/util.js").then((m) => {
+		const p = m.routeParams("status=failed&q=a+b%20c%26d&flag&bad=%E0%A4%A");
+		return JSON.stringify([[...p], m.routeQuery(p)]);
+	})`, chromedp.EvalAwaitPromise))
+	if want := `[[["status","failed"],["q","a b c&d"],["flag",""]],"status=failed&q=a%20b%20c%26d&flag="]`; err != nil || parsed != want {
+		t.Errorf("routeParams and routeQuery: %s, %v; want %s", parsed, err, want)
+	}
+
 	// Search: "/" focuses it; an execution id; an idempotency key; nothing.
 	err = chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`),

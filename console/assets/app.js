@@ -1,5 +1,5 @@
 import { WeftClient } from "./weft.js";
-import { $ } from "./util.js";
+import { $, routeParams } from "./util.js";
 import { session, ownSocket } from "./session.js";
 import * as executions from "./executions.js";
 import * as detail from "./detail.js";
@@ -79,7 +79,8 @@ function logout() {
 // route shows the view the hash names.
 function route() {
   if (!session.weft) return;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const [path, search = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  const parts = path.split("/").map(decodeURIComponent);
   let name = parts[0] || "executions", arg = parts[1] || "";
   if (name === "executions" && arg) name = "execution";
   const view = views[name] || views.executions;
@@ -88,7 +89,7 @@ function route() {
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.nav === view.nav);
   shown = view;
   document.title = `weft · ${name === "execution" ? arg : name}`;
-  view.module.show(arg);
+  view.module.show(arg, routeParams(search));
 }
 
 function onKey(ev) {

@@ -3,8 +3,10 @@
 // updates that never move a row under the reader's cursor: a row's status,
 // end and duration change in place, and executions created since the page
 // was loaded are announced ("3 new — show") instead of pushed in on top.
+// The filters live in the URL (#/executions?status=failed&workflow=…), so
+// a filtered list can be bookmarked, shared, reloaded and gone back to.
 
-import { $, el, STATUSES, ENDED, statusBadge, execLink, timeCell, formatDuration, endedAt, durationOf, errorText } from "./util.js";
+import { $, el, routeQuery, STATUSES, ENDED, statusBadge, execLink, timeCell, formatDuration, endedAt, durationOf, errorText } from "./util.js";
 import { session } from "./session.js";
 
 export const PAGE = 50;
@@ -33,15 +35,35 @@ export function init() {
   $("new-rows").addEventListener("click", reload);
 }
 
+// wantedWorkflow is the workflow filter the URL asked for: the select
+// cannot hold it before workflow.list has answered.
+let wantedWorkflow = "";
+
 // workflowsLoaded fills the workflow filter once workflow.list answered.
 export function workflowsLoaded(names) {
-  const keep = $("filter-workflow").value;
+  const keep = wantedWorkflow || $("filter-workflow").value;
   $("filter-workflow").replaceChildren(el("option", { value: "" }, "any workflow"),
     ...names.map((n) => el("option", { value: n }, n)));
   $("filter-workflow").value = keep;
+  if (wantedWorkflow && $("filter-workflow").value === wantedWorkflow) {
+    wantedWorkflow = "";
+  }
 }
 
-export function show() {
+// URL parameters of the filters, and the inputs they fill; from and to are
+// UTC instants (a link means the same in every time zone), range a preset
+// that stays relative ("last hour" is the last hour when the link opens).
+const PARAMS = { status: "filter-status", workflow: "filter-workflow", range: "filter-range", q: "filter-search" };
+
+// show opens the list. params are the URL's: when it has any they set the
+// filters; without, the filters stay as they were (the nav link).
+export function show(_arg, params = new Map()) {
+  if (params.size > 0) {
+    filtersFrom(params);
+    cursors = [""];
+    page = 0;
+  }
+  writeURL();
   load();
   clearInterval(timer);
   timer = setInterval(refresh, REFRESH_MS);
@@ -64,6 +86,32 @@ export function onKey(ev) {
 
 const isTyping = (t) => t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
 
+// filtersFrom sets the filter inputs from URL parameters.
+function filtersFrom(params) {
+  for (const [name, id] of Object.entries(PARAMS)) $(id).value = params.get(name) || "";
+  wantedWorkflow = params.get("workflow") || "";
+  if ($("filter-workflow").value === wantedWorkflow) wantedWorkflow = "";
+  const local = (iso) => (iso && !Number.isNaN(Date.parse(iso)) ? localInput(new Date(iso)) : "");
+  $("filter-from").value = local(params.get("from"));
+  $("filter-to").value = local(params.get("to"));
+  if ($("filter-range").value) rangeFrom();
+}
+
+// writeURL puts the filters in the URL without a history entry per change
+// (the back button leaves the list, as the other views).
+function writeURL() {
+  const p = new Map();
+  for (const [name, id] of Object.entries(PARAMS)) {
+    const v = name === "workflow" ? wantedWorkflow || $(id).value : $(id).value.trim();
+    if (v) p.set(name, v);
+  }
+  const q = query();
+  if (!p.has("range") && q.created_after) p.set("from", q.created_after);
+  if (q.created_before) p.set("to", q.created_before);
+  const hash = "#/executions" + (p.size ? "?" + routeQuery(p) : "");
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
 function clearFilters() {
   for (const id of ["filter-status", "filter-workflow", "filter-from", "filter-to", "filter-range", "filter-search"]) $(id).value = "";
   reload();
@@ -71,11 +119,16 @@ function clearFilters() {
 
 // applyRange fills From with a preset ("last hour") and clears To.
 function applyRange() {
+  if (rangeFrom()) reload();
+}
+
+// rangeFrom sets From and To for the preset range chosen; false if none.
+function rangeFrom() {
   const ms = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3 }[$("filter-range").value];
-  if (!ms) return;
+  if (!ms) return false;
   $("filter-from").value = localInput(new Date(Date.now() - ms));
   $("filter-to").value = "";
-  reload();
+  return true;
 }
 
 // localInput is a Date as a datetime-local input's value (local time).
@@ -99,8 +152,13 @@ function query() {
 function reload() {
   cursors = [""];
   page = 0;
+  if (shown()) writeURL();
   load();
 }
+
+// shown: the list is the view on screen (a reload may come from its
+// refresh after the reader left it).
+const shown = () => !$("view-executions").hidden;
 
 // load replaces the page: the one execution searched by id, or the page of
 // executions of the filters (an idempotency key when searched).

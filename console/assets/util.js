@@ -21,6 +21,27 @@ export function el(tag, attrs = {}, ...children) {
   return e;
 }
 
+// routeParams reads the parameters after "?" in a route of the hash
+// (#/executions?status=failed) into a Map. The URL only ever fills filter
+// inputs this way: never the socket (csp_test.go), never markup.
+export function routeParams(query) {
+  const params = new Map();
+  for (const pair of query.split("&")) {
+    if (!pair) continue;
+    const at = pair.indexOf("=");
+    const [k, v] = at < 0 ? [pair, ""] : [pair.slice(0, at), pair.slice(at + 1)];
+    try {
+      params.set(decodeURIComponent(k.replace(/\+/g, " ")), decodeURIComponent(v.replace(/\+/g, " ")));
+    } catch { /* a malformed escape: the parameter is ignored */ }
+  }
+  return params;
+}
+
+// routeQuery is routeParams' inverse: "" for no parameters.
+export function routeQuery(params) {
+  return [...params].map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
+}
+
 export const ENDED = new Set(["completed", "failed", "cancelled"]);
 export const STATUSES = ["queued", "running", "waiting", "completed", "failed", "cancelled"];
 
