@@ -71,9 +71,19 @@ type ListRequest struct {
 	// that both surfaces refuse a bad time with the same message.
 	CreatedAfter  string `json:"created_after"`
 	CreatedBefore string `json:"created_before"`
-	Limit         int    `json:"limit"`
-	Cursor        string `json:"cursor"`
+	// Metadata keeps the executions whose metadata has each key with the
+	// value: a string equal to it, or another JSON value spelt so
+	// (persistence.ListFilter.MatchMetadata).
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Limit    int               `json:"limit"`
+	Cursor   string            `json:"cursor"`
 }
+
+// Bounds of executions.list's metadata filter.
+const (
+	maxMetadataFilterKeys = 16
+	maxMetadataFilterLen  = 1024 // bytes of a key or a value
+)
 
 // ListResult answers executions.list.
 type ListResult struct {
@@ -101,9 +111,17 @@ func (s *Service) ListExecutions(ctx context.Context, who weft.Identity, req Lis
 	if err != nil {
 		return ListResult{}, err
 	}
+	if len(req.Metadata) > maxMetadataFilterKeys {
+		return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "metadata filter of %d keys (at most %d)", len(req.Metadata), maxMetadataFilterKeys)
+	}
+	for k, v := range req.Metadata {
+		if k == "" || len(k) > maxMetadataFilterLen || len(v) > maxMetadataFilterLen {
+			return ListResult{}, weft.Errorf(weft.CodeInvalidRequest, "metadata filter keys must be 1 to %d bytes, values at most %d", maxMetadataFilterLen, maxMetadataFilterLen)
+		}
+	}
 	items, next, err := s.sys.store.List(ctx, persistence.ListFilter{
 		Workspace: who.Workspace, Status: req.Status, Workflow: req.Workflow, IdempotencyKey: req.IdempotencyKey,
-		CreatedAfter: after, CreatedBefore: before, Limit: req.Limit, Cursor: req.Cursor,
+		CreatedAfter: after, CreatedBefore: before, Metadata: req.Metadata, Limit: req.Limit, Cursor: req.Cursor,
 	})
 	if err != nil {
 		if errors.Is(err, persistence.ErrInvalid) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -40,18 +41,48 @@ func (f ListFilter) Page() (limit int, after []byte, err error) {
 	return limit, after, nil
 }
 
+// MatchMetadata reports whether metadata (a JSON object) has every key of
+// f.Metadata with that value: a string equal to it, or another JSON value
+// spelt so (from_step=3, ok=true, as compact JSON). Metadata that is not
+// an object matches only an empty filter.
+func (f ListFilter) MatchMetadata(metadata []byte) bool {
+	if len(f.Metadata) == 0 {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(metadata, &m); err != nil {
+		return false
+	}
+	for k, want := range f.Metadata {
+		raw, ok := m[k]
+		if !ok || !metadataValueIs(raw, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func metadataValueIs(raw json.RawMessage, want string) bool {
+	var str string
+	if json.Unmarshal(raw, &str) == nil {
+		return str == want
+	}
+	var compact bytes.Buffer
+	return json.Compact(&compact, raw) == nil && compact.String() == want
+}
+
 // List returns one page of f.Workspace's executions, newest first (CreatedAt
 // descending, then id ascending), optionally only those with f.Status,
-// f.Workflow, f.IdempotencyKey and/or created in [f.CreatedAfter,
-// f.CreatedBefore). nextCursor, passed back as f.Cursor, continues after the
+// f.Workflow, f.IdempotencyKey, f.Metadata and/or created in
+// [f.CreatedAfter, f.CreatedBefore). nextCursor, passed back as f.Cursor, continues after the
 // last item; it is "" when nothing more matches.
 //
 // With a status filter List walks the status index, so a rare status is as
 // cheap to list as a common one. The time range bounds the walk (the index
 // is in time order), so an old hour costs a seek, not a scan of what came
-// after it. The workflow filter is applied to the records read, so a rare
-// workflow costs a scan of the workspace (or of the status) up to the page
-// size of matches. An idempotency key is looked up in the idempotency
+// after it. The workflow and metadata filters are applied to the records
+// read, so a rare workflow or metadata value costs a scan of the workspace
+// (or of the status) up to the page size of matches. An idempotency key is looked up in the idempotency
 // bucket, one seek per workflow of the workspace, never by reading
 // executions.
 //
@@ -90,7 +121,8 @@ type listQuery struct {
 // keep reports whether e passes the filters not already applied by the
 // index being walked.
 func (q *listQuery) keep(e Execution) bool {
-	return (q.f.Status == "" || e.Status == q.f.Status) && (q.f.Workflow == "" || e.Workflow == q.f.Workflow)
+	return (q.f.Status == "" || e.Status == q.f.Status) && (q.f.Workflow == "" || e.Workflow == q.f.Workflow) &&
+		q.f.MatchMetadata(e.Metadata)
 }
 
 // take adds e at pos to the page; it reports false, and sets the next

@@ -82,6 +82,9 @@ type ListFilter struct {
 	IdempotencyKey string
 	CreatedAfter   time.Time // zero = no bound; otherwise CreatedAt >= it
 	CreatedBefore  time.Time // zero = no bound; otherwise CreatedAt < it
-	Limit          int       // <= 0: 100; capped at 1000
-	Cursor         string    // opaque, from a previous page's next cursor
+	// Metadata keeps only the executions whose metadata has each of these
+	// keys with this value (MatchMetadata); nil = any.
+	Metadata map[string]string
+	Limit    int    // <= 0: 100; capped at 1000
+	Cursor   string // opaque, from a previous page's next cursor
 }

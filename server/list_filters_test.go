@@ -127,3 +127,79 @@ func TestListFiltersOnBothSurfaces(t *testing.T) {
 		t.Errorf("a number as created_after: %+v, want INVALID_REQUEST", f.Error)
 	}
 }
+
+// TestListMetadataFilterOnBothSurfaces: executions.list's metadata filter
+// keeps the executions whose metadata has each key with the value (a
+// string, or another JSON value spelt so), the same over the socket and
+// over GET /api/v1/executions?metadata=KEY=VALUE; a malformed filter is
+// INVALID_REQUEST on both.
+func TestListMetadataFilterOnBothSurfaces(t *testing.T) {
+	ts := startServer(t, "")
+	c := dial(t, ts, adminToken)
+	start := func(metadata map[string]any) string {
+		t.Helper()
+		f := c.call("s", "workflow.start", map[string]any{"name": "echo", "metadata": metadata, "subscribe": false})
+		if f.Error != nil {
+			t.Fatalf("start: %+v", f.Error)
+		}
+		return decode[execSnapshot](t, f.Response).ExecutionID
+	}
+	a1 := start(map[string]any{"team": "a"})
+	a2 := start(map[string]any{"team": "a", "n": 3})
+	b := start(map[string]any{"team": "b", "n": 3})
+	start(nil)
+	start(map[string]any{"team": map[string]any{"nested": "a"}})
+
+	type page struct {
+		Items []struct {
+			ID string `json:"execution_id"`
+		} `json:"items"`
+	}
+	ids := func(p page) []string {
+		out := []string{}
+		for _, it := range p.Items {
+			out = append(out, it.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	for _, tc := range []struct {
+		filter map[string]string
+		want   []string
+	}{
+		{map[string]string{"team": "a"}, sorted(a1, a2)},
+		{map[string]string{"n": "3"}, sorted(a2, b)},
+		{map[string]string{"team": "b", "n": "3"}, sorted(b)},
+		{map[string]string{"team": "c"}, []string{}},
+	} {
+		f := c.call("l", "executions.list", map[string]any{"metadata": tc.filter})
+		if f.Error != nil {
+			t.Fatalf("socket %v: %+v", tc.filter, f.Error)
+		}
+		if got := ids(decode[page](t, f.Response)); !slices.Equal(got, tc.want) {
+			t.Errorf("socket %v lists %v, want %v", tc.filter, got, tc.want)
+		}
+		q := url.Values{}
+		for k, v := range tc.filter {
+			q.Add("metadata", k+"="+v)
+		}
+		r := httpDo(t, ts, "GET", "/api/v1/executions?"+q.Encode(), adminToken, nil)
+		r.expectStatus(t, 200)
+		if got := ids(decode[page](t, r.body)); !slices.Equal(got, tc.want) {
+			t.Errorf("HTTP %s lists %v, want %v", q.Encode(), got, tc.want)
+		}
+	}
+
+	tooMany := map[string]any{}
+	for i := range 17 {
+		tooMany[fmt.Sprint("k", i)] = "v"
+	}
+	for _, bad := range []any{map[string]any{"team": 1}, tooMany, map[string]any{"": "a"}, "team=a"} {
+		if f := c.call("bad", "executions.list", map[string]any{"metadata": bad}); f.Error == nil || f.Error.Code != "INVALID_REQUEST" {
+			t.Errorf("socket metadata %v: %+v, want INVALID_REQUEST", bad, f.Error)
+		}
+	}
+	httpDo(t, ts, "GET", "/api/v1/executions?metadata=team", adminToken, nil).expectError(t, 400, "INVALID_REQUEST")
+	httpDo(t, ts, "GET", "/api/v1/executions?metadata==a", adminToken, nil).expectError(t, 400, "INVALID_REQUEST")
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -86,34 +85,23 @@ func (m *metadataFilter) Set(s string) error {
 }
 
 // matches reports whether an execution's metadata (a JSON object) holds
-// every pair: a string value equal to VALUE, or another JSON value spelt
-// VALUE (weft_bench=x, from_step=3, ok=true).
+// every pair, as the server's executions.list filter decides
+// (persistence.ListFilter.MatchMetadata): a string value equal to VALUE,
+// or another JSON value spelt VALUE (weft_bench=x, from_step=3, ok=true).
 func (m metadataFilter) matches(metadata json.RawMessage) bool {
+	return persistence.ListFilter{Metadata: m.asMap()}.MatchMetadata(metadata)
+}
+
+// asMap is the filter as executions.list's metadata (nil when empty).
+func (m metadataFilter) asMap() map[string]string {
 	if len(m) == 0 {
-		return true
+		return nil
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(metadata, &fields) != nil {
-		return false
-	}
+	out := make(map[string]string, len(m))
 	for _, kv := range m {
-		raw, ok := fields[kv[0]]
-		if !ok {
-			return false
-		}
-		var str string
-		if json.Unmarshal(raw, &str) == nil {
-			if str != kv[1] {
-				return false
-			}
-			continue
-		}
-		var compact bytes.Buffer
-		if json.Compact(&compact, raw) != nil || compact.String() != kv[1] {
-			return false
-		}
+		out[kv[0]] = kv[1]
 	}
-	return true
+	return out
 }
 
 // check reads the filter's flags: the --since bound, or a usage error.
@@ -156,7 +144,15 @@ func (f *lsFilter) list(ctx context.Context, t *target) ([]actors.Snapshot, erro
 // first, until the filter's limit or --since.
 func (f *lsFilter) listServer(ctx context.Context, c *client.Client, since time.Time, keep func(actors.Snapshot) bool) ([]actors.Snapshot, error) {
 	var out []actors.Snapshot
+	// The server filters (the metadata too, so --metadata pages through
+	// matches only); keep checks again what an older server may ignore.
 	req := map[string]any{"status": f.status, "workflow": f.workflow, "limit": 1000}
+	if m := f.metadata.asMap(); m != nil {
+		req["metadata"] = m
+	}
+	if !since.IsZero() {
+		req["created_after"] = since.UTC().Format(time.RFC3339Nano)
+	}
 	pace := pacerFor(c)
 	for {
 		var page actors.ListResult

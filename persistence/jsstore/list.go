@@ -100,10 +100,6 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 	if err != nil {
 		return nil, "", err
 	}
-	type hit struct {
-		id  string
-		pos []byte
-	}
 	var hits []hit
 	for _, e := range entries {
 		if !listMatch(f, e) {
@@ -116,6 +112,9 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 		hits = append(hits, hit{e.ID, pos})
 	}
 	slices.SortFunc(hits, func(a, b hit) int { return bytes.Compare(a.pos, b.pos) })
+	if len(f.Metadata) > 0 {
+		return s.listByMetadata(ctx, f, limit, hits)
+	}
 	if len(hits) > limit {
 		nextCursor = base64.RawURLEncoding.EncodeToString(hits[limit-1].pos)
 		hits = hits[:limit]
@@ -136,6 +135,44 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 		}
 	}
 	return items, nextCursor, nil
+}
+
+// listByMetadata makes a page of the hits whose records match f: list
+// entries hold no metadata, so records are read a page's worth at a time
+// until the page is full. The cursor is set when hits remain after the
+// page (the next page may come back empty).
+func (s *Store) listByMetadata(ctx context.Context, f persistence.ListFilter, limit int, hits []hit) ([]persistence.Execution, string, error) {
+	items := []persistence.Execution{}
+	for start := 0; start < len(hits); start += limit {
+		chunk := hits[start:min(start+limit, len(hits))]
+		ids := make([]string, len(chunk))
+		for i, h := range chunk {
+			ids[i] = h.id
+		}
+		recs, err := s.loadAll(ctx, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for i, e := range recs {
+			if e.ID == "" || (f.Status != "" && e.Status != f.Status) || !f.MatchMetadata(e.Metadata) {
+				continue
+			}
+			items = append(items, e)
+			if len(items) == limit {
+				if start+i+1 < len(hits) {
+					return items, base64.RawURLEncoding.EncodeToString(chunk[i].pos), nil
+				}
+				return items, "", nil
+			}
+		}
+	}
+	return items, "", nil
+}
+
+// hit is a list entry that passed the filters, at its list position.
+type hit struct {
+	id  string
+	pos []byte
 }
 
 func listMatch(f persistence.ListFilter, e listEntry) bool {

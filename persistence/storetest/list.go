@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -21,6 +22,8 @@ var listCases = []testCase{
 // workspace): exec_0 oldest, exec_8 newest, exec_4 and exec_5 created at
 // the same instant. Workflows alternate wf-even/wf-odd; exec_2 and exec_6
 // are completed, exec_3 failed; exec_7 has the idempotency key "k".
+// Metadata: batch "a" for even ones, "b" for odd ones, exec_7 also tag
+// "x", and exec_8 batch 1 (a number).
 func listFixture(t *testing.T, s Store) {
 	t.Helper()
 	for i := range 9 {
@@ -30,8 +33,13 @@ func listFixture(t *testing.T, s Store) {
 			wf = "wf-odd"
 		}
 		e := newExec("ws", wf, fmt.Sprintf("exec_%d", i), created)
-		if i == 7 {
+		e.Metadata = json.RawMessage(`{"batch":"` + string(rune('a'+i%2)) + `"}`)
+		switch i {
+		case 7:
 			e.IdempotencyKey = "k"
+			e.Metadata = json.RawMessage(`{"batch":"b","tag":"x"}`)
+		case 8:
+			e.Metadata = json.RawMessage(`{"batch":1}`)
 		}
 		mustCreate(t, s, e)
 	}
@@ -73,6 +81,13 @@ func testListFilters(t *testing.T, s Store) {
 		{"idempotency key", persistence.ListFilter{IdempotencyKey: "k"}, []string{"exec_7"}},
 		{"idempotency key of another workflow", persistence.ListFilter{IdempotencyKey: "k", Workflow: "wf-even"}, []string{}},
 		{"unknown workspace", persistence.ListFilter{Workspace: "nobody"}, []string{}},
+		{"metadata", persistence.ListFilter{Metadata: map[string]string{"batch": "a"}}, []string{"exec_6", "exec_4", "exec_2", "exec_0"}},
+		{"metadata, two keys", persistence.ListFilter{Metadata: map[string]string{"batch": "b", "tag": "x"}}, []string{"exec_7"}},
+		{"metadata and status", persistence.ListFilter{Metadata: map[string]string{"batch": "a"}, Status: weft.StatusCompleted}, []string{"exec_6", "exec_2"}},
+		{"metadata and time range", persistence.ListFilter{Metadata: map[string]string{"batch": "b"}, CreatedBefore: at(4)}, []string{"exec_3", "exec_1"}},
+		{"metadata key nobody has", persistence.ListFilter{Metadata: map[string]string{"nope": "a"}}, []string{}},
+		{"metadata value not a string", persistence.ListFilter{Metadata: map[string]string{"batch": "1"}}, []string{"exec_8"}},
+		{"metadata value not a string, spelt otherwise", persistence.ListFilter{Metadata: map[string]string{"batch": "1.0"}}, []string{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,7 +109,7 @@ func testListFilters(t *testing.T, s Store) {
 // Paging with any page size visits every execution once, in order.
 func testListPages(t *testing.T, s Store) {
 	listFixture(t, s)
-	for _, f := range []persistence.ListFilter{{}, {Status: weft.StatusRunning}, {Workflow: "wf-even"}} {
+	for _, f := range []persistence.ListFilter{{}, {Status: weft.StatusRunning}, {Workflow: "wf-even"}, {Metadata: map[string]string{"batch": "a"}}} {
 		f.Workspace = "ws"
 		want := list(t, s, f)
 		for _, size := range []int{1, 2, 4} {

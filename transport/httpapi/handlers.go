@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/weft-run/weft"
 	"github.com/weft-run/weft/actors"
@@ -53,8 +54,8 @@ func (a *API) startExecution(w http.ResponseWriter, r *http.Request, who weft.Id
 }
 
 // listExecutions: filters status, workflow, idempotency_key,
-// created_after, created_before (RFC 3339), limit, cursor as query
-// parameters.
+// created_after, created_before (RFC 3339), metadata (KEY=VALUE,
+// repeated), limit, cursor as query parameters.
 func (a *API) listExecutions(w http.ResponseWriter, r *http.Request, who weft.Identity) error {
 	q := r.URL.Query()
 	req := actors.ListRequest{
@@ -64,6 +65,16 @@ func (a *API) listExecutions(w http.ResponseWriter, r *http.Request, who weft.Id
 		CreatedAfter:   q.Get("created_after"),
 		CreatedBefore:  q.Get("created_before"),
 		Cursor:         q.Get("cursor"),
+	}
+	for _, pair := range q["metadata"] {
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || k == "" {
+			return weft.Errorf(weft.CodeInvalidRequest, "metadata must be KEY=VALUE, got %q", pair)
+		}
+		if req.Metadata == nil {
+			req.Metadata = map[string]string{}
+		}
+		req.Metadata[k] = v
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
