@@ -186,6 +186,14 @@ func TestConsoleExecutionDetail(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(css(`#detail-links a`)), waitText("#detail-id", id)); err != nil {
 		t.Fatalf("the link back to the original: %v", err)
 	}
+	// The original links to its rerun (executions.list by metadata).
+	err = chromedp.Do(ctx,
+		waitText("#detail-links .rerun-link", "Rerun as "+rerun+" from step 2"),
+		chromedp.Click(css(`#detail-links .rerun-link a`)), waitText("#detail-id", rerun),
+	)
+	if err != nil {
+		t.Fatalf("the link from the original to its rerun: %v", err)
+	}
 
 	// A child workflow: listed, its steps nested under its own.
 	pres, err := srv.Service().Start(context.Background(), who, actors.StartRequest{Name: "parent", Parameters: json.RawMessage(`{}`)})

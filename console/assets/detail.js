@@ -16,6 +16,7 @@ let unseen = new Map(); // step id -> snapshot step with no event yet (a rerun's
 let lastSeq = 0; // the seq of the last event shown
 let snapTimer = null;
 let tick = null;
+let reruns = []; // the executions that rerun this one (executions.list by metadata rerun_of)
 
 export function init() {
   $("cancel-button").addEventListener("click", cancel);
@@ -33,6 +34,7 @@ export function show(id) {
   current = id;
   reset(id);
   loadSnapshot(id);
+  loadReruns(id);
   follow(id);
   tick = setInterval(() => { renderWaiting(); if (snap && !ENDED.has(snap.status)) renderFacts(); }, 1000);
 }
@@ -51,6 +53,7 @@ function close() {
 
 function reset(id) {
   snap = null;
+  reruns = [];
   steps = new Map();
   unseen = new Map();
   lastSeq = 0;
@@ -84,6 +87,18 @@ async function loadSnapshot(id) {
     $("detail-error").textContent = err.code === "EXECUTION_NOT_FOUND" ? `No execution ${id} in this workspace.` : errorText(err);
     for (const f of ["detail-parameters", "detail-metadata", "detail-result"]) $(f).replaceChildren();
   }
+}
+
+// loadReruns finds the executions that rerun this one (their metadata
+// names it in rerun_of), newest first.
+async function loadReruns(id) {
+  try {
+    const res = await session.weft.call("executions.list", { metadata: { rerun_of: id }, limit: 20 });
+    if (id !== current) return;
+    // A server without the metadata filter would list everything.
+    reruns = res.items.filter((r) => (r.metadata || {}).rerun_of === id);
+    if (snap) renderLinks();
+  } catch { /* only the links are missing */ }
 }
 
 // snapshotSoon reloads the snapshot after a burst of events settles.
@@ -130,12 +145,16 @@ function renderFacts() {
 
 const fact = (name, value) => el("div", { class: "fact" }, el("dt", {}, name), el("dd", {}, value));
 
-// renderLinks: the execution this one reruns, the schedule that started it.
+// renderLinks: the execution this one reruns, the schedule that started
+// it, the executions that rerun it.
 function renderLinks() {
   const m = snap.metadata || {};
   const links = [];
   if (m.rerun_of) links.push(el("li", {}, "Rerun of ", execLink(m.rerun_of), ` from step ${m.from_step ?? "?"}`));
   if (m.schedule_id) links.push(el("li", {}, "Started by schedule ", el("a", { href: "#/schedules" }, m.schedule_id), m.scheduled_for ? ` for ${formatTime(m.scheduled_for)}` : ""));
+  for (const r of reruns) {
+    links.push(el("li", { class: "rerun-link" }, "Rerun as ", execLink(r.execution_id), ` from step ${(r.metadata || {}).from_step ?? "?"} `, statusBadge(r.status)));
+  }
   $("detail-links").replaceChildren(...links);
 }
 
