@@ -55,8 +55,11 @@ type ListOptions struct {
 	// created_at; RFC 3339 times, "" for no bound.
 	CreatedAfter  string `json:"created_after,omitempty"`
 	CreatedBefore string `json:"created_before,omitempty"`
-	Limit         int    `json:"limit,omitempty"`
-	Cursor        string `json:"cursor,omitempty"`
+	// Metadata keeps executions whose metadata has each key with the
+	// value (a string equal to it, or another JSON value spelt so).
+	Metadata map[string]string `json:"metadata,omitempty"`
+	Limit    int               `json:"limit,omitempty"`
+	Cursor   string            `json:"cursor,omitempty"`
 }
 
 // ListResult is one page of executions, newest first.

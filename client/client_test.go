@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 
@@ -335,4 +336,36 @@ func TestNoGoroutineLeak(t *testing.T) {
 	}
 	p.close()
 	goleak.VerifyNone(t, ignore, goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.NewDeadLetter.NewThrottle.func4.1"))
+}
+
+// List's Metadata option filters on the server: only the executions
+// started with that metadata come back.
+func TestListByMetadata(t *testing.T) {
+	ts := startServer(t, "", "")
+	ctx := testCtx(t)
+	c := dial(t, ts.url(), client.Options{})
+	var tagged []string
+	for i := range 4 {
+		meta := map[string]any{"batch": fmt.Sprint("b", i%2)}
+		exec, err := c.Start(ctx, "countdown", map[string]int{"steps": 1}, client.WithMetadata(meta))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 1 {
+			tagged = append(tagged, exec.ID())
+		}
+	}
+	list, err := c.List(ctx, client.ListOptions{Metadata: map[string]string{"batch": "b1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, s := range list.Items {
+		got = append(got, s.ExecutionID)
+	}
+	slices.Sort(got)
+	slices.Sort(tagged)
+	if !slices.Equal(got, tagged) {
+		t.Fatalf("listed %v, want the two with batch b1 %v", got, tagged)
+	}
 }
