@@ -181,6 +181,13 @@ export interface Snapshot {
 export interface ListFilter {
   status?: Snapshot['status'];
   workflow?: string;
+  /** The executions started with this idempotency key (one per workflow at most). */
+  idempotency_key?: string;
+  /** RFC 3339 bounds of created_at: after inclusive, before exclusive. */
+  created_after?: string;
+  created_before?: string;
+  /** Each key with this value in the execution's metadata (a string, or another JSON value spelt so). */
+  metadata?: Record<string, string>;
   limit?: number;
   cursor?: string;
 }
