@@ -3,7 +3,6 @@ package actors
 import (
 	"context"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -33,11 +32,7 @@ const orphanMinAge = 10 * time.Second
 // orphanCheck runs the check from Recover to Shutdown (cluster mode).
 type orphanCheck struct {
 	every time.Duration
-
-	mu      sync.Mutex
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	bg    background
 }
 
 func newOrphanCheck(cfg *ClusterConfig) *orphanCheck {
@@ -51,30 +46,15 @@ func newOrphanCheck(cfg *ClusterConfig) *orphanCheck {
 // start runs the check (once; never after stop; never on a single node,
 // where Recover resumed everything and nothing changes hands).
 func (o *orphanCheck) start(sys *System) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if sys.own == nil || o.every < 0 || o.stopped || o.done != nil {
-		return
+	if sys.own != nil && o.every >= 0 {
+		o.bg.start(func(ctx context.Context) { o.run(ctx, sys) })
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	o.cancel, o.done = cancel, make(chan struct{})
-	go o.run(ctx, sys)
 }
 
 // stop ends the check and waits for it.
-func (o *orphanCheck) stop() {
-	o.mu.Lock()
-	o.stopped = true
-	cancel, done := o.cancel, o.done
-	o.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (o *orphanCheck) stop() { o.bg.stop() }
 
 func (o *orphanCheck) run(ctx context.Context, sys *System) {
-	defer close(o.done)
 	tick := time.NewTicker(o.every)
 	defer tick.Stop()
 	for {

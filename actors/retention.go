@@ -2,7 +2,6 @@ package actors
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -34,10 +33,7 @@ type sweeper struct {
 	interval  time.Duration
 	batch     int
 
-	mu      sync.Mutex
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{}
+	bg background
 }
 
 func newSweeper(cfg Config) *sweeper {
@@ -93,30 +89,15 @@ func (w *sweeper) start(sys *System) {
 	// The series exist from the start, at 0, for dashboards and alerts.
 	sys.metrics.ExecutionsDeleted.WithLabelValues(deletedByRetention)
 	sys.metrics.ExecutionsDeleted.WithLabelValues(deletedByAPI)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.stopped || w.done != nil || !w.enabled(sys) {
-		return
+	if w.enabled(sys) {
+		w.bg.start(func(ctx context.Context) { w.run(ctx, sys) })
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.cancel, w.done = cancel, make(chan struct{})
-	go w.run(ctx, sys)
 }
 
 // stop ends the sweeper and waits for it: a batch in progress commits first.
-func (w *sweeper) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	cancel, done := w.cancel, w.done
-	w.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		<-done
-	}
-}
+func (w *sweeper) stop() { w.bg.stop() }
 
 func (w *sweeper) run(ctx context.Context, sys *System) {
-	defer close(w.done)
 	log := sys.log.With().Str("component", "retention").Logger()
 	tick := time.NewTicker(w.every(sys))
 	defer tick.Stop()

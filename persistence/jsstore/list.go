@@ -119,11 +119,7 @@ func (s *Store) List(ctx context.Context, f persistence.ListFilter) (items []per
 		nextCursor = base64.RawURLEncoding.EncodeToString(hits[limit-1].pos)
 		hits = hits[:limit]
 	}
-	ids := make([]string, len(hits))
-	for i, h := range hits {
-		ids[i] = h.id
-	}
-	recs, err := s.loadAll(ctx, ids)
+	recs, err := s.loadAll(ctx, hitIDs(hits))
 	if err != nil {
 		return nil, "", err
 	}
@@ -145,11 +141,7 @@ func (s *Store) listByMetadata(ctx context.Context, f persistence.ListFilter, li
 	items := []persistence.Execution{}
 	for start := 0; start < len(hits); start += limit {
 		chunk := hits[start:min(start+limit, len(hits))]
-		ids := make([]string, len(chunk))
-		for i, h := range chunk {
-			ids[i] = h.id
-		}
-		recs, err := s.loadAll(ctx, ids)
+		recs, err := s.loadAll(ctx, hitIDs(chunk))
 		if err != nil {
 			return nil, "", err
 		}
@@ -173,6 +165,14 @@ func (s *Store) listByMetadata(ctx context.Context, f persistence.ListFilter, li
 type hit struct {
 	id  string
 	pos []byte
+}
+
+func hitIDs(hits []hit) []string {
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	return ids
 }
 
 func listMatch(f persistence.ListFilter, e listEntry) bool {
