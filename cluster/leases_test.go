@@ -401,14 +401,7 @@ func TestOverwrittenLeaseIsLost(t *testing.T) {
 	eventually(t, 20*time.Second, "it holds all 4", func() bool { return holdAll(4, n) })
 	tok := n.Owned()[2]
 
-	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(context.Background(), cluster.LeasesBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, kv := leasesBucket(t, srv.URL())
 	if _, err := kv.Put(context.Background(), "p.2", []byte(`{"node":"intruder","instance":"inst_x"}`)); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,14 @@ func oneNodeFourPartitions(t *testing.T) (*testNode, cluster.Config, jetstream.J
 	cfg.Partitions = 4
 	n := newTracker(t).join(t, srv.URL(), cfg)
 	eventually(t, 20*time.Second, "it holds all 4", func() bool { return holdAll(4, n) })
-	js, err := jetstream.New(natstest.Connect(t, srv.URL()))
+	js, kv := leasesBucket(t, srv.URL())
+	return n, cfg, js, kv
+}
+
+// leasesBucket connects a client of its own to the leases bucket.
+func leasesBucket(t *testing.T, url string) (jetstream.JetStream, jetstream.KeyValue) {
+	t.Helper()
+	js, err := jetstream.New(natstest.Connect(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +55,7 @@ func oneNodeFourPartitions(t *testing.T) (*testNode, cluster.Config, jetstream.J
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, cfg, js, kv
+	return js, kv
 }
 
 // leaseRevision is the revision of partition p's lease.
