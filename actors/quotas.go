@@ -29,7 +29,9 @@ const (
 	DefaultRoomsPerConnection     = 100
 )
 
-func (q Quotas) withDefaults() Quotas {
+// WithDefaults fills the zero fields with their defaults (a negative one
+// stays: no limit).
+func (q Quotas) WithDefaults() Quotas {
 	if q.SignalsPerExecution == 0 {
 		q.SignalsPerExecution = DefaultSignalsPerExecution
 	}

@@ -127,7 +127,7 @@ func NewSystem(cfg Config) (*System, error) {
 		drain:     make(chan struct{}),
 		sweep:     newSweeper(cfg),
 		orphans:   newOrphanCheck(cfg.Cluster),
-		quotas:    cfg.Quotas.withDefaults(),
+		quotas:    cfg.Quotas.WithDefaults(),
 
 		warmExecutions: cfg.WarmExecutions,
 		passivateAfter: cfg.PassivateAfter,

@@ -209,11 +209,8 @@ func New(cfg Config) (*Server, error) {
 	limits := cfg.Socket.WithDefaults()
 	s.svc = actors.NewService(s.sys, actors.ServerInfo{
 		Name: "weft", Version: cfg.Version, Protocol: "weft.v1", Build: buildInfo(),
-		Limits: map[string]any{
-			"max_message_bytes":   limits.MaxMessageBytes,
-			"messages_per_second": limits.MessagesPerSecond,
-		},
-		Node: nodeID,
+		Limits: infoLimits(limits, cfg.Quotas.WithDefaults()),
+		Node:   nodeID,
 	})
 	s.svc.SetAudit(!cfg.NoAudit)
 	if s.clusterEx != nil {
@@ -318,6 +315,28 @@ func (s *Server) warnKeysFileMode() {
 	if w := auth.KeysFileModeWarning(s.keysFile); w != "" {
 		s.log.Warn().Str("keys_file", s.keysFile).Msg(w)
 	}
+}
+
+// infoLimits are server.info's limits: what a client may send, and the
+// caps and quotas it may run into (a limit that is off is left out).
+func infoLimits(sock ws.Config, q actors.Quotas) map[string]any {
+	limits := map[string]any{
+		"max_message_bytes":   sock.MaxMessageBytes,
+		"messages_per_second": sock.MessagesPerSecond,
+		"max_inflight":        sock.MaxInflight,
+	}
+	for name, n := range map[string]int{
+		"max_connections_per_ip":        sock.MaxConnectionsPerIP,
+		"max_connections_per_workspace": sock.MaxConnectionsPerWorkspace,
+		"executions_per_workspace":      q.ExecutionsPerWorkspace,
+		"signals_per_execution":         q.SignalsPerExecution,
+		"rooms_per_connection":          q.RoomsPerConnection,
+	} {
+		if n > 0 {
+			limits[name] = n
+		}
+	}
+	return limits
 }
 
 // BootstrapToken is the admin token written to a keys file created by this
