@@ -85,7 +85,12 @@ func (s *System) startOrphans(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	cutoff := time.Now().Add(-orphanMinAge)
-	execs = slices.DeleteFunc(execs, func(e persistence.Execution) bool { return e.CreatedAt.After(cutoff) })
+	execs = slices.DeleteFunc(execs, func(e persistence.Execution) bool {
+		// A workflow this binary lacks has no actor on purpose: it waits
+		// for a deploy that has it (as after a restart).
+		_, registered := s.registry.Lookup(e.Workflow)
+		return e.CreatedAt.After(cutoff) || !registered
+	})
 	if len(execs) == 0 {
 		return 0, nil
 	}
@@ -94,6 +99,7 @@ func (s *System) startOrphans(ctx context.Context) (int, error) {
 	select {
 	case started := <-reply:
 		s.unfinished.add(started)
+		s.metrics.OrphansStarted.Add(float64(len(started)))
 		for _, e := range started {
 			s.log.Warn().Str("execution_id", e.ID).Str("status", string(e.Status)).Msg("unfinished execution had no actor here; running it")
 		}

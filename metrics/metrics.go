@@ -41,7 +41,11 @@ type Metrics struct {
 	StoreCommitWrites    prometheus.Histogram
 	StoreWritable        prometheus.Gauge
 	ExecutionStalls      prometheus.Counter
-	EventsPublished      prometheus.Counter
+	// OrphansStarted counts unfinished executions a cluster node found
+	// with no actor and started (actors/cluster_orphans.go): each one
+	// means a take-over or an import missed it. Alert on any.
+	OrphansStarted  prometheus.Counter
+	EventsPublished prometheus.Counter
 }
 
 // New creates the collectors on a fresh registry, with Go runtime and
@@ -78,6 +82,7 @@ func New() *Metrics {
 		EventsPublished: f.counter("weft_events_published_total", "Execution events published on the bus."),
 		StoreWritable:   f.gauge("weft_store_writable", "1 while the store commits, 0 while it cannot write (a full disk)."),
 		ExecutionStalls: f.counter("weft_execution_stalls_total", "Executions stopped by a failed store write or load, to be retried with backoff."),
+		OrphansStarted:  f.counter("weft_orphaned_executions_started_total", "Unfinished executions of this node's partitions found with no actor and started (cluster mode): a take-over or an import missed them."),
 	}
 }
 

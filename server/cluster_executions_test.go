@@ -141,18 +141,30 @@ func TestClusterStartsOrphanedExecutions(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = js.Close() })
 	created := time.Now().Add(-time.Minute).UTC()
-	exec := persistence.Execution{
-		ID: weft.NewID("exec_"), Workspace: "acme", Workflow: "countdown", Status: weft.StatusRunning,
-		Parameters: json.RawMessage(`{"steps":3,"delay_ms":0}`), Metadata: json.RawMessage(`{}`),
-		CreatedAt: created, UpdatedAt: created,
+	store := func(workflow string) string {
+		t.Helper()
+		exec := persistence.Execution{
+			ID: weft.NewID("exec_"), Workspace: "acme", Workflow: workflow, Status: weft.StatusRunning,
+			Parameters: json.RawMessage(`{"steps":3,"delay_ms":0}`), Metadata: json.RawMessage(`{}`),
+			CreatedAt: created, UpdatedAt: created,
+		}
+		first := events.Event{Type: events.ExecutionStarted, Data: events.Data{
+			Timestamp: created, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1,
+			Details: json.RawMessage(`{"parameters":{"steps":3,"delay_ms":0}}`),
+		}}
+		if existing, err := js.CreateExecution(t.Context(), exec, first); err != nil || existing != nil {
+			t.Fatalf("CreateExecution = %v, %v", existing, err)
+		}
+		return exec.ID
 	}
-	first := events.Event{Type: events.ExecutionStarted, Data: events.Data{
-		Timestamp: created, ExecutionID: exec.ID, Workflow: exec.Workflow, Seq: 1,
-		Details: json.RawMessage(`{"parameters":{"steps":3,"delay_ms":0}}`),
-	}}
-	if existing, err := js.CreateExecution(t.Context(), exec, first); err != nil || existing != nil {
-		t.Fatalf("CreateExecution = %v, %v", existing, err)
+	// One of a workflow this binary lacks, which waits for a deploy that
+	// has it: not an orphan, not started again and again.
+	store("not-registered-here")
+	id := store("countdown")
+	waitStatus(t, c, id, "completed")
+	checkOneEndPerStep(t, c, id)
+	time.Sleep(time.Second) // five more checks
+	if got := metricValue(t, scrape(t, solo), "weft_orphaned_executions_started_total"); got != 1 {
+		t.Errorf("weft_orphaned_executions_started_total = %v, want 1 (the countdown)", got)
 	}
-	waitStatus(t, c, exec.ID, "completed")
-	checkOneEndPerStep(t, c, exec.ID)
 }
