@@ -12,33 +12,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/events/eventstest"
 	"github.com/weft-run/weft/events/inproc"
 )
-
-// memLog is an execution's log in memory: the store, for Follow.
-type memLog struct {
-	mu  sync.Mutex
-	evs []events.Stored
-}
-
-func (l *memLog) append(s events.Stored) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.evs = append(l.evs, s)
-}
-
-func (l *memLog) StoredEvents(_ context.Context, _ string, after uint64, limit int) ([]events.Stored, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after >= uint64(len(l.evs)) {
-		return nil, nil
-	}
-	out := l.evs[after:]
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return append([]events.Stored(nil), out...), nil
-}
 
 // handOver is one run of the property: an appender stores then publishes
 // n events while subscribers join at random moments, from random seqs,
@@ -49,7 +25,7 @@ func handOver(t *testing.T, seed uint64, n, subscribers, queue int) {
 	ps := inproc.New(inproc.Config{QueueSize: queue, Logger: watermill.NopLogger{}})
 	bus := events.NewBus(ps, ps)
 	defer bus.Close()
-	log := &memLog{}
+	log := &eventstest.Log{}
 	const id = "exec_p"
 
 	type plan struct {
@@ -110,7 +86,7 @@ func handOver(t *testing.T, seed uint64, n, subscribers, queue int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log.append(s) // persist, then publish
+		log.Append(s) // persist, then publish
 		if err := bus.Publish(id, s); err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +131,7 @@ func TestFollowSkipsMessagesWithoutSeq(t *testing.T) {
 	ps := inproc.New(inproc.Config{QueueSize: 16, Logger: watermill.NopLogger{}})
 	bus := events.NewBus(ps, ps)
 	defer bus.Close()
-	log := &memLog{}
+	log := &eventstest.Log{}
 	const id = "exec_stray"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -180,7 +156,7 @@ func TestFollowSkipsMessagesWithoutSeq(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		log.append(s)
+		log.Append(s)
 		if seq == 2 { // a stray message before the event is published
 			if err := ps.Publish(events.ExecutionTopic(id), message.NewMessage(watermill.NewUUID(), []byte(`{"type":"x"}`))); err != nil {
 				t.Fatal(err)

@@ -1,53 +1,31 @@
 package natsbus_test
 
 import (
-	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/weft-run/weft/events"
+	"github.com/weft-run/weft/events/eventstest"
 	"github.com/weft-run/weft/events/natsbus"
 )
 
-// memLog is an execution's log in memory: the store, for Follow.
-type memLog struct {
-	mu  sync.Mutex
-	evs []events.Stored
-}
-
-func (l *memLog) StoredEvents(_ context.Context, _ string, after uint64, limit int) ([]events.Stored, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if after >= uint64(len(l.evs)) {
-		return nil, nil
-	}
-	out := l.evs[after:]
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return append([]events.Stored(nil), out...), nil
-}
-
-// appendEvent stores the execution's next event (terminal when asked)
-// and returns it, unpublished.
-func (l *memLog) appendEvent(t *testing.T, terminal bool) events.Stored {
+// appendEvent stores the execution's next event in log (terminal when
+// asked) and returns it, unpublished.
+func appendEvent(t *testing.T, log *eventstest.Log, terminal bool) events.Stored {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	typ := events.LLMDelta
 	if terminal {
 		typ = events.ExecutionCompleted
 	}
 	e := events.New(typ, events.LLMDetails{StepID: "1", Text: "t"})
-	e.Data.Seq, e.Data.ExecutionID, e.Data.Workflow = uint64(len(l.evs)+1), followedID, "wf"
+	e.Data.Seq, e.Data.ExecutionID, e.Data.Workflow = uint64(log.Len()+1), followedID, "wf"
 	e.Data.Timestamp = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s, err := events.Encode(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.evs = append(l.evs, s)
+	log.Append(s)
 	return s
 }
 
@@ -61,7 +39,7 @@ const followedID = "exec_drop"
 type follower struct {
 	ps      *natsbus.PubSub
 	bus     *events.Bus
-	log     *memLog
+	log     *eventstest.Log
 	got     chan events.Stored
 	release chan struct{}
 	done    chan error
@@ -71,7 +49,7 @@ func startFollower(t *testing.T, idle time.Duration) *follower {
 	t.Helper()
 	ps, _ := newPubSub(t, natsbus.WithQueueSize(2))
 	f := &follower{
-		ps: ps, bus: events.NewBus(ps, ps).WithIdleCheck(idle), log: &memLog{},
+		ps: ps, bus: events.NewBus(ps, ps).WithIdleCheck(idle), log: &eventstest.Log{},
 		got: make(chan events.Stored, 100), release: make(chan struct{}), done: make(chan error, 1),
 	}
 	f.store(t, false) // seq 1, read from the store by the catch-up
@@ -104,7 +82,7 @@ func startFollower(t *testing.T, idle time.Duration) *follower {
 // does: stored first.
 func (f *follower) store(t *testing.T, terminal bool) {
 	t.Helper()
-	s := f.log.appendEvent(t, terminal)
+	s := appendEvent(t, f.log, terminal)
 	if err := f.bus.Publish(followedID, s); err != nil {
 		t.Fatal(err)
 	}
