@@ -29,18 +29,9 @@ func artifactsFlags(name string, stderr io.Writer, listing bool) (*flag.FlagSet,
 }
 
 func artifactsCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:       "artifacts",
-		ShortUsage: "weft artifacts <put|get|rm|ls> [flags]",
-		ShortHelp:  "Upload, download, delete and list artifacts (blobs workflows read and create).",
-		Subcommands: []*ffcli.Command{
-			artifactsPut(stdout, stderr), artifactsGet(stdout, stderr),
-			artifactsRm(stdout, stderr), artifactsLs(stdout, stderr),
-		},
-		Exec: func(context.Context, []string) error {
-			return usageError{"artifacts needs a subcommand: put, get, rm or ls"}
-		},
-	}
+	return newGroup("artifacts", "Upload, download, delete and list artifacts (blobs workflows read and create).",
+		artifactsPut(stdout, stderr), artifactsGet(stdout, stderr),
+		artifactsRm(stdout, stderr), artifactsLs(stdout, stderr))
 }
 
 func artifactsPut(stdout, stderr io.Writer) *ffcli.Command {

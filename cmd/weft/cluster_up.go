@@ -137,16 +137,10 @@ func (f *upFlags) check() error {
 }
 
 func clusterCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:        "cluster",
-		ShortUsage:  "weft cluster <up|nats> [flags]",
-		ShortHelp:   "Try cluster mode on one machine: NATS JetStream servers and weft nodes on loopback.",
-		FlagSet:     newFlags("weft cluster", stderr), // weft help cluster lists the subcommands with it
-		Subcommands: []*ffcli.Command{clusterUpCommand(stdout, stderr), clusterNATSCommand(stdout, stderr)},
-		Exec: func(context.Context, []string) error {
-			return usageError{"cluster needs a subcommand: up or nats"}
-		},
-	}
+	c := newGroup("cluster", "Try cluster mode on one machine: NATS JetStream servers and weft nodes on loopback.",
+		clusterUpCommand(stdout, stderr), clusterNATSCommand(stdout, stderr))
+	c.FlagSet = newFlags("weft cluster", stderr) // weft help cluster lists the subcommands with it
+	return c
 }
 
 func clusterUpCommand(stdout, stderr io.Writer) *ffcli.Command {

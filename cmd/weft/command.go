@@ -49,6 +49,29 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// newGroup builds a command that only holds subcommands (weft executions
+// ls|show|rm): its usage line lists them, and run alone it is a usage
+// error that names them.
+func newGroup(name, help string, subs ...*ffcli.Command) *ffcli.Command {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.Name
+	}
+	list := names[0]
+	if n := len(names); n > 1 {
+		list = strings.Join(names[:n-1], ", ") + " or " + names[n-1]
+	}
+	return &ffcli.Command{
+		Name:        name,
+		ShortUsage:  "weft " + name + " <" + strings.Join(names, "|") + "> [flags]",
+		ShortHelp:   help,
+		Subcommands: subs,
+		Exec: func(context.Context, []string) error {
+			return usageError{name + " needs a subcommand: " + list}
+		},
+	}
+}
+
 // newLeaf builds the command l over its flag set fs.
 func newLeaf(fs *flag.FlagSet, l leaf) *ffcli.Command {
 	return &ffcli.Command{

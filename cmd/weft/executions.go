@@ -22,15 +22,8 @@ import (
 )
 
 func executionsCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:        "executions",
-		ShortUsage:  "weft executions <ls|show|rm> [flags]",
-		ShortHelp:   "List executions, show one with its steps, or delete ended ones.",
-		Subcommands: []*ffcli.Command{executionsLs(stdout, stderr), executionsShow(stdout, stderr), executionsRm(stdout, stderr)},
-		Exec: func(context.Context, []string) error {
-			return usageError{"executions needs a subcommand: ls, show or rm"}
-		},
-	}
+	return newGroup("executions", "List executions, show one with its steps, or delete ended ones.",
+		executionsLs(stdout, stderr), executionsShow(stdout, stderr), executionsRm(stdout, stderr))
 }
 
 // lsFilter selects executions for ls, rm, export and replay-check.

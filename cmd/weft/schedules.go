@@ -17,21 +17,12 @@ import (
 // client commands' flags (PROTOCOL.md section 10).
 
 func schedulesCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:       "schedules",
-		ShortUsage: "weft schedules <ls|get|create|pause|resume|delete|trigger> [flags]",
-		ShortHelp:  "List and manage schedules (cron or fixed-interval starts of a workflow).",
-		Subcommands: []*ffcli.Command{
-			schedulesLs(stdout, stderr), schedulesGet(stdout, stderr), schedulesCreate(stdout, stderr),
-			schedulesByID("pause", "schedule.pause", "Pause a schedule: no firing until resumed.", stdout, stderr),
-			schedulesByID("resume", "schedule.resume", "Resume a schedule from its next spec time.", stdout, stderr),
-			schedulesByID("delete", "schedule.delete", "Delete a schedule (its executions are kept).", stdout, stderr),
-			schedulesByID("trigger", "schedule.trigger", "Start one execution of a schedule now.", stdout, stderr),
-		},
-		Exec: func(context.Context, []string) error {
-			return usageError{"schedules needs a subcommand: ls, get, create, pause, resume, delete or trigger"}
-		},
-	}
+	return newGroup("schedules", "List and manage schedules (cron or fixed-interval starts of a workflow).",
+		schedulesLs(stdout, stderr), schedulesGet(stdout, stderr), schedulesCreate(stdout, stderr),
+		schedulesByID("pause", "schedule.pause", "Pause a schedule: no firing until resumed.", stdout, stderr),
+		schedulesByID("resume", "schedule.resume", "Resume a schedule from its next spec time.", stdout, stderr),
+		schedulesByID("delete", "schedule.delete", "Delete a schedule (its executions are kept).", stdout, stderr),
+		schedulesByID("trigger", "schedule.trigger", "Start one execution of a schedule now.", stdout, stderr))
 }
 
 func schedulesFlags(name string, stderr io.Writer) (*flag.FlagSet, *target) {

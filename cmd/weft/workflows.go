@@ -168,15 +168,8 @@ func firstLine(s string) string {
 }
 
 func workflowsCommand(stdout, stderr io.Writer) *ffcli.Command {
-	return &ffcli.Command{
-		Name:        "workflows",
-		ShortUsage:  "weft workflows <ls|stats> [flags]",
-		ShortHelp:   "List the workflows a server runs, with their parameters; how one has been doing.",
-		Subcommands: []*ffcli.Command{workflowsLs(stdout, stderr), workflowsStats(stdout, stderr)},
-		Exec: func(context.Context, []string) error {
-			return usageError{"workflows needs a subcommand: ls or stats"}
-		},
-	}
+	return newGroup("workflows", "List the workflows a server runs, with their parameters; how one has been doing.",
+		workflowsLs(stdout, stderr), workflowsStats(stdout, stderr))
 }
 
 func workflowsLs(stdout, stderr io.Writer) *ffcli.Command {
