@@ -39,10 +39,7 @@ func TestClusterFencing(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-server cluster")
 	}
-	nodes := natstest.Cluster(t, 3)
-	prefix := fmt.Sprintf("T%d", prefixes.Add(1))
-	a := openStore(t, natstest.Connect(t, nodes[0].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
-	b := openStore(t, natstest.Connect(t, nodes[1].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
+	a, b := twoNodesR3(t)
 	create(t, a, "exec_1")
 	commit(t, a, persistence.Write{ExecutionID: "exec_1", Events: []events.Event{event("exec_1", 2, "a")}})
 	commit(t, b, persistence.Write{ExecutionID: "exec_1", Events: []events.Event{event("exec_1", 3, "b")}, Steps: []persistence.Step{{ID: "s", Name: "b"}}})

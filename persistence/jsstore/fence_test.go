@@ -51,6 +51,17 @@ func commit(t *testing.T, s *jsstore.Store, w persistence.Write) {
 	}
 }
 
+// twoNodesR3 is twoNodes on two servers of a 3-server cluster, every
+// stream and bucket R3.
+func twoNodesR3(t *testing.T) (a, b *jsstore.Store) {
+	t.Helper()
+	nodes := natstest.Cluster(t, 3)
+	prefix := fmt.Sprintf("T%d", prefixes.Add(1))
+	a = openStore(t, natstest.Connect(t, nodes[0].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
+	b = openStore(t, natstest.Connect(t, nodes[1].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
+	return a, b
+}
+
 // twoNodes opens two stores on the same streams through two connections:
 // two weft nodes.
 func twoNodes(t *testing.T, urls string) (a, b *jsstore.Store) {

@@ -36,10 +36,7 @@ func TestScheduleFiresOnceAcrossNodes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 3-server cluster")
 	}
-	nodes := natstest.Cluster(t, 3)
-	prefix := fmt.Sprintf("T%d", prefixes.Add(1))
-	a := openStore(t, natstest.Connect(t, nodes[0].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
-	b := openStore(t, natstest.Connect(t, nodes[1].URL()), jsstore.Options{Prefix: prefix, Replicas: 3})
+	a, b := twoNodesR3(t)
 	due := t0.Add(time.Minute)
 	if err := a.CreateSchedule(t.Context(), schedule("ws", "sched_1", due)); err != nil {
 		t.Fatal(err)
