@@ -82,11 +82,17 @@ type pendingWrite struct {
 //
 // If ctx ends first, Commit returns ctx.Err() but w may still commit.
 func (s *Store) Commit(ctx context.Context, w persistence.Write) error {
+	return waitCommit(ctx, func(done func(error)) { s.CommitAsync(w, done) })
+}
+
+// waitCommit starts a commit with commit and waits for its result, or for
+// ctx (then the write may still commit).
+func waitCommit(ctx context.Context, commit func(done func(error))) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	res := make(chan error, 1)
-	s.CommitAsync(w, func(err error) { res <- err })
+	commit(func(err error) { res <- err })
 	select {
 	case err := <-res:
 		return err
@@ -115,17 +121,7 @@ func (s *Store) CommitPrepared(p *persistence.Prepared, done func(error)) {
 
 // CommitPreparedWait is Commit for a write prepared by persistence.Prepare.
 func (s *Store) CommitPreparedWait(ctx context.Context, p *persistence.Prepared) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	res := make(chan error, 1)
-	s.CommitPrepared(p, func(err error) { res <- err })
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitCommit(ctx, func(done func(error)) { s.CommitPrepared(p, done) })
 }
 
 // commitAsync queues w; encoded, when not nil, are w's events already
