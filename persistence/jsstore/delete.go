@@ -72,21 +72,28 @@ func (s *Store) DeleteExecution(ctx context.Context, ws, id string) (persistence
 // rawRecord reads the record of id and its revision, whatever its marks
 // (deleting, importing).
 func (s *Store) rawRecord(ctx context.Context, id string) (recordValue, uint64, error) {
-	var rv recordValue
 	if id == "" || len(id) > maxIDLen {
-		return rv, 0, fmt.Errorf("execution %q: %w", id, persistence.ErrNotFound)
+		return recordValue{}, 0, fmt.Errorf("execution %q: %w", id, persistence.ErrNotFound)
 	}
-	entry, err := s.records.Get(ctx, recordKey(id))
+	return getJSON[recordValue](ctx, s.records, recordKey(id), "execution", id)
+}
+
+// getJSON reads key from kv and decodes its value as a T, with its
+// revision: persistence.ErrNotFound when the key is absent, ErrCorrupt
+// when its value does not decode. what and id name it in errors.
+func getJSON[T any](ctx context.Context, kv jetstream.KeyValue, key, what, id string) (T, uint64, error) {
+	var v T
+	entry, err := kv.Get(ctx, key)
 	if notFound(err) {
-		return rv, 0, fmt.Errorf("execution %s: %w", id, persistence.ErrNotFound)
+		return v, 0, fmt.Errorf("%s %s: %w", what, id, persistence.ErrNotFound)
 	}
 	if err != nil {
-		return rv, 0, fmt.Errorf("jsstore: read execution %s: %w", id, err)
+		return v, 0, fmt.Errorf("jsstore: read %s %s: %w", what, id, err)
 	}
-	if err := json.Unmarshal(entry.Value(), &rv); err != nil {
-		return rv, 0, fmt.Errorf("%w: execution %s: %v", ErrCorrupt, id, err)
+	if err := json.Unmarshal(entry.Value(), &v); err != nil {
+		return v, 0, fmt.Errorf("%w: %s %s: %v", ErrCorrupt, what, id, err)
 	}
-	return rv, entry.Revision(), nil
+	return v, entry.Revision(), nil
 }
 
 // purgeExecution removes what hangs off e, then its record.

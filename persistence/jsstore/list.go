@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -257,22 +256,18 @@ func (s *Store) WaitingIndex(ctx context.Context) (map[string]time.Time, error) 
 // execution that is gone comes back as the zero Execution.
 func (s *Store) loadAll(ctx context.Context, ids []string) ([]persistence.Execution, error) {
 	out := make([]persistence.Execution, len(ids))
-	errs := make([]error, len(ids))
-	sem := make(chan struct{}, loadParallel)
-	var wg sync.WaitGroup
+	fns := make([]func() error, len(ids))
 	for i, id := range ids {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		fns[i] = func() error {
 			e, err := s.loadExecution(ctx, id)
 			if errors.Is(err, persistence.ErrNotFound) {
-				return
+				return nil
 			}
-			out[i], errs[i] = e, err
-		})
+			out[i] = e
+			return err
+		}
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := bounded(loadParallel, fns); err != nil {
 		return nil, err
 	}
 	return out, nil

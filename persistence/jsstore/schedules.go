@@ -150,21 +150,10 @@ func (s *Store) Schedule(ctx context.Context, ws, id string) (persistence.Schedu
 }
 
 func (s *Store) loadSchedule(ctx context.Context, ws, id string) (persistence.Schedule, uint64, error) {
-	var sc persistence.Schedule
 	if ws == "" || id == "" || len(ws) > maxIDLen || len(id) > maxIDLen {
-		return sc, 0, fmt.Errorf("schedule %q: %w", id, persistence.ErrNotFound)
+		return persistence.Schedule{}, 0, fmt.Errorf("schedule %q: %w", id, persistence.ErrNotFound)
 	}
-	entry, err := s.rest.schedules.Get(ctx, scheduleKey(ws, id))
-	if notFound(err) {
-		return sc, 0, fmt.Errorf("schedule %s: %w", id, persistence.ErrNotFound)
-	}
-	if err != nil {
-		return sc, 0, fmt.Errorf("jsstore: read schedule %s: %w", id, err)
-	}
-	if err := json.Unmarshal(entry.Value(), &sc); err != nil {
-		return sc, 0, fmt.Errorf("%w: schedule %s: %v", ErrCorrupt, id, err)
-	}
-	return sc, entry.Revision(), nil
+	return getJSON[persistence.Schedule](ctx, s.rest.schedules, scheduleKey(ws, id), "schedule", id)
 }
 
 // Schedules returns the schedules of workspace ws, or of every workspace
