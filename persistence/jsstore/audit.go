@@ -171,10 +171,7 @@ func (s *Store) ListAudit(ctx context.Context, f persistence.AuditFilter) (persi
 	if err != nil {
 		return page, fmt.Errorf("jsstore: audit of %s: %w", f.Workspace, err)
 	}
-	cfg := jetstream.ConsumerConfig{
-		FilterSubject: subject, AckPolicy: jetstream.AckNonePolicy,
-		MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
-	}
+	cfg := jetstream.ConsumerConfig{FilterSubject: subject}
 	switch {
 	case after >= last.Sequence:
 		return page, nil
@@ -228,46 +225,29 @@ func (l *auditLister) add(data []byte, seq uint64, stored time.Time) (done bool,
 	return seq >= l.end, nil
 }
 
-// readStream reads st through an ephemeral consumer made with cfg (in
-// memory, one replica, no acks), handing fn each message in order until fn
+// readStream reads st through an ephemeral consumer made with cfg
+// (consume), handing fn each message in order until fn
 // says it is done. The consumer may sit on a replica that lags the leader:
 // fn decides from what the leader said where the end is, and readStream
 // fetches again until it gets there.
 func (s *Store) readStream(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error)) error {
-	if _, ok := ctx.Deadline(); !ok {
-		// Bounded, and still ended by the caller (a sweep stopped at
-		// shutdown must not wait out the bound without NATS).
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
-		defer cancel()
+	ctx, cancel := s.readContext(ctx)
+	defer cancel()
+	return consume(ctx, st, cfg, func(ctx context.Context, fetch func() ([]jetstream.Msg, error)) error {
+		return fetchLoop(cfg.FilterSubject, fetch, fn, func() (bool, error) {
+			return false, pause(ctx, func() string { return cfg.FilterSubject })
+		})
+	})
+}
+
+// readContext bounds a read by the write timeout when ctx has no
+// deadline, and is still ended by ctx (a sweep stopped at shutdown must
+// not wait out the bound without NATS).
+func (s *Store) readContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
-	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return st.CreateConsumer(ctx, cfg) })
-	if err != nil {
-		return fmt.Errorf("jsstore: read %s: %w", cfg.FilterSubject, err)
-	}
-	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
-	for {
-		msgs, err := fetchNoWait(cons)
-		if err != nil {
-			return fmt.Errorf("jsstore: read %s: %w", cfg.FilterSubject, err)
-		}
-		for _, msg := range msgs {
-			meta, err := msg.Metadata()
-			if err != nil {
-				return fmt.Errorf("jsstore: read %s: %w", cfg.FilterSubject, err)
-			}
-			if done, err := fn(msg, meta); done || err != nil {
-				return err
-			}
-		}
-		if len(msgs) == 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("jsstore: read %s: %w", cfg.FilterSubject, ctx.Err())
-			case <-time.After(readRetry):
-			}
-		}
-	}
+	return context.WithTimeout(ctx, s.opts.WriteTimeout)
 }
 
 // DeleteAuditBefore removes audit records (of every workspace) older than
@@ -294,10 +274,7 @@ func (s *Store) DeleteAuditBefore(ctx context.Context, cutoff time.Time, batch i
 		return 0, false, nil
 	}
 	var upTo uint64 // the first message to keep
-	cfg := jetstream.ConsumerConfig{
-		AckPolicy: jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.FirstSeq,
-	}
+	cfg := jetstream.ConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: info.State.FirstSeq}
 	end := info.State.LastSeq
 	err = s.readStream(ctx, s.rest.audit, cfg, func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
 		seq := meta.Sequence.Stream

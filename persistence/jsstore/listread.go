@@ -43,18 +43,60 @@ func (s *Store) readAll(ctx context.Context, st jetstream.Stream, filter string,
 	if last == 0 {
 		return nil // nothing matches
 	}
-	cfg := jetstream.ConsumerConfig{
-		FilterSubject: filter,
-		DeliverPolicy: deliver,
-		AckPolicy:     jetstream.AckNonePolicy, MemoryStorage: true, Replicas: 1, InactiveThreshold: readIdle,
-	}
+	r := lagReader{leader: st, filter: filter, last: last, fn: fn, patience: s.opts.WriteTimeout}
+	return consume(ctx, st, jetstream.ConsumerConfig{FilterSubject: filter, DeliverPolicy: deliver}, r.run)
+}
+
+// consume reads st through an ephemeral pull consumer made with cfg (in
+// memory, one replica, no acks, deleted after), handing read its fetch:
+// what the consumer has for now (fetchNoWait). Every listing and log read
+// goes through it.
+func consume(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, read func(ctx context.Context, fetch func() ([]jetstream.Msg, error)) error) error {
+	cfg.AckPolicy, cfg.MemoryStorage, cfg.Replicas, cfg.InactiveThreshold = jetstream.AckNonePolicy, true, 1, readIdle
 	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) { return st.CreateConsumer(ctx, cfg) })
 	if err != nil {
-		return fmt.Errorf("jsstore: read %s: %w", filter, err)
+		return fmt.Errorf("jsstore: read %s: %w", cfg.FilterSubject, err)
 	}
+	// Best effort: an ephemeral consumer goes by itself once idle.
 	defer func() { _ = st.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name) }()
-	r := lagReader{leader: st, filter: filter, last: last, fn: fn, patience: s.opts.WriteTimeout}
-	return r.run(ctx, func() ([]jetstream.Msg, error) { return fetchNoWait(cons) })
+	return read(ctx, func() ([]jetstream.Msg, error) { return fetchNoWait(cons) })
+}
+
+// fetchLoop hands fn the messages fetch brings, in order, until fn says
+// it is done; when fetch has nothing for now, idle says whether the read
+// is done (or failed), else it pauses before the next fetch. filter
+// names the read in errors.
+func fetchLoop(filter string, fetch func() ([]jetstream.Msg, error), fn func(jetstream.Msg, *jetstream.MsgMetadata) (bool, error), idle func() (bool, error)) error {
+	for {
+		msgs, err := fetch()
+		if err != nil {
+			return fmt.Errorf("jsstore: read %s: %w", filter, err)
+		}
+		for _, msg := range msgs {
+			meta, err := msg.Metadata()
+			if err != nil {
+				return fmt.Errorf("jsstore: read %s: %w", filter, err)
+			}
+			if done, err := fn(msg, meta); done || err != nil {
+				return err
+			}
+		}
+		if len(msgs) == 0 {
+			if done, err := idle(); done || err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// pause waits readRetry for a lagging replica, or fails with ctx.
+func pause(ctx context.Context, what func() string) error {
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("jsstore: read %s: %w", what(), ctx.Err())
+	case <-time.After(readRetry):
+		return nil
+	}
 }
 
 // leader is what a lagReader asks the stream's leader (a jetstream.Stream).
@@ -80,32 +122,17 @@ type lagReader struct {
 // run reads the consumer through fetch, which returns what it has for
 // now (fetchNoWait).
 func (r *lagReader) run(ctx context.Context, fetch func() ([]jetstream.Msg, error)) error {
-	for {
-		msgs, err := fetch()
-		if err != nil {
-			return fmt.Errorf("jsstore: read %s: %w", r.filter, err)
-		}
-		for _, msg := range msgs {
-			meta, err := msg.Metadata()
-			if err != nil {
-				return fmt.Errorf("jsstore: read %s: %w", r.filter, err)
-			}
-			r.seen = max(r.seen, meta.Sequence.Stream)
-			if done, err := r.fn(msg, meta); done || err != nil {
-				return err
-			}
-		}
-		if len(msgs) > 0 {
-			r.idle = time.Time{}
-			continue
-		}
-		if r.seen >= r.last {
-			return nil
-		}
-		if err := r.wait(ctx); err != nil || r.last == 0 {
-			return err
-		}
+	deliver := func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+		r.seen, r.idle = max(r.seen, meta.Sequence.Stream), time.Time{}
+		return r.fn(msg, meta)
 	}
+	return fetchLoop(r.filter, fetch, deliver, func() (bool, error) {
+		if r.seen >= r.last {
+			return true, nil
+		}
+		err := r.wait(ctx)
+		return err != nil || r.last == 0, err
+	})
 }
 
 // wait pauses while the consumer's replica catches up, and now and then
@@ -119,10 +146,8 @@ func (r *lagReader) wait(ctx context.Context) error {
 	if time.Since(r.idle) > r.patience {
 		return fmt.Errorf("jsstore: read %s: the replica did not reach seq %d in %v", r.filter, r.last, r.patience)
 	}
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("jsstore: read %s: the replica did not reach seq %d: %w", r.filter, r.last, ctx.Err())
-	case <-time.After(readRetry):
+	if err := pause(ctx, func() string { return fmt.Sprintf("%s: the replica did not reach seq %d", r.filter, r.last) }); err != nil {
+		return err
 	}
 	if time.Since(r.checked) < markCheck {
 		return nil

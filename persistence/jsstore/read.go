@@ -109,53 +109,20 @@ func (r *eventReader) add(f frame, seq uint64) error {
 // what is there without waiting: the consumer may sit on a replica that
 // lags the leader, so the messages up to end may arrive a moment later.
 func (s *Store) readRange(ctx context.Context, subject string, start, end uint64, r *eventReader) error {
-	if _, ok := ctx.Deadline(); !ok {
-		// Bounded, and still ended by the caller (a sweep stopped at
-		// shutdown must not wait out the bound without NATS).
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.opts.WriteTimeout)
-		defer cancel()
-	}
-	cons, err := retry1(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
-		return s.events.CreateConsumer(ctx, jetstream.ConsumerConfig{
-			FilterSubject:     subject,
-			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq:       start,
-			AckPolicy:         jetstream.AckNonePolicy,
-			MemoryStorage:     true,
-			Replicas:          1,
-			InactiveThreshold: readIdle,
+	ctx, cancel := s.readContext(ctx)
+	defer cancel()
+	at := start - 1
+	cfg := jetstream.ConsumerConfig{FilterSubject: subject, DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: start}
+	return consume(ctx, s.events, cfg, func(ctx context.Context, fetch func() ([]jetstream.Msg, error)) error {
+		add := func(msg jetstream.Msg, meta *jetstream.MsgMetadata) (bool, error) {
+			var err error
+			at, err = s.addMessage(subject, msg, meta, r)
+			return at >= end || r.full(), err
+		}
+		return fetchLoop(subject, fetch, add, func() (bool, error) {
+			return false, pause(ctx, func() string { return fmt.Sprintf("%s from %d to %d, at %d", subject, start, end, at) })
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("jsstore: read %s: %w", subject, err)
-	}
-	defer func() {
-		// Best effort: an ephemeral consumer goes by itself once idle.
-		_ = s.events.DeleteConsumer(context.WithoutCancel(ctx), cons.CachedInfo().Name)
-	}()
-	for at := start - 1; at < end && !r.full(); {
-		msgs, err := fetchNoWait(cons)
-		if err != nil {
-			return fmt.Errorf("jsstore: read %s: %w", subject, err)
-		}
-		for _, msg := range msgs {
-			if at >= end || r.full() {
-				break
-			}
-			if at, err = s.addMessage(subject, msg, r); err != nil {
-				return err
-			}
-		}
-		if len(msgs) == 0 {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("jsstore: read %s from %d to %d, at %d: %w", subject, start, end, at, ctx.Err())
-			case <-time.After(readRetry):
-			}
-		}
-	}
-	return nil
 }
 
 // fetchNoWait returns the messages cons has for now: none when its
@@ -179,12 +146,9 @@ func fetchNoWait(cons jetstream.Consumer) ([]jetstream.Msg, error) {
 	return msgs, nil
 }
 
-// addMessage feeds r one message and returns its stream sequence.
-func (s *Store) addMessage(subject string, msg jetstream.Msg, r *eventReader) (uint64, error) {
-	meta, err := msg.Metadata()
-	if err != nil {
-		return 0, fmt.Errorf("jsstore: read %s: %w", subject, err)
-	}
+// addMessage feeds r one message (at meta) and returns its stream
+// sequence.
+func (s *Store) addMessage(subject string, msg jetstream.Msg, meta *jetstream.MsgMetadata, r *eventReader) (uint64, error) {
 	seq, err := frameSeq(msg.Headers())
 	if err != nil {
 		return 0, fmt.Errorf("%s at %d: %w", subject, meta.Sequence.Stream, err)
