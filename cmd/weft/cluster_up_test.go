@@ -230,14 +230,21 @@ func TestClusterNATSBusyPort(t *testing.T) {
 	}
 	defer ln.Close()
 	p := startProc(t, t.TempDir(), "cluster", "nats", "--port", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port), "--data-dir", "nats")
+	expectFailure(t, p, clusterStopLimit, "its port taken", "address already in use")
+}
+
+// expectFailure waits up to limit for p, run with what wrong, to exit 1
+// with a message that holds says.
+func expectFailure(t *testing.T, p *proc, limit time.Duration, what, says string) {
+	t.Helper()
 	select {
 	case <-p.done:
-	case <-time.After(clusterStopLimit):
-		t.Fatal("still running with its port taken")
+	case <-time.After(limit):
+		t.Fatalf("still running with %s", what)
 	}
 	var exit *exec.ExitError
-	if !errors.As(p.waitErr, &exit) || exit.ExitCode() != 1 || !strings.Contains(p.err.String(), "address already in use") {
-		t.Errorf("exit %v, want 1 naming the address in use\n%s", p.waitErr, p.err)
+	if !errors.As(p.waitErr, &exit) || exit.ExitCode() != 1 || !strings.Contains(p.err.String(), says) {
+		t.Errorf("exit %v, want 1 saying %q\n%s", p.waitErr, says, p.err)
 	}
 }
 
@@ -359,15 +366,7 @@ func TestClusterUpBusyPort(t *testing.T) {
 	defer ln.Close()
 	p := startProc(t, t.TempDir(), "cluster", "up", "--nodes", "1", "--port", strconv.Itoa(base),
 		"--nats-port", strconv.Itoa(base+1), "--nats-cluster-port", strconv.Itoa(base+4), "--data-dir", "data", "--log-format", "json")
-	select {
-	case <-p.done:
-	case <-time.After(clusterStartLimit):
-		t.Fatal("still running with node1's port taken")
-	}
-	var exit *exec.ExitError
-	if !errors.As(p.waitErr, &exit) || exit.ExitCode() != 1 || !strings.Contains(p.err.String(), "node1 exited before it was ready") {
-		t.Errorf("exit %v, want 1 naming node1\n%s", p.waitErr, p.err)
-	}
+	expectFailure(t, p, clusterStartLimit, "node1's port taken", "node1 exited before it was ready")
 	for port := base + 1; port < base+7; port++ {
 		if c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
 			c.Close()
