@@ -45,12 +45,7 @@ const takeoverTimeout = time.Minute
 func (t *takeovers) add(s *System, p int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.pending == nil {
-		t.pending = map[int]time.Time{}
-	}
-	if _, ok := t.pending[p]; !ok {
-		t.pending[p] = time.Now()
-	}
+	t.queueLocked(p, time.Now())
 	if !t.running {
 		t.running = true
 		go t.run(s)
@@ -76,13 +71,19 @@ func (t *takeovers) next(s *System) map[int]time.Time {
 func (t *takeovers) requeue(batch map[int]time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for p, at := range batch {
+		t.queueLocked(p, at)
+	}
+}
+
+// queueLocked adds partition p, acquired at at, unless it is pending
+// already (from an earlier acquisition). t.mu is held.
+func (t *takeovers) queueLocked(p int, at time.Time) {
 	if t.pending == nil {
 		t.pending = map[int]time.Time{}
 	}
-	for p, at := range batch {
-		if _, ok := t.pending[p]; !ok {
-			t.pending[p] = at
-		}
+	if _, ok := t.pending[p]; !ok {
+		t.pending[p] = at
 	}
 }
 
