@@ -80,7 +80,7 @@ func (s *System) startOrphans(ctx context.Context) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, takeoverTimeout)
 	defer cancel()
-	execs, err := s.unfinishedWhere(ctx, s.owns)
+	execs, _, err := s.unfinishedWhere(ctx, s.owns)
 	if err != nil {
 		return 0, err
 	}

@@ -232,20 +232,13 @@ func (s *System) Recover(ctx context.Context) (int, error) {
 // recoverWhere resumes the unfinished executions whose id keep accepts
 // (see Recover).
 func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
-	all, err := s.unfinishedWhere(ctx, keep)
+	unfinished, waiting, err := s.unfinishedWhere(ctx, keep)
 	if err != nil {
-		return nil, fmt.Errorf("list unfinished executions: %w", err)
+		return nil, err
 	}
-	waiting, err := s.store.WaitingIndex(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list waiting executions: %w", err)
-	}
-	var unfinished []persistence.Execution
-	for _, exec := range all {
-		if keep(exec.ID) {
-			unfinished = append(unfinished, exec)
-		}
-	}
+	// Asked again once the records are read: a partition let go meanwhile
+	// is not this node's to count or run any more.
+	unfinished = slices.DeleteFunc(unfinished, func(e persistence.Execution) bool { return !keep(e.ID) })
 	s.unfinished.add(unfinished)
 	s.adopt(ctx, unfinished)
 	// Up to WarmExecutions waiting executions are run (and re-suspend):
@@ -277,20 +270,33 @@ func (s *System) recoverWhere(ctx context.Context, keep func(id string) bool) ([
 }
 
 // unfinishedLister is a store that lists the unfinished executions of
-// some ids without loading the others (jsstore, where each load is two
-// requests to NATS).
+// some ids, with their waiting index, in one read and without loading the
+// others (jsstore, where the index is a scan of a bucket and each load is
+// two requests to NATS).
 type unfinishedLister interface {
-	UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error)
+	UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, map[string]time.Time, error)
 }
 
-// unfinishedWhere lists the unfinished executions keep accepts, through
-// the store's filter when it has one.
-func (s *System) unfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+// unfinishedWhere lists the unfinished executions keep accepts, and the
+// waiting index (when each waiting one's wait ends), through the store's
+// filter when it has one.
+func (s *System) unfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, map[string]time.Time, error) {
 	if l, ok := s.store.(unfinishedLister); ok {
-		return l.UnfinishedWhere(ctx, keep)
+		execs, waiting, err := l.UnfinishedWhere(ctx, keep)
+		if err != nil {
+			return nil, nil, fmt.Errorf("list unfinished executions: %w", err)
+		}
+		return execs, waiting, nil
 	}
 	all, err := s.store.Unfinished(ctx)
-	return slices.DeleteFunc(all, func(e persistence.Execution) bool { return !keep(e.ID) }), err
+	if err != nil {
+		return nil, nil, fmt.Errorf("list unfinished executions: %w", err)
+	}
+	waiting, err := s.store.WaitingIndex(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list waiting executions: %w", err)
+	}
+	return slices.DeleteFunc(all, func(e persistence.Execution) bool { return !keep(e.ID) }), waiting, nil
 }
 
 // restStored is the passivateStored message of a waiting execution found

@@ -81,8 +81,8 @@ func (c clusterStore) Unfinished(ctx context.Context) ([]persistence.Execution, 
 }
 
 // UnfinishedWhere lets a node taking over partitions load only their
-// executions.
-func (c clusterStore) UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+// executions, with their waiting index in the same read.
+func (c clusterStore) UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, map[string]time.Time, error) {
 	return c.js.UnfinishedWhere(ctx, keep)
 }
 

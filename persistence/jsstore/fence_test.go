@@ -224,7 +224,7 @@ func TestUnfinishedWhere(t *testing.T) {
 	}
 	onA := func(id string) bool { return strings.HasPrefix(id, "exec_a") }
 	var asked []string
-	got, err := s.UnfinishedWhere(t.Context(), func(id string) bool {
+	got, waiting, err := s.UnfinishedWhere(t.Context(), func(id string) bool {
 		asked = append(asked, id)
 		return onA(id)
 	})
@@ -237,6 +237,9 @@ func TestUnfinishedWhere(t *testing.T) {
 	}
 	if !slices.Equal(ids, []string{"exec_a1", "exec_a2"}) {
 		t.Errorf("UnfinishedWhere = %v, want exec_a1 and exec_a2", ids)
+	}
+	if len(waiting) != 0 {
+		t.Errorf("waiting index %v, want empty: none waits", waiting)
 	}
 	if len(asked) != 4 {
 		t.Errorf("the filter was asked about %v, want each of the 4 once", asked)

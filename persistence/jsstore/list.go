@@ -190,19 +190,21 @@ func listMatch(f persistence.ListFilter, e listEntry) bool {
 // first (CreatedAt, then id). Entries whose record ended or is gone (their
 // writer died before removing them) are dropped from the bucket.
 func (s *Store) Unfinished(ctx context.Context) ([]persistence.Execution, error) {
-	return s.UnfinishedWhere(ctx, nil)
+	out, _, err := s.UnfinishedWhere(ctx, nil)
+	return out, err
 }
 
 // UnfinishedWhere is Unfinished for the executions whose id keep accepts
 // (nil: all): the others are not loaded. A node taking over partitions
-// loads only theirs.
-func (s *Store) UnfinishedWhere(ctx context.Context, keep func(id string) bool) ([]persistence.Execution, error) {
+// loads only theirs. waiting is WaitingIndex for those executions, read in
+// the same pass over the bucket.
+func (s *Store) UnfinishedWhere(ctx context.Context, keep func(id string) bool) (_ []persistence.Execution, waiting map[string]time.Time, _ error) {
 	if err := s.open(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	entries, err := scan[unfinishedEntry](ctx, s, s.unfinished, ">")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if keep != nil {
 		entries = slices.DeleteFunc(entries, func(e unfinishedEntry) bool { return !keep(e.ID) })
@@ -219,7 +221,7 @@ func (s *Store) UnfinishedWhere(ctx context.Context, keep func(id string) bool) 
 	}
 	recs, err := s.loadAll(ctx, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []persistence.Execution
 	for i, e := range recs {
@@ -229,7 +231,7 @@ func (s *Store) UnfinishedWhere(ctx context.Context, keep func(id string) bool) 
 		}
 		out = append(out, e)
 	}
-	return out, nil
+	return out, waitingOf(entries), nil
 }
 
 // WaitingIndex returns, for every execution whose status is waiting, when
@@ -243,13 +245,19 @@ func (s *Store) WaitingIndex(ctx context.Context) (map[string]time.Time, error) 
 	if err != nil {
 		return nil, err
 	}
+	return waitingOf(entries), nil
+}
+
+// waitingOf is the waiting index of entries: when each waiting one's wait
+// ends.
+func waitingOf(entries []unfinishedEntry) map[string]time.Time {
 	out := map[string]time.Time{}
 	for _, e := range entries {
 		if e.Waiting {
 			out[e.ID] = e.WakeAt.UTC()
 		}
 	}
-	return out, nil
+	return out
 }
 
 // loadAll loads the executions of ids, a few at a time, in ids' order. An
