@@ -99,8 +99,7 @@ func (l *loop) someoneBelow(floor int, now time.Time) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for key, m := range n.members {
-		beating := now.Sub(l.beats[key]) <= 2*n.cfg.RenewInterval
-		if m.Instance != n.self.Instance && beating && held[m.Instance] < floor {
+		if m.Instance != n.self.Instance && l.beating(key, now) && held[m.Instance] < floor {
 			return true
 		}
 	}
@@ -121,10 +120,17 @@ func (l *loop) deadHolder(h holder, now time.Time) bool {
 	defer n.mu.Unlock()
 	for key, m := range n.members {
 		if m.Instance == h.Instance {
-			return now.Sub(l.beats[key]) > 2*n.cfg.RenewInterval
+			return !l.beating(key, now)
 		}
 	}
 	return true
+}
+
+// beating reports whether the member at key changed its heartbeat in the
+// last two renew intervals; one that has not is likely dead, its entry not
+// yet expired.
+func (l *loop) beating(key string, now time.Time) bool {
+	return now.Sub(l.beats[key]) <= 2*l.n.cfg.RenewInterval
 }
 
 // releaseExcess releases the highest-numbered partitions it holds.

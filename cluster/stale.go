@@ -44,15 +44,23 @@ func (l *loop) staleAfter() time.Duration {
 	return l.n.cfg.LeaseTTL + l.n.cfg.safetyMargin()
 }
 
+// staleAt is when partition p's lease goes stale here: it is another
+// node's, at the revision this node saw at some moment; false otherwise.
+func (l *loop) staleAt(p int) (time.Time, bool) {
+	e := l.view[p]
+	seen, ok := l.changed[p]
+	if !e.held || e.holder.Instance == l.n.self.Instance || !ok || seen.rev != e.rev {
+		return time.Time{}, false
+	}
+	return seen.at.Add(l.staleAfter()), true
+}
+
 // stalePartitions lists the partitions another node holds by a lease that
 // has not changed for staleAfter.
 func (l *loop) stalePartitions(now time.Time) []int {
 	var stale []int
-	for p, e := range l.view {
-		if !e.held || e.holder.Instance == l.n.self.Instance {
-			continue
-		}
-		if seen, ok := l.changed[p]; ok && seen.rev == e.rev && now.Sub(seen.at) >= l.staleAfter() {
+	for p := range l.view {
+		if at, ok := l.staleAt(p); ok && !now.Before(at) {
 			stale = append(stale, p)
 		}
 	}
@@ -62,14 +70,9 @@ func (l *loop) stalePartitions(now time.Time) []int {
 // nextStale is the earliest moment a lease another node holds goes stale.
 func (l *loop) nextStale() (time.Time, bool) {
 	var first time.Time
-	for p, e := range l.view {
-		if !e.held || e.holder.Instance == l.n.self.Instance {
-			continue
-		}
-		if seen, ok := l.changed[p]; ok && seen.rev == e.rev {
-			if at := seen.at.Add(l.staleAfter()); first.IsZero() || at.Before(first) {
-				first = at
-			}
+	for p := range l.view {
+		if at, ok := l.staleAt(p); ok && (first.IsZero() || at.Before(first)) {
+			first = at
 		}
 	}
 	return first, !first.IsZero()
