@@ -76,32 +76,37 @@ func serve(ctx context.Context, f serveFlags, stdout, stderr io.Writer) error {
 	}
 	reg := workflows.NewRegistry()
 	reference.Register(reg)
-	var banner func(addr string)
-	srv, err := server.New(server.Config{
+	var srv *server.Server
+	srv, err = server.New(server.Config{
 		Addr: f.addr, DataDir: f.dataDir, KeysFile: f.keys, JWTSecret: f.jwtSecret,
 		Registry: reg, LLM: llm, Logger: &log, Version: version, Retention: f.retention,
 		Socket: f.socket.config(), HTTP: f.http.config(), DrainTimeout: f.socket.drainTimeout, MetricsToken: f.metricsToken,
 		RoomPresenceLimit: presenceLimit(f.roomPresenceLimit), Quotas: f.socket.quotas(), MaxArtifactBytes: f.http.maxArtifactBytes,
 		NoAudit: !f.audit, TracerProvider: tracerProviderFrom(ctx), Cluster: clusterConfigFrom(ctx),
-		Serving: func(addr string) { banner(addr) },
+		Serving: func(addr string) { printBanner(stdout, srv, addr) },
 	})
 	if err != nil {
 		return err
 	}
 	// Every start says where the tokens are (never the tokens themselves:
-	// only the first start's banner below prints the one it created).
+	// only the first start's banner prints the one it created).
 	log.Info().Str("keys_file", srv.KeysFile()).Msg("tokens are in the keys file")
-	banner = func(addr string) {
-		// With the address listened on: the real port of --addr :0.
-		addr = dialable(addr)
-		if token := srv.BootstrapToken(); token != "" {
-			fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
-				"Open the console at http://%s/console/ and log in with it,\n"+
-				"or connect a socket, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
-				srv.KeysFile(), token, addr, addr, token)
-		}
-	}
 	return srv.Run(ctx)
+}
+
+// printBanner tells, on the start that created the keys file, the admin
+// token it holds and where to use it, at the address listened on (the
+// real port of --addr :0).
+func printBanner(stdout io.Writer, srv *server.Server, addr string) {
+	token := srv.BootstrapToken()
+	if token == "" {
+		return
+	}
+	addr = dialable(addr)
+	fmt.Fprintf(stdout, "\nCreated %s with an admin token:\n\n    %s\n\n"+
+		"Open the console at http://%s/console/ and log in with it,\n"+
+		"or connect a socket, e.g.:\n    websocat 'ws://%s/api/v1/socket?token=%s'\n\n",
+		srv.KeysFile(), token, addr, addr, token)
 }
 
 // dialable is addr as a browser on this machine reaches it: a server
