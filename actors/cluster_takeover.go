@@ -23,7 +23,8 @@ import (
 // A failed listing (a stream leader being elected after a NATS server
 // died, as often happens together with the node that held the partitions)
 // is tried again while the partitions are still this node's: nobody else
-// will resume their executions.
+// will resume their executions. The goroutine ends when nothing is
+// pending, when the store is closed, or at shutdown (Drain).
 type takeovers struct {
 	mu      sync.Mutex
 	pending map[int]time.Time // partition → when it was acquired
@@ -99,18 +100,28 @@ func (t *takeovers) run(s *System) {
 		case err == nil:
 			wait = takeoverRetryFirst
 		case errors.Is(err, persistence.ErrClosed):
-			t.mu.Lock()
-			t.pending, t.running = nil, false
-			t.mu.Unlock()
+			t.stop()
 			return
 		default:
 			s.log.Warn().Err(err).Ints("partitions", slices.Sorted(maps.Keys(batch))).Dur("retry_in", wait).
 				Msg("resume the executions of partitions acquired")
 			t.requeue(batch)
-			time.Sleep(wait)
+			select {
+			case <-time.After(wait):
+			case <-s.drain:
+				t.stop() // shutting down: the partitions' next owners resume them
+				return
+			}
 			wait = min(2*wait, takeoverRetryMax)
 		}
 	}
+}
+
+// stop drops what is pending and lets the next add start a goroutine.
+func (t *takeovers) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pending, t.running = nil, false
 }
 
 // resumePartitions resumes the unfinished executions of the partitions of
